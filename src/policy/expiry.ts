@@ -1,0 +1,239 @@
+// When does a freshly issued token expire, on OUR clock? Pure: everything comes in as arguments.
+//
+// The rule, in one line: a provider's clock may only shorten a token's life, never lengthen it.
+//
+// - Every source is turned into "issued at P, lives L": expires_in (P = the response `timestamp`
+//   when there is one, else our request start), and the JWT (P = iat, L = exp - iat).
+// - Each candidate expiry is min(our request start, P) + L. A provider clock running ahead of ours
+//   (iat or timestamp in our future) is ignored, because the token cannot have been issued before
+//   we asked for it. A provider clock running behind, or a token issued before our request (a
+//   cached one), makes the expiry earlier: the safe direction for pods.
+// - A JWT `exp` without `iat` can only be read on the provider's clock, as is.
+// - The earliest candidate wins; without any, the assumed lifetime; without that, an error.
+//
+// On arrival:
+// - Already expired on our clock: an `ExpiredOnArrival` error. Writing it would hand pods a dead
+//   token, and asking again at once would loop, so the caller backs off.
+// - Less than half its lifetime left: accepted, with a `warning`. `issuedAt` is always our request
+//   start, so the renewal plan lands inside what is left and never before now.
+import { decodeJwt } from 'jose';
+import { formatDuration } from './duration.ts';
+
+export type ExpirySource = 'expires_in' | 'jwt' | 'assumed';
+
+export interface ExpiryInput {
+  /** Our clock, epoch ms, just before the request was sent. */
+  requestStartedAt: number;
+  /** Our clock when the answer arrived; defaults to requestStartedAt. */
+  receivedAt?: number;
+  /** `expires_in` as the provider sent it: seconds, a number or a numeric string. */
+  expiresIn?: unknown;
+  /** Insights Hub `timestamp`: issue time in ms on the provider's clock, number or numeric string. */
+  timestamp?: unknown;
+  /** The access token; decoded (never verified) when it is a JWT, ignored when it is opaque. */
+  jwt?: string;
+  /** spec.refresh.assumedLifetime, for tokens that carry no expiry at all. */
+  assumedLifetimeMs?: number;
+}
+
+export interface Expiry {
+  /** Our request start: renewal is planned on our clock, from the moment we asked. */
+  issuedAt: number;
+  expiresAt: number;
+  source: ExpirySource;
+  /** Something a person should know (clock skew, a half-used token); safe to show. */
+  warning?: string;
+}
+
+export type ExpiryErrorReason =
+  'InvalidExpiresIn' | 'InvalidTimestamp' | 'InvalidAssumedLifetime' | 'ExpiredOnArrival' | 'NoExpiry';
+
+export interface ExpiryError {
+  reason: ExpiryErrorReason;
+  /** What is wrong and what to do; names no token content. */
+  message: string;
+}
+
+export type ExpiryResult = ({ ok: true } & Expiry) | ({ ok: false } & ExpiryError);
+
+/** Longer than any real token lives: such a value is a unit mix-up or garbage. */
+export const MAX_LIFETIME_MS = 10 * 365 * 24 * 3_600_000;
+// Below this a `timestamp` is not epoch milliseconds (1e11 ms is March 1973): probably seconds.
+const MIN_EPOCH_MS = 1e11;
+const NUMERIC = /^\s*-?\d+(\.\d+)?\s*$/;
+
+interface Candidate {
+  expiresAt: number;
+  lifetimeMs: number;
+  source: 'expires_in' | 'jwt';
+}
+
+type Parsed<T> = { ok: true; value: T | undefined } | ({ ok: false } & ExpiryError);
+
+export function resolveExpiry(input: ExpiryInput): ExpiryResult {
+  const start = input.requestStartedAt;
+  const arrived = Math.max(input.receivedAt ?? start, start);
+  const expiresIn = parseExpiresIn(input.expiresIn);
+  if (!expiresIn.ok) return expiresIn;
+  const timestamp = parseTimestamp(input.timestamp);
+  if (!timestamp.ok) return timestamp;
+
+  const candidates: Candidate[] = [];
+  if (expiresIn.value !== undefined) {
+    candidates.push(anchored(start, timestamp.value, expiresIn.value, 'expires_in'));
+  }
+  const jwt = jwtCandidate(input.jwt, start);
+  if (jwt) candidates.push(jwt);
+
+  // Ties go to expires_in: it is the field the OAuth 2.0 spec defines for this.
+  const earliest = candidates.reduce<Candidate | undefined>(
+    (best, next) => (best === undefined || next.expiresAt < best.expiresAt ? next : best),
+    undefined,
+  );
+  if (earliest) return onArrival(earliest, start, arrived);
+  return assumed(input.assumedLifetimeMs, start, input.jwt !== undefined && looksLikeJwt(input.jwt));
+}
+
+/** issued at min(start, providerIssuedAt), living lifetimeMs: a clock ahead of ours cannot lengthen it. */
+function anchored(
+  start: number,
+  providerIssuedAt: number | undefined,
+  lifetimeMs: number,
+  source: Candidate['source'],
+): Candidate {
+  const issued = providerIssuedAt === undefined ? start : Math.min(start, providerIssuedAt);
+  return { expiresAt: issued + lifetimeMs, lifetimeMs, source };
+}
+
+function onArrival(candidate: Candidate, start: number, arrived: number): ExpiryResult {
+  const remaining = candidate.expiresAt - arrived;
+  const from = candidate.source === 'jwt' ? 'the JWT exp claim' : 'expires_in';
+  if (remaining <= 0) {
+    return {
+      ok: false,
+      reason: 'ExpiredOnArrival',
+      message:
+        `the provider returned a token that had already expired when it arrived (by ${from}, ` +
+        `${formatDuration(-remaining)} before). The provider's clock may be behind the operator's (check NTP on both ` +
+        'sides), it may have handed out an old token, or the answer took longer than the token lives. Retrying with backoff.',
+    };
+  }
+  const result: { ok: true } & Expiry = {
+    ok: true,
+    issuedAt: start,
+    expiresAt: candidate.expiresAt,
+    source: candidate.source,
+  };
+  if (remaining < candidate.lifetimeMs / 2) {
+    result.warning =
+      `the token had only ${formatDuration(remaining)} of its ${formatDuration(candidate.lifetimeMs)} lifetime left ` +
+      `when it arrived (by ${from}): the provider's clock may be behind the operator's, or the token was issued ` +
+      'before the request. Renewal is planned within what is left.';
+  }
+  return result;
+}
+
+function assumed(assumedLifetimeMs: number | undefined, start: number, isJwt: boolean): ExpiryResult {
+  if (assumedLifetimeMs === undefined) {
+    const what = isJwt
+      ? 'no expires_in and a JWT without a usable exp claim'
+      : 'no expires_in and an opaque token';
+    return {
+      ok: false,
+      reason: 'NoExpiry',
+      message:
+        `the provider returned ${what}, so the token's lifetime is unknown. ` +
+        'Set spec.refresh.assumedLifetime (for example 1h) to the lifetime the provider gives its tokens.',
+    };
+  }
+  if (!Number.isFinite(assumedLifetimeMs) || assumedLifetimeMs <= 0 || assumedLifetimeMs > MAX_LIFETIME_MS) {
+    return {
+      ok: false,
+      reason: 'InvalidAssumedLifetime',
+      message: `spec.refresh.assumedLifetime must be more than 0 and at most 10 years (got ${assumedLifetimeMs} ms).`,
+    };
+  }
+  return { ok: true, issuedAt: start, expiresAt: start + assumedLifetimeMs, source: 'assumed' };
+}
+
+function parseExpiresIn(value: unknown): Parsed<number> {
+  if (value === undefined || value === null) return { ok: true, value: undefined };
+  const secondsValue = toNumber(value);
+  const problem =
+    secondsValue === undefined
+      ? 'is not a number'
+      : secondsValue <= 0
+        ? 'is not positive'
+        : secondsValue * 1000 > MAX_LIFETIME_MS
+          ? 'is longer than 10 years'
+          : undefined;
+  if (problem !== undefined || secondsValue === undefined) {
+    return {
+      ok: false,
+      reason: 'InvalidExpiresIn',
+      message: `the provider's expires_in ${describe(value)} ${problem ?? 'is invalid'}; expected a positive number of seconds.`,
+    };
+  }
+  return { ok: true, value: secondsValue * 1000 };
+}
+
+function parseTimestamp(value: unknown): Parsed<number> {
+  if (value === undefined || value === null) return { ok: true, value: undefined };
+  const ms = toNumber(value);
+  if (ms === undefined || ms < MIN_EPOCH_MS) {
+    return {
+      ok: false,
+      reason: 'InvalidTimestamp',
+      message: `the provider's timestamp ${describe(value)} is not an epoch time in milliseconds.`,
+    };
+  }
+  return { ok: true, value: ms };
+}
+
+/** A JWT's expiry candidate, or undefined for opaque tokens and unusable claims. */
+function jwtCandidate(token: string | undefined, start: number): Candidate | undefined {
+  const claims = token === undefined ? undefined : decodeClaims(token);
+  if (claims?.exp === undefined) return undefined;
+  const exp = claims.exp;
+  const iat = claims.iat !== undefined && claims.iat < exp ? claims.iat : undefined;
+  const candidate =
+    iat === undefined
+      ? { expiresAt: exp, lifetimeMs: exp - start, source: 'jwt' as const }
+      : anchored(start, iat, exp - iat, 'jwt');
+  // An exp decades away is not a lifetime to plan with; treat the token as carrying none.
+  return candidate.expiresAt - start > MAX_LIFETIME_MS ? undefined : candidate;
+}
+
+function decodeClaims(token: string): { exp?: number; iat?: number } | undefined {
+  if (!looksLikeJwt(token)) return undefined;
+  let payload: Record<string, unknown>;
+  try {
+    payload = decodeJwt(token);
+  } catch {
+    return undefined; // opaque after all
+  }
+  return { exp: numericDate(payload.exp), iat: numericDate(payload.iat) };
+}
+
+function looksLikeJwt(token: string): boolean {
+  return token.split('.').length === 3;
+}
+
+/** RFC 7519 NumericDate (seconds, a JSON number) → epoch ms; anything else is ignored. */
+function numericDate(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value * 1000 : undefined;
+}
+
+function toNumber(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
+  if (typeof value === 'string' && NUMERIC.test(value)) return Number(value);
+  return undefined;
+}
+
+/** The offending value for a message, bounded and typed, e.g. `"abc" (a string)`. */
+function describe(value: unknown): string {
+  if (typeof value === 'string')
+    return `${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)} (a string)`;
+  if (typeof value === 'number') return String(value);
+  return `of type ${Array.isArray(value) ? 'array' : typeof value}`;
+}
