@@ -1,0 +1,250 @@
+// Replaces known secret values in text: log lines, event and status messages. Values are matched by
+// the rolling hash of their last characters (token headers are shared, signatures are not) and
+// verified by a digest, so a scan costs one hash step per character whatever the number of values,
+// and memory per value is a few digests, not copies of the value in all its encodings.
+import { hash } from 'node:crypto';
+
+export const REDACTED = '[redacted]';
+
+/** Shorter values are ignored: redacting them would destroy ordinary words. */
+export const MIN_SECRET_LENGTH = 6;
+
+// Base64 fragments shorter than this are too likely to occur by chance in other base64 text.
+const MIN_BASE64_FRAGMENT = 8;
+const WINDOW = MIN_SECRET_LENGTH;
+const BASE = 0x01000193;
+const WINDOW_POW = pow32(BASE, WINDOW - 1);
+const ANONYMOUS = '';
+
+// Shapes that are credentials whether or not anyone registered them.
+const JWT = /eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*/g;
+const AUTH_SCHEME = /\b(Bearer|Basic)(\s+)[\w.~+/=-]{16,}/gi;
+// Query strings and form bodies: `?client_secret=...`, `&password=...`.
+const CREDENTIAL_PARAM =
+  /([?&;\s"']|^)(access_token|refresh_token|id_token|client_secret|client_assertion|assertion|password|token|api_key)=([^&#\s"'\\]+)/gi;
+
+interface Form {
+  /** Rolling hash of the form's last WINDOW characters. */
+  key: number;
+  length: number;
+  digest: string;
+}
+
+interface Registration {
+  owners: Set<string>;
+  forms: Form[];
+}
+
+export interface SecretRedactorOptions {
+  /**
+   * Also redact what looks like a credential although nobody registered it: JWTs, `Bearer`/`Basic`
+   * credentials, `client_secret=` and similar parameters. Default true.
+   */
+  shapes?: boolean;
+}
+
+export class SecretRedactor {
+  // suffix hash -> form length -> digest -> number of registrations using it
+  #index = new Map<number, Map<number, Map<string, number>>>();
+  #values = new Map<string, Registration>();
+  #byOwner = new Map<string, Set<string>>();
+  #shapes: boolean;
+
+  constructor(options: SecretRedactorOptions = {}) {
+    this.#shapes = options.shapes ?? true;
+  }
+
+  /** Number of distinct values registered. */
+  get size(): number {
+    return this.#values.size;
+  }
+
+  /**
+   * Registers a value (and its base64, URL- and JSON-encoded forms) for redaction on behalf of
+   * `owner`. Idempotent per owner; a value stays registered while any owner holds it.
+   * Returns false when the value is too short to be registered.
+   */
+  add(value: string, owner: string = ANONYMOUS): boolean {
+    if (value.trim().length < MIN_SECRET_LENGTH) return false;
+    const id = digest(value);
+    let registration = this.#values.get(id);
+    if (registration === undefined) {
+      registration = { owners: new Set(), forms: formsOf(value) };
+      this.#values.set(id, registration);
+      for (const form of registration.forms) this.#indexForm(form, 1);
+    }
+    registration.owners.add(owner);
+    let owned = this.#byOwner.get(owner);
+    if (owned === undefined) {
+      owned = new Set();
+      this.#byOwner.set(owner, owned);
+    }
+    owned.add(id);
+    return true;
+  }
+
+  /**
+   * With `owner`: drops that owner's hold; the value is forgotten once no owner holds it.
+   * Without: forgets the value outright (a rotated-out token).
+   */
+  remove(value: string, owner?: string): void {
+    const id = digest(value);
+    const owners = owner === undefined ? [...(this.#values.get(id)?.owners ?? [])] : [owner];
+    for (const holder of owners) this.#release(id, holder);
+  }
+
+  /** Makes `values` exactly what `owner` holds: rotated-out values are forgotten. */
+  replace(owner: string, values: Iterable<string>): void {
+    const keep = new Set<string>();
+    for (const value of values) {
+      if (this.add(value, owner)) keep.add(digest(value));
+    }
+    for (const id of [...(this.#byOwner.get(owner) ?? [])]) {
+      if (!keep.has(id)) this.#release(id, owner);
+    }
+  }
+
+  /** Forgets everything `owner` holds (a deleted credential). */
+  forget(owner: string): void {
+    for (const id of [...(this.#byOwner.get(owner) ?? [])]) this.#release(id, owner);
+  }
+
+  /** The text with every registered value, in any registered encoding, replaced by REDACTED. */
+  scrub(text: string): string {
+    let out = this.#index.size === 0 ? text : this.#scrubValues(text);
+    if (this.#shapes) {
+      out = out
+        .replace(JWT, REDACTED)
+        .replace(AUTH_SCHEME, `$1$2${REDACTED}`)
+        .replace(CREDENTIAL_PARAM, `$1$2=${REDACTED}`);
+    }
+    return out;
+  }
+
+  #scrubValues(text: string): string {
+    const n = text.length;
+    if (n < WINDOW) return text;
+    // Match intervals [start, end), in increasing end order; overlapping ones are merged below.
+    const starts: number[] = [];
+    const ends: number[] = [];
+    let h = 0;
+    for (let i = 0; i < WINDOW; i++) h = (Math.imul(h, BASE) + text.charCodeAt(i)) | 0;
+    for (let end = WINDOW; ; end++) {
+      const byLength = this.#index.get(h);
+      if (byLength !== undefined) {
+        for (const [length, digests] of byLength) {
+          const start = end - length;
+          if (start >= 0 && digests.has(digest(text.slice(start, end)))) {
+            starts.push(start);
+            ends.push(end);
+          }
+        }
+      }
+      if (end === n) break;
+      h =
+        (Math.imul(h - Math.imul(text.charCodeAt(end - WINDOW), WINDOW_POW), BASE) + text.charCodeAt(end)) |
+        0;
+    }
+    if (starts.length === 0) return text;
+    return replaceIntervals(text, starts, ends);
+  }
+
+  #release(id: string, owner: string): void {
+    const registration = this.#values.get(id);
+    const owned = this.#byOwner.get(owner);
+    owned?.delete(id);
+    if (owned?.size === 0) this.#byOwner.delete(owner);
+    if (registration === undefined) return;
+    registration.owners.delete(owner);
+    if (registration.owners.size > 0) return;
+    this.#values.delete(id);
+    for (const form of registration.forms) this.#indexForm(form, -1);
+  }
+
+  #indexForm(form: Form, delta: 1 | -1): void {
+    let byLength = this.#index.get(form.key);
+    if (byLength === undefined) {
+      if (delta < 0) return;
+      byLength = new Map();
+      this.#index.set(form.key, byLength);
+    }
+    let digests = byLength.get(form.length);
+    if (digests === undefined) {
+      if (delta < 0) return;
+      digests = new Map();
+      byLength.set(form.length, digests);
+    }
+    const count = (digests.get(form.digest) ?? 0) + delta;
+    if (count > 0) {
+      digests.set(form.digest, count);
+      return;
+    }
+    digests.delete(form.digest);
+    if (digests.size === 0) byLength.delete(form.length);
+    if (byLength.size === 0) this.#index.delete(form.key);
+  }
+}
+
+/** Everything a value may look like in a log line, an event, or a request excerpt. */
+function formsOf(value: string): Form[] {
+  const texts = new Set([value, value.trim()].filter((t) => t.length >= MIN_SECRET_LENGTH));
+  const forms = new Set<string>();
+  for (const text of texts) {
+    forms.add(text);
+    forms.add(JSON.stringify(text).slice(1, -1));
+    forms.add(encodeURIComponent(text));
+    forms.add(new URLSearchParams([['', text]]).toString().slice(1));
+    const bytes = Buffer.from(text, 'utf8');
+    forms.add(bytes.toString('base64'));
+    // Inside a longer base64 string (Basic id:secret) the value starts at any byte offset mod 3;
+    // only the characters it fully determines are stable.
+    for (let shift = 0; shift < 3; shift++) {
+      const aligned = bytes.subarray(shift, shift + Math.floor((bytes.length - shift) / 3) * 3);
+      const fragment = aligned.toString('base64');
+      if (fragment.length >= MIN_BASE64_FRAGMENT) forms.add(fragment);
+    }
+  }
+  return [...forms]
+    .filter((form) => form.length >= WINDOW)
+    .map((form) => ({ key: suffixHash(form), length: form.length, digest: digest(form) }));
+}
+
+function replaceIntervals(text: string, starts: number[], ends: number[]): string {
+  const order = starts.map((_, i) => i).sort((a, b) => (starts[a] ?? 0) - (starts[b] ?? 0));
+  let out = '';
+  let cursor = 0;
+  let openStart = -1;
+  let openEnd = -1;
+  for (const i of order) {
+    const start = starts[i] ?? 0;
+    const end = ends[i] ?? 0;
+    if (openEnd >= start) {
+      openEnd = Math.max(openEnd, end);
+      continue;
+    }
+    if (openStart >= 0) {
+      out += text.slice(cursor, openStart) + REDACTED;
+      cursor = openEnd;
+    }
+    openStart = start;
+    openEnd = end;
+  }
+  out += text.slice(cursor, openStart) + REDACTED;
+  return out + text.slice(openEnd);
+}
+
+function suffixHash(form: string): number {
+  let h = 0;
+  for (let i = form.length - WINDOW; i < form.length; i++) h = (Math.imul(h, BASE) + form.charCodeAt(i)) | 0;
+  return h;
+}
+
+function digest(text: string): string {
+  return hash('sha256', text, 'base64');
+}
+
+function pow32(base: number, exponent: number): number {
+  let result = 1;
+  for (let i = 0; i < exponent; i++) result = Math.imul(result, base);
+  return result;
+}
