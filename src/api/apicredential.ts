@@ -122,21 +122,15 @@ export const oauth2Schema = z
       .optional()
       .meta({ description: 'audience parameter (Auth0, Keycloak token exchange).' }),
     resource: z.string().max(2048).optional().meta({ description: 'resource parameter (RFC 8707).' }),
-    extraParams: z
-      .record(z.string(), z.string().max(4096))
-      .optional()
-      .meta({
-        description:
-          'Extra form parameters for the token request. Not for secrets: they are visible in the spec.',
-      }),
+    extraParams: z.record(z.string(), z.string().max(4096)).optional().meta({
+      description:
+        'Extra form parameters for the token request. Not for secrets: they are visible in the spec.',
+    }),
     caBundleRef: caBundleRef.optional(),
-    revokeOnDelete: z
-      .boolean()
-      .default(true)
-      .meta({
-        description:
-          'Revoke the token when the ApiCredential is deleted, if the server has a revocation endpoint.',
-      }),
+    revokeOnDelete: z.boolean().default(true).meta({
+      description:
+        'Revoke the token when the ApiCredential is deleted, if the server has a revocation endpoint.',
+    }),
   })
   .meta({
     description:
@@ -213,29 +207,17 @@ export const insightsHubSchema = z
     appName: z.string().min(1).max(256),
     appVersion: z.string().min(1).max(64),
     hostTenant: z.string().min(1).max(256),
-    userTenants: z
-      .array(z.string().min(1).max(256))
-      .min(1)
-      .max(10000)
-      .optional()
-      .meta({
-        description: 'Tenants to mint tokens for. Set this or allUserTenants.',
-        'x-kubernetes-list-type': 'set',
-      }),
+    userTenants: z.array(z.string().min(1).max(256)).min(1).max(10000).optional().meta({
+      description: 'Tenants to mint tokens for. Set this or allUserTenants.',
+      'x-kubernetes-list-type': 'set',
+    }),
     allUserTenants: z
       .boolean()
       .optional()
       .meta({ description: 'Discover every tenant the app is provisioned to (GET /v3/userTenants, paged).' }),
-    batchSize: z
-      .number()
-      .int()
-      .min(1)
-      .max(100)
-      .default(5)
-      .meta({
-        description:
-          'Tenants per /v3/oauthTokens call. The vendor documents 5 in one place and 2 in another.',
-      }),
+    batchSize: z.number().int().min(1).max(100).default(5).meta({
+      description: 'Tenants per /v3/oauthTokens call. The vendor documents 5 in one place and 2 in another.',
+    }),
     pageSize: z
       .number()
       .int()
@@ -320,13 +302,9 @@ export const secretSpecSchema = z
       .meta({ description: 'Keys of the written Secret.' }),
     labels: z.record(z.string(), z.string().max(63)).optional(),
     annotations: z.record(z.string(), z.string().max(4096)).optional(),
-    takeOver: z
-      .boolean()
-      .default(false)
-      .meta({
-        description:
-          'Adopt an existing Secret of that name that another owner created. Its data is replaced.',
-      }),
+    takeOver: z.boolean().default(false).meta({
+      description: 'Adopt an existing Secret of that name that another owner created. Its data is replaced.',
+    }),
   })
   .meta({ description: 'The Secret that pods mount.' });
 
@@ -362,14 +340,10 @@ export const apiCredentialSpecSchema = z.object({
     takeOver: false,
   }),
   refresh: refreshSchema.default({}),
-  rolloutRestartTargets: z
-    .array(rolloutRestartTargetSchema)
-    .max(16)
-    .optional()
-    .meta({
-      description:
-        'Workloads whose pods are restarted (rollout) after the token changes, for consumers that read it only at start.',
-    }),
+  rolloutRestartTargets: z.array(rolloutRestartTargetSchema).max(16).optional().meta({
+    description:
+      'Workloads whose pods are restarted (rollout) after the token changes, for consumers that read it only at start.',
+  }),
 });
 
 export const conditionSchema = z.object({
@@ -395,6 +369,16 @@ export const apiCredentialStatusSchema = z.object({
   nextRefreshTime: z.string().optional(),
   consecutiveFailures: z.number().int().min(0).optional(),
   lastFailureTime: z.string().optional(),
+  inputsHash: z
+    .string()
+    .max(64)
+    .optional()
+    .meta({ description: 'Digest of the spec and referenced values at the last attempt (no secret).' }),
+  lastHandledRefreshRequest: z
+    .string()
+    .max(256)
+    .optional()
+    .meta({ description: 'The last apicred.dev/refresh-requested-at value acted on.' }),
   tenants: z
     .object({
       ready: z.number().int().min(0),
@@ -413,6 +397,9 @@ export type IdmpSpec = z.output<typeof idmpSchema>;
 export type IdmpCloudSpec = z.output<typeof idmpCloudSchema>;
 export type InsightsHubSpec = z.output<typeof insightsHubSchema>;
 export type IdempiereSpec = z.output<typeof idempiereSchema>;
+
+export const ANNOTATION_REFRESH_REQUESTED = 'apicred.dev/refresh-requested-at';
+export const FINALIZER = 'apicred.dev/release';
 
 export interface ApiCredential {
   apiVersion: typeof API_VERSION;

@@ -1,0 +1,215 @@
+// Wires informers, the work queue and the reconciler: informer callbacks only enqueue keys, workers
+// start after every cache has synced, and each credential is requeued for its own renewal time.
+import type { KubeConfig, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { ApiCredential } from '../api/apicredential.ts';
+import { ResilientInformer, type ListWatchSource } from '../kube/informer.ts';
+import { toSecretView, type SecretView } from '../kube/secret-view.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { Clock } from '../policy/clock.ts';
+import { WorkQueue } from '../kube/workqueue.ts';
+import { LABEL_CREDENTIAL } from '../secrets/consumer.ts';
+import { Reconciler, type ReconcilerDeps } from './reconciler.ts';
+
+export interface ManagerSources {
+  credentials: ListWatchSource<ApiCredential>[];
+  secrets: ListWatchSource<V1Secret>[];
+  configMaps: ListWatchSource<V1ConfigMap>[];
+}
+
+export interface ManagerOptions {
+  concurrency: number;
+  relistIntervalMs: number;
+  /** Longest a renewal timer may be; beyond it the key is re-examined (Node timers misfire past 2^31-1 ms). */
+  maxRequeueMs: number;
+}
+
+function credentialKey(credential: ApiCredential): string {
+  return `${credential.metadata.namespace}/${credential.metadata.name}`;
+}
+
+/** A change the controller must look at: anything but its own status writes. */
+function worthReconciling(next: ApiCredential, previous: ApiCredential | undefined): boolean {
+  if (!previous) return true;
+  return (
+    next.metadata.generation !== previous.metadata.generation ||
+    next.metadata.deletionTimestamp !== previous.metadata.deletionTimestamp ||
+    JSON.stringify(next.metadata.annotations ?? {}) !== JSON.stringify(previous.metadata.annotations ?? {}) ||
+    JSON.stringify(next.metadata.finalizers ?? []) !== JSON.stringify(previous.metadata.finalizers ?? [])
+  );
+}
+
+export class Manager {
+  readonly #credentialInformers: ResilientInformer<ApiCredential, ApiCredential>[];
+  readonly #secretInformers: ResilientInformer<V1Secret, SecretView>[];
+  readonly #configMapInformers: ResilientInformer<V1ConfigMap, SecretView>[];
+  readonly #queue: WorkQueue;
+  readonly #reconciler: Reconciler;
+  readonly #logger: Logger;
+  readonly #clock: Clock;
+  readonly #options: ManagerOptions;
+  /** "Secret/ns/name" → credential keys that reference it. */
+  readonly #dependents = new Map<string, Set<string>>();
+  readonly #dependencies = new Map<string, string[]>();
+  #running: Promise<void> | undefined;
+
+  constructor(
+    deps: Omit<ReconcilerDeps, 'caches' | 'indexReferences'> & {
+      sources: ManagerSources;
+      options: ReconcilerDeps['options'] & ManagerOptions;
+      metrics: Metrics;
+    },
+  ) {
+    this.#logger = deps.logger;
+    this.#clock = deps.clock;
+    this.#options = deps.options;
+    const onError = (resource: string) => (error: unknown, failures: number) => {
+      deps.metrics.informerRestarts.inc({ resource });
+      this.#logger.warn({ resource, failures, err: error }, 'watch failed; relisting with backoff');
+    };
+    this.#credentialInformers = deps.sources.credentials.map(
+      (source) =>
+        new ResilientInformer<ApiCredential, ApiCredential>({
+          resource: 'apicredentials',
+          source,
+          transform: (object) => object,
+          keyOf: credentialKey,
+          resourceVersionOf: (object) => object.metadata.resourceVersion ?? '',
+          relistIntervalMs: deps.options.relistIntervalMs,
+          onEvent: (event, object, previous) => {
+            if (event === 'delete' || worthReconciling(object, previous))
+              this.#queue.add(credentialKey(object));
+          },
+          onError: onError('apicredentials'),
+        }),
+    );
+    const viewInformer = <T extends V1Secret | V1ConfigMap>(
+      resource: string,
+      kind: 'Secret' | 'ConfigMap',
+      source: ListWatchSource<T>,
+    ) =>
+      new ResilientInformer<T, SecretView>({
+        resource,
+        source,
+        transform: (object) => toSecretView(object),
+        keyOf: (view) => `${view.namespace}/${view.name}`,
+        resourceVersionOf: (view) => view.resourceVersion,
+        relistIntervalMs: deps.options.relistIntervalMs,
+        onEvent: (_event, view) => {
+          this.#onReferencedObject(kind, view);
+        },
+        onError: onError(resource),
+      });
+    this.#secretInformers = deps.sources.secrets.map((source) => viewInformer('secrets', 'Secret', source));
+    this.#configMapInformers = deps.sources.configMaps.map((source) =>
+      viewInformer('configmaps', 'ConfigMap', source),
+    );
+
+    this.#reconciler = new Reconciler({
+      ...deps,
+      caches: {
+        credential: (key) => this.#find(this.#credentialInformers, key),
+        secret: (namespace, name) => this.#find(this.#secretInformers, `${namespace}/${name}`),
+        configMap: (namespace, name) => this.#find(this.#configMapInformers, `${namespace}/${name}`),
+      },
+      indexReferences: (key, objects) => {
+        this.#index(key, objects);
+      },
+    });
+    this.#queue = new WorkQueue<string>({
+      name: 'apicredentials',
+      clock: deps.clock,
+      metrics: {
+        ...deps.metrics.queueHooks('apicredentials'),
+        reconciled: (outcome, seconds) => {
+          deps.metrics.reconciled('apicredential', outcome, seconds);
+        },
+        setActiveWorkers: (count) => {
+          deps.metrics.setActiveWorkers('apicredential', count);
+        },
+      },
+      onError: (key, error, outcome) => {
+        // Kubernetes API failures (conflicts, outages) land here; provider failures are handled in reconcile.
+        this.#logger.warn(
+          { credential: key, outcome, err: error },
+          'reconcile failed; retrying with backoff',
+        );
+      },
+    });
+  }
+
+  #find<T>(
+    informers:
+      | ResilientInformer<never, T>[]
+      | ResilientInformer<ApiCredential, T>[]
+      | ResilientInformer<V1Secret, T>[]
+      | ResilientInformer<V1ConfigMap, T>[],
+    key: string,
+  ): T | undefined {
+    for (const informer of informers) {
+      const found = informer.get(key);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+
+  #index(credential: string, objects: string[]): void {
+    for (const previous of this.#dependencies.get(credential) ?? [])
+      this.#dependents.get(previous)?.delete(credential);
+    for (const object of objects) {
+      let set = this.#dependents.get(object);
+      if (!set) this.#dependents.set(object, (set = new Set()));
+      set.add(credential);
+    }
+    this.#dependencies.set(credential, objects);
+  }
+
+  #onReferencedObject(kind: 'Secret' | 'ConfigMap', view: SecretView): void {
+    for (const credential of this.#dependents.get(`${kind}/${view.namespace}/${view.name}`) ?? [])
+      this.#queue.add(credential);
+    const owner = kind === 'Secret' ? view.labels[LABEL_CREDENTIAL] : undefined;
+    if (owner) this.#queue.add(`${view.namespace}/${owner}`);
+  }
+
+  get synced(): boolean {
+    return [...this.#credentialInformers, ...this.#secretInformers, ...this.#configMapInformers].every(
+      (informer) => informer.hasSynced,
+    );
+  }
+
+  informerHealth(): { resource: string; failures: number }[] {
+    return [...this.#credentialInformers, ...this.#secretInformers, ...this.#configMapInformers]
+      .filter((informer) => informer.consecutiveFailures > 0)
+      .map((informer) => ({ resource: 'watch', failures: informer.consecutiveFailures }));
+  }
+
+  /** Starts the caches, waits until all have listed once, then starts the workers. */
+  async start(): Promise<void> {
+    const all = [...this.#credentialInformers, ...this.#secretInformers, ...this.#configMapInformers];
+    for (const informer of all) informer.start();
+    await Promise.all(all.map((informer) => informer.synced));
+    this.#logger.info(
+      { credentials: this.#credentialInformers.reduce((n, i) => n + i.size, 0) },
+      'caches synced; starting workers',
+    );
+    this.#running = this.#queue.run(this.#options.concurrency, async (key) => {
+      const result = await this.#reconciler.reconcile(key);
+      if (result.requeueAt === undefined) return undefined;
+      const delay = Math.max(0, result.requeueAt - this.#clock.now());
+      return { requeueAfterMs: Math.min(delay, this.#options.maxRequeueMs) };
+    });
+  }
+
+  /** Stops taking work, lets in-flight reconciles finish, and stops the caches. */
+  async stop(): Promise<void> {
+    await this.#queue.shutdown();
+    await this.#running;
+    await Promise.all(
+      [...this.#credentialInformers, ...this.#secretInformers, ...this.#configMapInformers].map((i) =>
+        i.stop(),
+      ),
+    );
+  }
+}
+
+export type { KubeConfig };

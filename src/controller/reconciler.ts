@@ -1,0 +1,816 @@
+// Reconcile one ApiCredential: read the caches, let decide() choose one action, carry it out, and
+// record the outcome in the Secret, the status and Events. Only this file acts; the decisions are pure.
+import { createHash } from 'node:crypto';
+import {
+  CustomObjectsApi,
+  KubernetesObjectApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+} from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import {
+  ANNOTATION_REFRESH_REQUESTED,
+  FINALIZER,
+  GROUP,
+  PLURAL,
+  VERSION,
+  apiCredentialSpecSchema,
+  type ApiCredential,
+  type ApiCredentialSpec,
+  type ApiCredentialStatus,
+} from '../api/apicredential.ts';
+import type { HttpClientFactory } from '../http/client.ts';
+import type { EventSink } from '../kube/events.ts';
+import type { SecretView } from '../kube/secret-view.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { SecretRedactor } from '../observability/redactor.ts';
+import { nextAttemptAt } from '../policy/backoff.ts';
+import type { Clock } from '../policy/clock.ts';
+import { decide, type Action, type Observation } from '../policy/decide.ts';
+import { formatDuration, parseDuration } from '../policy/duration.ts';
+import { planRenewal } from '../policy/renewal.ts';
+import { ProviderError, StateConflictError } from '../providers/errors.ts';
+import { selectProvider, type ProviderRegistry, type SelectedProvider } from '../providers/registry.ts';
+import type { InputReference, TokenSet } from '../providers/types.ts';
+import {
+  ANNOTATION_CONTENT_DIGEST,
+  ANNOTATION_EXPIRES_AT,
+  ANNOTATION_EXPIRY_SOURCE,
+  ANNOTATION_INPUTS_HASH,
+  ANNOTATION_ISSUED_AT,
+  applySecret,
+  consumerSecretBody,
+  contentDigest,
+  isIntact,
+  ownershipOf,
+  parseTime,
+} from '../secrets/consumer.ts';
+import { SecretStateStore } from '../secrets/state.ts';
+import { describeMissing, inputsHash, missingInputs, readInputs } from './inputs.ts';
+import { iso, mergeConditions, sameStatus, type ConditionInput } from './status.ts';
+
+export interface ReconcilerOptions {
+  /** A pod must never read an expired token: renew at least this long before expiry. */
+  propagationMarginMs: number;
+  /** Share of the time from issue to renewal by which renewal may move earlier, to spread load. */
+  jitterFraction: number;
+  /** Bound on one provider exchange (login, refresh, revoke). */
+  providerTimeoutMs: number;
+  /** Bound on revocation/logout when an ApiCredential is deleted. */
+  releaseTimeoutMs: number;
+}
+
+export interface Caches {
+  credential(key: string): ApiCredential | undefined;
+  secret(namespace: string, name: string): SecretView | undefined;
+  configMap(namespace: string, name: string): SecretView | undefined;
+}
+
+export interface ReconcilerDeps {
+  kubeConfig: KubeConfig;
+  caches: Caches;
+  providers: ProviderRegistry;
+  http: HttpClientFactory;
+  events: EventSink;
+  metrics: Metrics;
+  redactor: SecretRedactor;
+  logger: Logger;
+  clock: Clock;
+  /** Awaited before each provider call: the global provider rate limit. */
+  acquireProviderSlot: (signal: AbortSignal) => Promise<void>;
+  /** Records which referenced objects a credential depends on, for the Secret event handler. */
+  indexReferences: (credentialKey: string, objects: string[]) => void;
+  options: ReconcilerOptions;
+}
+
+export interface ReconcileResult {
+  /** When to look at this credential again, epoch ms; undefined means only on events. */
+  requeueAt?: number;
+}
+
+interface Written {
+  data: Record<string, string>;
+  digest: string;
+}
+
+const EXPIRY_SOURCES: TokenSet['expirySource'][] = ['expires_in', 'jwt', 'assumed', 'human'];
+
+function expirySourceOf(view: SecretView | undefined): TokenSet['expirySource'] {
+  const recorded = view?.annotations[ANNOTATION_EXPIRY_SOURCE];
+  return EXPIRY_SOURCES.find((source) => source === recorded) ?? 'expires_in';
+}
+
+function keyOf(credential: ApiCredential): string {
+  return `${credential.metadata.namespace}/${credential.metadata.name}`;
+}
+
+/** Deterministic per token, so a restart computes the same renewal time and writes no new status. */
+function stableRandom(...parts: (string | number)[]): number {
+  const digest = createHash('sha256').update(parts.join('\0')).digest();
+  return digest.readUInt32BE(0) / 0x1_0000_0000;
+}
+
+export class Reconciler {
+  readonly #deps: ReconcilerDeps;
+  readonly #objects: KubernetesObjectApi;
+  readonly #customObjects: CustomObjectsApi;
+  /** What the operator last wrote per credential, to repair an edited Secret without a provider call. */
+  readonly #written = new Map<string, Written>();
+
+  constructor(deps: ReconcilerDeps) {
+    this.#deps = deps;
+    this.#objects = KubernetesObjectApi.makeApiClient(deps.kubeConfig);
+    this.#customObjects = deps.kubeConfig.makeApiClient(CustomObjectsApi);
+  }
+
+  /** The credential is gone from the cache: drop what memory and metrics hold for it. */
+  forget(key: string): void {
+    this.#deps.redactor.forget(key);
+    this.#written.delete(key);
+    const [namespace = '', name = ''] = key.split('/');
+    this.#deps.metrics.forgetCredential(namespace, name);
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const credential = this.#deps.caches.credential(key);
+    if (!credential) {
+      this.forget(key);
+      return {};
+    }
+    if (credential.metadata.deletionTimestamp) return this.#finalize(credential);
+
+    const parsed = apiCredentialSpecSchema.safeParse(credential.spec);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const field = ['spec', ...(issue?.path ?? []).map(String)].join('.');
+      await this.#writeFailureStatus(credential, undefined, {
+        terminal: true,
+        reason: 'InvalidSpec',
+        message: `${field}: ${issue?.message ?? 'invalid'}. Fix the ApiCredential spec.`,
+      });
+      return {};
+    }
+    const spec = parsed.data;
+    const selected = selectProvider(this.#deps.providers, spec);
+    if (!selected) {
+      await this.#writeFailureStatus(credential, undefined, {
+        terminal: true,
+        reason: 'UnsupportedProvider',
+        message: `spec.provider names a provider this operator version does not support (${Object.keys(spec.provider).join(', ')}).`,
+      });
+      return {};
+    }
+
+    const namespace = credential.metadata.namespace;
+    const refs = this.#references(selected);
+    this.#deps.indexReferences(
+      key,
+      refs.map((ref) => `${ref.kind}/${namespace}/${ref.name}`),
+    );
+    const lookup = (kind: InputReference['kind'], ns: string, name: string): SecretView | undefined =>
+      kind === 'Secret' ? this.#deps.caches.secret(ns, name) : this.#deps.caches.configMap(ns, name);
+    const hash = inputsHash(spec, refs, namespace, lookup);
+
+    const missing = missingInputs(refs, namespace, lookup);
+    if (missing.length > 0) {
+      await this.#writeFailureStatus(credential, selected, {
+        terminal: true,
+        reason: 'MissingInput',
+        message: `${describeMissing(missing, namespace)}. Create it in namespace ${namespace}; the operator retries as soon as it appears.`,
+        inputsHash: hash,
+      });
+      return this.#expiryRequeue(credential);
+    }
+
+    if (
+      selected.provider.release &&
+      this.#releaseEnabled(selected) &&
+      !credential.metadata.finalizers?.includes(FINALIZER)
+    ) {
+      await this.#setFinalizer(credential, true);
+    }
+
+    const secretName = spec.secret.name ?? credential.metadata.name;
+    const view = this.#deps.caches.secret(namespace, secretName);
+    const observation = this.#observe(credential, spec, hash, view);
+    const action = decide(observation.observation);
+    return this.#act(action, { credential, spec, selected, hash, secretName, view, ...observation });
+  }
+
+  #references(selected: SelectedProvider): InputReference[] {
+    const refs = selected.provider.inputs(selected.spec);
+    const ca = (
+      selected.spec as { caBundleRef?: { kind: 'Secret' | 'ConfigMap'; name: string; key: string } }
+    ).caBundleRef;
+    if (ca) {
+      refs.push({
+        kind: ca.kind,
+        name: ca.name,
+        key: ca.key,
+        fieldPath: `spec.provider.${selected.name}.caBundleRef`,
+      });
+    }
+    return refs;
+  }
+
+  #releaseEnabled(selected: SelectedProvider): boolean {
+    const flags = selected.spec as { revokeOnDelete?: boolean; logoutOnDelete?: boolean };
+    return flags.revokeOnDelete !== false && flags.logoutOnDelete !== false;
+  }
+
+  #observe(
+    credential: ApiCredential,
+    spec: ApiCredentialSpec,
+    hash: string,
+    view: SecretView | undefined,
+  ): { observation: Observation; issuedAt?: number; expiresAt?: number; renewAt?: number } {
+    const now = this.#deps.clock.now();
+    const status = credential.status ?? {};
+    const key = keyOf(credential);
+    const ownership = ownershipOf(view, credential);
+    const writtenKeys = Object.values(spec.secret.keys);
+    let output: Observation['output'];
+    let issuedAt: number | undefined;
+    let expiresAt: number | undefined;
+    let renewAt: number | undefined;
+    if (ownership.state === 'ours' && view) {
+      issuedAt = parseTime(view.annotations[ANNOTATION_ISSUED_AT]);
+      expiresAt = parseTime(view.annotations[ANNOTATION_EXPIRES_AT]);
+      if (issuedAt !== undefined && expiresAt !== undefined)
+        renewAt = this.#renewAt(credential, spec, issuedAt, expiresAt);
+      output = {
+        state: 'ours',
+        inputsHash: view.annotations[ANNOTATION_INPUTS_HASH],
+        issuedAt,
+        expiresAt,
+        intact: isIntact(
+          view,
+          this.#written.get(key) ? Object.keys(this.#written.get(key)?.data ?? {}) : writtenKeys,
+        ),
+        layoutCurrent: writtenKeys.every((k) => view.keyDigests[k] !== undefined),
+      };
+    } else {
+      output =
+        ownership.state === 'foreign' ? { state: 'foreign', owner: ownership.owner } : { state: 'absent' };
+    }
+    const written = this.#written.get(key);
+    const requested = credential.metadata.annotations?.[ANNOTATION_REFRESH_REQUESTED];
+    const failures = status.consecutiveFailures ?? 0;
+    const stalled = status.conditions?.find((c) => c.type === 'Stalled')?.status === 'True';
+    return {
+      issuedAt,
+      expiresAt,
+      renewAt,
+      observation: {
+        now,
+        inputsHash: hash,
+        output,
+        canRepairFromMemory:
+          written !== undefined &&
+          view !== undefined &&
+          view.annotations[ANNOTATION_CONTENT_DIGEST] === written.digest,
+        failure: {
+          consecutiveFailures: failures,
+          retryAt: failures > 0 ? parseTime(status.nextRefreshTime) : undefined,
+          terminal: stalled,
+          inputsHash: status.inputsHash,
+        },
+        takeOverAllowed: spec.secret.takeOver,
+        manualRefreshRequested:
+          requested !== undefined && requested !== '' && requested !== status.lastHandledRefreshRequest,
+        renewAt,
+        checkAt: undefined,
+      },
+    };
+  }
+
+  #renewAt(credential: ApiCredential, spec: ApiCredentialSpec, issuedAt: number, expiresAt: number): number {
+    const renewBefore =
+      spec.refresh.renewBefore !== undefined
+        ? { durationMs: parseDuration(spec.refresh.renewBefore) }
+        : { percentage: spec.refresh.renewBeforePercentage ?? 33 };
+    return planRenewal({
+      issuedAt,
+      expiresAt,
+      renewBefore,
+      propagationMarginMs: this.#deps.options.propagationMarginMs,
+      jitterFraction: this.#deps.options.jitterFraction,
+      random: () => stableRandom(credential.metadata.uid, issuedAt),
+    }).renewAt;
+  }
+
+  async #act(
+    action: Action,
+    context: {
+      credential: ApiCredential;
+      spec: ApiCredentialSpec;
+      selected: SelectedProvider;
+      hash: string;
+      secretName: string;
+      view: SecretView | undefined;
+      observation: Observation;
+      issuedAt?: number;
+      expiresAt?: number;
+      renewAt?: number;
+    },
+  ): Promise<ReconcileResult> {
+    const { credential, selected, hash, secretName, observation } = context;
+    switch (action.type) {
+      case 'wait': {
+        await this.#writeStatus(
+          credential,
+          this.#readyStatus(credential, selected, hash, secretName, context),
+        );
+        this.#recordTokenMetrics(
+          credential,
+          selected,
+          context.expiresAt,
+          true,
+          credential.status?.consecutiveFailures ?? 0,
+        );
+        return { requeueAt: action.until };
+      }
+      case 'backoff':
+        return { requeueAt: action.until };
+      case 'stalled':
+        return this.#expiryRequeue(credential);
+      case 'refuse': {
+        await this.#writeFailureStatus(credential, selected, {
+          terminal: true,
+          reason: action.reason,
+          message: action.message,
+          inputsHash: hash,
+        });
+        return {};
+      }
+      case 'repair': {
+        const written = this.#written.get(keyOf(credential));
+        if (!written || context.issuedAt === undefined || context.expiresAt === undefined)
+          return this.#obtain(context, 'drift');
+        await this.#applyConsumerSecret(context, {
+          data: written.data,
+          issuedAt: context.issuedAt,
+          expiresAt: context.expiresAt,
+          expirySource: expirySourceOf(context.view),
+        });
+        await this.#deps.events.emit(
+          this.#target(credential),
+          'Warning',
+          'SecretRepaired',
+          `Secret ${secretName} was edited or lost keys; the operator restored the current token.`,
+        );
+        return { requeueAt: observation.renewAt };
+      }
+      case 'obtain':
+        return this.#obtain(context, action.why);
+    }
+  }
+
+  async #obtain(
+    context: {
+      credential: ApiCredential;
+      spec: ApiCredentialSpec;
+      selected: SelectedProvider;
+      hash: string;
+      secretName: string;
+      view: SecretView | undefined;
+      observation: Observation;
+      expiresAt?: number;
+    },
+    why: string,
+  ): Promise<ReconcileResult> {
+    const { credential, spec, selected, hash, secretName } = context;
+    const { clock, metrics, logger, redactor } = this.#deps;
+    const key = keyOf(credential);
+    const started = clock.now();
+    const signal = AbortSignal.timeout(this.#deps.options.providerTimeoutMs);
+    let tokenSet: TokenSet;
+    let inputValues: string[];
+    try {
+      await this.#deps.acquireProviderSlot(signal);
+      const namespace = credential.metadata.namespace;
+      const refs = this.#references(selected);
+      const { inputs, values } = await readInputs(this.#deps.kubeConfig, namespace, refs);
+      inputValues = values;
+      for (const value of values) redactor.add(value, key);
+      const caRef = refs.find((ref) => ref.fieldPath.endsWith('.caBundleRef'));
+      const current = this.#written.get(key);
+      tokenSet = await selected.provider.obtain(selected.spec, {
+        credential: key,
+        inputs,
+        state: new SecretStateStore(this.#deps.kubeConfig, credential),
+        http: this.#deps.http.forCa(caRef ? inputs.get(caRef) : undefined, { provider: selected.name }),
+        clock,
+        signal,
+        keys: spec.secret.keys,
+        assumedLifetimeMs:
+          spec.refresh.assumedLifetime !== undefined
+            ? parseDuration(spec.refresh.assumedLifetime)
+            : undefined,
+        current:
+          current &&
+          context.observation.output.state === 'ours' &&
+          context.observation.output.issuedAt !== undefined
+            ? {
+                data: current.data,
+                issuedAt: context.observation.output.issuedAt,
+                expiresAt: context.expiresAt ?? 0,
+              }
+            : undefined,
+      });
+    } catch (error) {
+      metrics.renewals.inc({ provider: selected.name, result: 'failure' });
+      return this.#handleFailure(context, error);
+    }
+    // The redactor holds exactly this credential's current secrets: rotated tokens are let go.
+    redactor.replace(key, [...inputValues, ...Object.values(tokenSet.data)]);
+    await this.#applyConsumerSecret(context, tokenSet);
+    this.#written.set(key, { data: tokenSet.data, digest: contentDigest(tokenSet.data) });
+
+    const now = clock.now();
+    const renewAt = this.#renewAt(credential, spec, tokenSet.issuedAt, tokenSet.expiresAt);
+    const status = this.#readyStatus(credential, selected, hash, secretName, {
+      issuedAt: tokenSet.issuedAt,
+      expiresAt: tokenSet.expiresAt,
+      renewAt,
+      lastRefreshTime: now,
+      tenants: tokenSet.tenants,
+    });
+    await this.#writeStatus(credential, status);
+    metrics.renewals.inc({ provider: selected.name, result: 'success' });
+    metrics.renewalDuration.observe({ provider: selected.name }, (now - started) / 1000);
+    this.#recordTokenMetrics(credential, selected, tokenSet.expiresAt, true, 0);
+    const verb = why === 'initial' ? 'Issued' : 'Renewed';
+    const message =
+      `${verb} a token from ${selected.name} into Secret ${secretName} (${why}); it expires at ${iso(tokenSet.expiresAt) ?? '?'} ` +
+      `(in ${formatDuration(Math.max(0, tokenSet.expiresAt - now))}); next renewal at ${iso(renewAt) ?? '?'}.`;
+    await this.#deps.events.emit(this.#target(credential), 'Normal', verb, message);
+    for (const warning of tokenSet.warnings ?? []) {
+      await this.#deps.events.emit(
+        this.#target(credential),
+        'Warning',
+        warning.reason,
+        redactor.scrub(warning.message),
+      );
+    }
+    logger.info(
+      {
+        credential: key,
+        provider: selected.name,
+        why,
+        expiresAt: iso(tokenSet.expiresAt),
+        renewAt: iso(renewAt),
+      },
+      'token written',
+    );
+    return {
+      requeueAt: tokenSet.checkAgainAt !== undefined ? Math.min(renewAt, tokenSet.checkAgainAt) : renewAt,
+    };
+  }
+
+  async #applyConsumerSecret(
+    context: { credential: ApiCredential; spec: ApiCredentialSpec; hash: string; secretName: string },
+    token: Pick<TokenSet, 'data' | 'issuedAt' | 'expiresAt' | 'expirySource'>,
+  ): Promise<void> {
+    const { credential, spec, hash, secretName } = context;
+    await applySecret(
+      this.#objects,
+      consumerSecretBody(credential, secretName, {
+        data: token.data,
+        issuedAt: token.issuedAt,
+        expiresAt: token.expiresAt,
+        expirySource: token.expirySource,
+        inputsHash: hash,
+        labels: spec.secret.labels,
+        annotations: spec.secret.annotations,
+      }),
+    );
+  }
+
+  async #handleFailure(
+    context: {
+      credential: ApiCredential;
+      selected: SelectedProvider;
+      hash: string;
+      secretName: string;
+      expiresAt?: number;
+    },
+    error: unknown,
+  ): Promise<ReconcileResult> {
+    const { credential, selected, hash } = context;
+    const { clock, redactor, logger, metrics } = this.#deps;
+    if (error instanceof StateConflictError) {
+      // Another writer (a second replica) got there first: look again from fresh state.
+      return { requeueAt: clock.now() };
+    }
+    const failure = ProviderError.is(error)
+      ? error
+      : new ProviderError(
+          {
+            kind: 'transient',
+            reason: 'InternalError',
+            message: `unexpected error: ${error instanceof Error ? error.message : String(error)}`,
+          },
+          { cause: error },
+        );
+    const message = redactor.scrub(failure.message);
+    metrics.renewalFailures.inc({ provider: selected.name, reason: failure.reason });
+    logger.warn(
+      {
+        credential: keyOf(credential),
+        provider: selected.name,
+        reason: failure.reason,
+        kind: failure.kind,
+        message,
+      },
+      'token request failed',
+    );
+    const failures = (credential.status?.consecutiveFailures ?? 0) + 1;
+    const now = clock.now();
+    const retryAt =
+      failure.kind === 'terminal'
+        ? undefined
+        : nextAttemptAt({
+            failures,
+            now,
+            retryAfterMs: failure.retryAfterMs,
+            random: Math.random,
+            tokenStillValidUntil: context.expiresAt,
+          });
+    const nextAttempt =
+      retryAt !== undefined
+        ? ` Next attempt at ${iso(retryAt) ?? '?'}.`
+        : ' Retrying stops until the spec or a referenced Secret changes.';
+    await this.#writeFailureStatus(credential, selected, {
+      terminal: failure.kind === 'terminal',
+      reason: failure.reason,
+      message: `${message}${nextAttempt}`,
+      inputsHash: hash,
+      failures,
+      retryAt,
+      tokenValidUntil: context.expiresAt,
+    });
+    await this.#deps.events.emit(
+      this.#target(credential),
+      'Warning',
+      failure.reason,
+      `${message}${nextAttempt}`,
+    );
+    this.#recordTokenMetrics(
+      credential,
+      selected,
+      context.expiresAt,
+      (context.expiresAt ?? 0) > now,
+      failures,
+    );
+    if (retryAt !== undefined) return { requeueAt: retryAt };
+    return this.#expiryRequeue(credential, context.expiresAt);
+  }
+
+  /** Wakes up when the current token expires so that Ready turns False on time. */
+  #expiryRequeue(credential: ApiCredential, expiresAt?: number): ReconcileResult {
+    const until = expiresAt ?? parseTime(credential.status?.expiresAt);
+    return until !== undefined && until > this.#deps.clock.now() ? { requeueAt: until } : {};
+  }
+
+  #readyStatus(
+    credential: ApiCredential,
+    selected: SelectedProvider,
+    hash: string,
+    secretName: string,
+    token: {
+      issuedAt?: number;
+      expiresAt?: number;
+      renewAt?: number;
+      lastRefreshTime?: number;
+      tenants?: TokenSet['tenants'];
+    },
+  ): ApiCredentialStatus {
+    const now = this.#deps.clock.now();
+    const previous = credential.status ?? {};
+    const expired = token.expiresAt !== undefined && token.expiresAt <= now;
+    const conditions: ConditionInput[] = [
+      expired
+        ? {
+            type: 'Ready',
+            status: 'False',
+            reason: 'TokenExpired',
+            message: `the token in Secret ${secretName} expired at ${iso(token.expiresAt) ?? '?'}.`,
+          }
+        : {
+            type: 'Ready',
+            status: 'True',
+            reason: 'TokenValid',
+            message: `Secret ${secretName} holds a valid token until ${iso(token.expiresAt) ?? '?'}; renewal at ${iso(token.renewAt) ?? '?'}.`,
+          },
+      {
+        type: 'Stalled',
+        status: 'False',
+        reason: 'Progressing',
+        message: 'the operator keeps the token fresh.',
+      },
+    ];
+    return {
+      observedGeneration: credential.metadata.generation,
+      conditions: mergeConditions(previous.conditions, conditions, credential.metadata.generation, now),
+      provider: selected.name,
+      secretName,
+      issuedAt: iso(token.issuedAt) ?? previous.issuedAt,
+      expiresAt: iso(token.expiresAt) ?? previous.expiresAt,
+      lastRefreshTime: iso(token.lastRefreshTime) ?? previous.lastRefreshTime,
+      nextRefreshTime: iso(token.renewAt),
+      consecutiveFailures: 0,
+      inputsHash: hash,
+      lastHandledRefreshRequest:
+        credential.metadata.annotations?.[ANNOTATION_REFRESH_REQUESTED] ?? previous.lastHandledRefreshRequest,
+      tenants: token.tenants ?? previous.tenants,
+    };
+  }
+
+  async #writeFailureStatus(
+    credential: ApiCredential,
+    selected: SelectedProvider | undefined,
+    failure: {
+      terminal: boolean;
+      reason: string;
+      message: string;
+      inputsHash?: string;
+      failures?: number;
+      retryAt?: number;
+      tokenValidUntil?: number;
+    },
+  ): Promise<void> {
+    const now = this.#deps.clock.now();
+    const previous = credential.status ?? {};
+    const stillValid = failure.tokenValidUntil !== undefined && failure.tokenValidUntil > now;
+    const conditions: ConditionInput[] = [
+      stillValid
+        ? {
+            type: 'Ready',
+            status: 'True',
+            reason: 'RenewalFailing',
+            message: `renewal failed (${failure.reason}): ${failure.message} The current token stays valid until ${iso(failure.tokenValidUntil) ?? '?'}.`,
+          }
+        : { type: 'Ready', status: 'False', reason: failure.reason, message: failure.message },
+      failure.terminal
+        ? { type: 'Stalled', status: 'True', reason: failure.reason, message: failure.message }
+        : {
+            type: 'Stalled',
+            status: 'False',
+            reason: 'Retrying',
+            message: `retrying with backoff after: ${failure.reason}`,
+          },
+    ];
+    await this.#writeStatus(credential, {
+      ...previous,
+      observedGeneration: credential.metadata.generation,
+      conditions: mergeConditions(previous.conditions, conditions, credential.metadata.generation, now),
+      provider: selected?.name ?? previous.provider,
+      consecutiveFailures: failure.failures ?? previous.consecutiveFailures ?? 0,
+      lastFailureTime: failure.failures !== undefined ? iso(now) : previous.lastFailureTime,
+      nextRefreshTime: iso(failure.retryAt),
+      inputsHash: failure.inputsHash ?? previous.inputsHash,
+      lastHandledRefreshRequest:
+        credential.metadata.annotations?.[ANNOTATION_REFRESH_REQUESTED] ?? previous.lastHandledRefreshRequest,
+    });
+  }
+
+  async #writeStatus(credential: ApiCredential, status: ApiCredentialStatus): Promise<void> {
+    if (sameStatus(credential.status, status)) return;
+    const { namespace, name } = credential.metadata;
+    await this.#customObjects.patchNamespacedCustomObjectStatus(
+      { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body: { status } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  }
+
+  #recordTokenMetrics(
+    credential: ApiCredential,
+    selected: SelectedProvider,
+    expiresAt: number | undefined,
+    ready: boolean,
+    failures: number,
+  ): void {
+    const labels = {
+      namespace: credential.metadata.namespace,
+      name: credential.metadata.name,
+      provider: selected.name,
+    };
+    const { metrics } = this.#deps;
+    if (expiresAt !== undefined) metrics.tokenExpiry.set(labels, expiresAt / 1000);
+    metrics.credentialReady.set(labels, ready ? 1 : 0);
+    metrics.consecutiveFailures.set(labels, failures);
+  }
+
+  #target(credential: ApiCredential): {
+    namespace: string;
+    name: string;
+    uid: string;
+    resourceVersion?: string;
+  } {
+    return {
+      namespace: credential.metadata.namespace,
+      name: credential.metadata.name,
+      uid: credential.metadata.uid,
+      resourceVersion: credential.metadata.resourceVersion,
+    };
+  }
+
+  async #setFinalizer(credential: ApiCredential, present: boolean): Promise<void> {
+    const current = credential.metadata.finalizers ?? [];
+    const finalizers = present
+      ? [...current.filter((f) => f !== FINALIZER), FINALIZER]
+      : current.filter((f) => f !== FINALIZER);
+    const { namespace, name, resourceVersion } = credential.metadata;
+    // Merge patch with resourceVersion: a concurrent change makes it fail with 409 and the key is retried.
+    await this.#customObjects.patchNamespacedCustomObject(
+      {
+        group: GROUP,
+        version: VERSION,
+        plural: PLURAL,
+        namespace,
+        name,
+        body: { metadata: { finalizers, resourceVersion } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  }
+
+  async #finalize(credential: ApiCredential): Promise<ReconcileResult> {
+    const key = keyOf(credential);
+    if (!credential.metadata.finalizers?.includes(FINALIZER)) {
+      this.forget(key);
+      return {};
+    }
+    const parsed = apiCredentialSpecSchema.safeParse(credential.spec);
+    const selected = parsed.success ? selectProvider(this.#deps.providers, parsed.data) : undefined;
+    if (parsed.success && selected?.provider.release && this.#releaseEnabled(selected)) {
+      const signal = AbortSignal.timeout(this.#deps.options.releaseTimeoutMs);
+      try {
+        const refs = this.#references(selected);
+        const { inputs, values } = await readInputs(
+          this.#deps.kubeConfig,
+          credential.metadata.namespace,
+          refs,
+        );
+        for (const value of values) this.#deps.redactor.add(value, key);
+        const caRef = refs.find((ref) => ref.fieldPath.endsWith('.caBundleRef'));
+        const written = this.#written.get(key) ?? (await this.#readCurrentToken(credential, parsed.data));
+        const outcome = await selected.provider.release(selected.spec, {
+          credential: key,
+          inputs,
+          state: new SecretStateStore(this.#deps.kubeConfig, credential),
+          http: this.#deps.http.forCa(caRef ? inputs.get(caRef) : undefined, { provider: selected.name }),
+          clock: this.#deps.clock,
+          signal,
+          keys: parsed.data.secret.keys,
+          current: written ? { data: written.data, issuedAt: 0, expiresAt: 0 } : undefined,
+        });
+        await this.#deps.events.emit(
+          this.#target(credential),
+          'Normal',
+          outcome === 'released' ? 'Revoked' : 'RevocationUnsupported',
+          outcome === 'released'
+            ? 'the token was revoked at the provider before deletion.'
+            : 'the provider offers no revocation; the token expires on its own.',
+        );
+      } catch (error) {
+        // Never block deletion forever: record why and let the ApiCredential go.
+        const message = this.#deps.redactor.scrub(error instanceof Error ? error.message : String(error));
+        await this.#deps.events.emit(
+          this.#target(credential),
+          'Warning',
+          'RevocationFailed',
+          `revocation at deletion failed, deleting anyway: ${message}`,
+        );
+      }
+    }
+    await this.#setFinalizer(credential, false);
+    this.forget(key);
+    return {};
+  }
+
+  /** After a restart the token is not in memory; read it back from the Secret for revocation. */
+  async #readCurrentToken(credential: ApiCredential, spec: ApiCredentialSpec): Promise<Written | undefined> {
+    const { inputs } = await readInputs(this.#deps.kubeConfig, credential.metadata.namespace, [
+      {
+        kind: 'Secret',
+        name: spec.secret.name ?? credential.metadata.name,
+        key: spec.secret.keys.token,
+        fieldPath: 'spec.secret',
+        optional: true,
+      },
+    ]);
+    const token = inputs.get({
+      kind: 'Secret',
+      name: spec.secret.name ?? credential.metadata.name,
+      key: spec.secret.keys.token,
+      fieldPath: 'spec.secret',
+    });
+    if (token === undefined) return undefined;
+    this.#deps.redactor.add(token, keyOf(credential));
+    const data = { [spec.secret.keys.token]: token };
+    return { data, digest: contentDigest(data) };
+  }
+}

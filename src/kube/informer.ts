@@ -1,0 +1,228 @@
+// A list+watch cache that does not die: client-node's informer stops on most errors, resolves start()
+// before its first LIST succeeded, and caches whole objects. This one relists and rewatches with
+// backoff after any failure, relists periodically, caches only what `transform` keeps, and exposes
+// a synced promise that the controller waits on before reconciling.
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface ListPage<T> {
+  items: T[];
+  resourceVersion: string;
+  continueToken?: string;
+}
+
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+
+export interface WatchHandle {
+  abort(): void;
+  /** Settles when the stream ends: undefined for a clean end, the error otherwise. */
+  done: Promise<unknown>;
+}
+
+export interface ListWatchSource<T> {
+  list(page: { limit: number; continueToken?: string }): Promise<ListPage<T>>;
+  watch(
+    resourceVersion: string,
+    onEvent: (type: WatchEventType, object: unknown) => void,
+  ): Promise<WatchHandle>;
+}
+
+export type InformerEvent = 'add' | 'update' | 'delete';
+
+export interface InformerOptions<T, Cached> {
+  /** For logs and metrics: "apicredentials", "secrets". */
+  resource: string;
+  source: ListWatchSource<T>;
+  transform: (object: T) => Cached;
+  keyOf: (object: Cached) => string;
+  resourceVersionOf: (object: Cached) => string;
+  onEvent: (event: InformerEvent, object: Cached, previous: Cached | undefined) => void;
+  /** Full relist every this often, as a net under silent watch death. Default 10 min. */
+  relistIntervalMs?: number;
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  pageSize?: number;
+  onError?: (error: unknown, consecutiveFailures: number) => void;
+  onRestart?: () => void;
+}
+
+class ExpiredResourceVersion extends Error {}
+
+function statusOf(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { statusCode, code } = error as { statusCode?: unknown; code?: unknown };
+  if (typeof statusCode === 'number') return statusCode;
+  return typeof code === 'number' ? code : undefined;
+}
+
+function isTimeout(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'TimeoutError';
+}
+
+export class ResilientInformer<T, Cached> {
+  readonly #options: InformerOptions<T, Cached>;
+  readonly #cache = new Map<string, Cached>();
+  readonly #stop = new AbortController();
+  #resourceVersion = '';
+  #watch: WatchHandle | undefined;
+  #relistDue = false;
+  #failures = 0;
+  #synced = false;
+  #lastSyncAt = 0;
+  #resolveSynced!: () => void;
+  readonly synced: Promise<void>;
+  #loop: Promise<void> | undefined;
+  #relistTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: InformerOptions<T, Cached>) {
+    this.#options = options;
+    this.synced = new Promise((resolve) => {
+      this.#resolveSynced = resolve;
+    });
+  }
+
+  get hasSynced(): boolean {
+    return this.#synced;
+  }
+
+  /** Milliseconds since the last successful LIST, or Infinity before the first. */
+  get msSinceLastList(): number {
+    return this.#lastSyncAt === 0 ? Infinity : Date.now() - this.#lastSyncAt;
+  }
+
+  get consecutiveFailures(): number {
+    return this.#failures;
+  }
+
+  get(key: string): Cached | undefined {
+    return this.#cache.get(key);
+  }
+
+  list(): Cached[] {
+    return [...this.#cache.values()];
+  }
+
+  get size(): number {
+    return this.#cache.size;
+  }
+
+  start(): void {
+    this.#loop ??= this.#run();
+    const interval = this.#options.relistIntervalMs ?? 600_000;
+    this.#relistTimer = setInterval(() => {
+      this.#relistDue = true;
+      this.#watch?.abort();
+    }, interval);
+    this.#relistTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    clearInterval(this.#relistTimer);
+    this.#watch?.abort();
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.#stop.signal;
+    while (!signal.aborted) {
+      try {
+        if (this.#resourceVersion === '' || this.#relistDue) {
+          if (this.#failures > 0 || this.#relistDue) this.#options.onRestart?.();
+          await this.#relist();
+        }
+        const ended = await this.#watchUntilEnd();
+        this.#failures = 0;
+        if (ended !== undefined && !isTimeout(ended))
+          throw ended instanceof Error ? ended : new Error(`watch ended: ${JSON.stringify(ended)}`);
+      } catch (error) {
+        if (this.#stopped()) break;
+        if (error instanceof ExpiredResourceVersion || statusOf(error) === 410) {
+          this.#resourceVersion = ''; // 410 Gone: compaction passed our version; relist at once
+          continue;
+        }
+        this.#failures += 1;
+        this.#options.onError?.(error, this.#failures);
+        await this.#backoff(signal);
+      }
+    }
+  }
+
+  #stopped(): boolean {
+    return this.#stop.signal.aborted;
+  }
+
+  async #backoff(signal: AbortSignal): Promise<void> {
+    const initial = this.#options.backoffInitialMs ?? 1_000;
+    const max = this.#options.backoffMaxMs ?? 60_000;
+    const ceiling = Math.min(max, initial * 2 ** Math.min(this.#failures - 1, 30));
+    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    await sleep(delay, undefined, { signal }).catch(() => undefined);
+  }
+
+  async #relist(): Promise<void> {
+    const { source, transform, keyOf, resourceVersionOf, onEvent } = this.#options;
+    const seen = new Set<string>();
+    let continueToken: string | undefined;
+    let resourceVersion: string;
+    const fresh: Cached[] = [];
+    do {
+      const page = await source.list({ limit: this.#options.pageSize ?? 500, continueToken });
+      for (const item of page.items) fresh.push(transform(item));
+      continueToken = page.continueToken;
+      resourceVersion = page.resourceVersion;
+    } while (continueToken);
+
+    for (const object of fresh) {
+      const key = keyOf(object);
+      seen.add(key);
+      const previous = this.#cache.get(key);
+      if (previous && resourceVersionOf(previous) === resourceVersionOf(object)) continue;
+      this.#cache.set(key, object);
+      onEvent(previous ? 'update' : 'add', object, previous);
+    }
+    for (const [key, object] of this.#cache) {
+      if (seen.has(key)) continue;
+      this.#cache.delete(key);
+      onEvent('delete', object, undefined);
+    }
+    this.#resourceVersion = resourceVersion;
+    this.#relistDue = false;
+    this.#lastSyncAt = Date.now();
+    if (!this.#synced) {
+      this.#synced = true;
+      this.#resolveSynced();
+    }
+  }
+
+  /** Resolves with the reason the watch ended (undefined for a clean server-side close). */
+  async #watchUntilEnd(): Promise<unknown> {
+    const { source, transform, keyOf, onEvent } = this.#options;
+    const outcome = { expired: false };
+    const handle = await source.watch(this.#resourceVersion, (type, raw) => {
+      if (type === 'ERROR') {
+        if (statusOf(raw) === 410) outcome.expired = true;
+        this.#watch?.abort();
+        return;
+      }
+      const object = transform(raw as T);
+      const version = this.#options.resourceVersionOf(object);
+      if (version) this.#resourceVersion = version;
+      if (type === 'BOOKMARK') return;
+      const key = keyOf(object);
+      const previous = this.#cache.get(key);
+      if (type === 'DELETED') {
+        this.#cache.delete(key);
+        onEvent('delete', object, previous);
+      } else {
+        this.#cache.set(key, object);
+        onEvent(previous ? 'update' : 'add', object, previous);
+      }
+    });
+    this.#watch = handle;
+    const ended = await handle.done;
+    this.#watch = undefined;
+    if (outcome.expired) throw new ExpiredResourceVersion('watch answered 410 Gone');
+    if (this.#stop.signal.aborted || this.#relistDue) return undefined;
+    return ended;
+  }
+}

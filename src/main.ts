@@ -1,0 +1,151 @@
+// The operator process: configuration, clients, caches, workers, health and metrics, signals.
+import { KubeConfig } from '@kubernetes/client-node';
+import { ConfigError, loadConfig, type OperatorConfig } from './config.ts';
+import { Manager, type ManagerSources } from './controller/manager.ts';
+import { HttpClientFactory } from './http/client.ts';
+import { EventRecorder } from './kube/events.ts';
+import { TokenBucket } from './kube/rate-limiter.ts';
+import { apiCredentialSource, configMapSource, secretSource, type Scope } from './kube/sources.ts';
+import { startHealthServer } from './observability/health.ts';
+import { createLogger } from './observability/logger.ts';
+import { createMetrics } from './observability/metrics.ts';
+import { SecretRedactor } from './observability/redactor.ts';
+import { systemClock } from './policy/clock.ts';
+import { parseDuration } from './policy/duration.ts';
+import { providers } from './providers/index.ts';
+
+function loadKubeConfig(config: OperatorConfig): KubeConfig {
+  const kubeConfig = new KubeConfig();
+  if (config.kubeconfig) kubeConfig.loadFromFile(config.kubeconfig);
+  else kubeConfig.loadFromCluster();
+  return kubeConfig;
+}
+
+function splitAddress(address: string): { host: string; port: number } {
+  const index = address.lastIndexOf(':');
+  const host = address.slice(0, index).replace(/^\[|\]$/g, '');
+  return { host: host === '' ? '0.0.0.0' : host, port: Number(address.slice(index + 1)) };
+}
+
+function sources(kubeConfig: KubeConfig, config: OperatorConfig): ManagerSources {
+  const scopes: Scope[] =
+    config.namespaces.length > 0 ? config.namespaces.map((namespace) => ({ namespace })) : [{}];
+  return {
+    credentials: scopes.map((scope) =>
+      apiCredentialSource(kubeConfig, { ...scope, labelSelector: config.labelSelector }),
+    ),
+    secrets: scopes.map((scope) => secretSource(kubeConfig, scope)),
+    configMaps: scopes.map((scope) => configMapSource(kubeConfig, scope)),
+  };
+}
+
+async function main(): Promise<void> {
+  let config: OperatorConfig;
+  try {
+    config = loadConfig(process.argv.slice(2), process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`apicred-operator: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const redactor = new SecretRedactor();
+  const logger = createLogger({ level: config.logLevel, redactor });
+  const metrics = createMetrics({ labelGuard: (value) => redactor.scrub(value) === value });
+  process.on('unhandledRejection', (reason) => {
+    logger.fatal({ err: reason }, 'unhandled promise rejection; exiting');
+    process.exit(1);
+  });
+
+  const kubeConfig = loadKubeConfig(config);
+  const http = new HttpClientFactory({
+    timeoutMs: parseDuration(config.providerTimeout),
+    addressPolicy: config.allowedCidrs.length > 0 ? { allow: config.allowedCidrs } : undefined,
+    onRequest: (provider, method, status) => {
+      metrics.providerRequest(provider, method, status);
+    },
+  });
+  const bucket = new TokenBucket({
+    ratePerSecond: config.providerQps,
+    burst: config.providerBurst,
+    clock: systemClock,
+  });
+  const events = new EventRecorder({
+    kubeConfig,
+    clock: systemClock,
+    onError: (error) => {
+      logger.warn({ err: error }, 'could not record an Event');
+    },
+  });
+  const manager = new Manager({
+    kubeConfig,
+    sources: sources(kubeConfig, config),
+    providers,
+    http,
+    events,
+    metrics,
+    redactor,
+    logger,
+    clock: systemClock,
+    acquireProviderSlot: (signal) => bucket.acquire(signal),
+    options: {
+      concurrency: config.concurrency,
+      relistIntervalMs: 10 * 60_000,
+      maxRequeueMs: 12 * 60 * 60_000,
+      propagationMarginMs: parseDuration(config.propagationMargin),
+      jitterFraction: 0.1,
+      providerTimeoutMs: parseDuration(config.providerTimeout),
+      releaseTimeoutMs: 10_000,
+    },
+  });
+  metrics.registerController('apicredential', config.concurrency);
+
+  const healthAddress = splitAddress(config.healthAddress);
+  const metricsAddress = splitAddress(config.metricsAddress);
+  const checks = {
+    healthz: () => [{ name: 'ping', ok: true }],
+    readyz: () => [
+      {
+        name: 'informers-synced',
+        ok: manager.synced,
+        message: manager.synced ? undefined : 'caches have not listed yet',
+      },
+    ],
+  };
+  const health = await startHealthServer({ ...healthAddress, checks, flag: '--health-address' });
+  const metricsServer =
+    config.metricsAddress === config.healthAddress
+      ? undefined
+      : await startHealthServer({
+          ...metricsAddress,
+          checks,
+          metrics: metrics.registry,
+          flag: '--metrics-address',
+        });
+
+  let stopping = false;
+  const shutdown = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: draining work');
+    await manager.stop();
+    await Promise.all([health.close(), metricsServer?.close(), http.close()]);
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  logger.info(
+    {
+      namespaces: config.namespaces.length > 0 ? config.namespaces : 'all',
+      concurrency: config.concurrency,
+      health: health.url,
+    },
+    'apicred-operator starting',
+  );
+  await manager.start();
+}
+
+await main();

@@ -1,0 +1,9 @@
+import { OAuth2Provider } from './oauth2.ts';
+import type { ProviderRegistry } from './registry.ts';
+import { TapdataProvider } from './tapdata.ts';
+
+/** Every provider this build supports. */
+export const providers: ProviderRegistry = {
+  oauth2: new OAuth2Provider(),
+  tapdata: new TapdataProvider(),
+};

@@ -1,0 +1,194 @@
+// Reading token endpoint answers the way RFC 6749 §5 defines them, shared by every provider that
+// speaks OAuth 2.0 (oauth2, tapdata): success bodies, error bodies, and what each error means for us.
+import type { HttpResponse } from '../http/client.ts';
+import { resolveExpiry } from '../policy/expiry.ts';
+import { ProviderError, excerpt, type FailureKind } from './errors.ts';
+import type { ProviderContext, TokenSet } from './types.ts';
+
+/** RFC 6749 error codes → condition reason, and whether retrying can help. */
+const OAUTH_ERRORS: Record<string, { reason: string; kind: FailureKind; advice: string }> = {
+  invalid_client: {
+    reason: 'InvalidClient',
+    kind: 'terminal',
+    advice: 'check the client id and secret (or key) in the referenced Secret',
+  },
+  unauthorized_client: {
+    reason: 'UnauthorizedClient',
+    kind: 'terminal',
+    advice:
+      'check the client credentials and that the client may use the client_credentials grant (service accounts enabled)',
+  },
+  invalid_grant: {
+    reason: 'InvalidGrant',
+    kind: 'terminal',
+    advice: 'the server refused the grant; check the client configuration',
+  },
+  invalid_scope: {
+    reason: 'InvalidScope',
+    kind: 'terminal',
+    advice: 'check spec scopes against what the client may request',
+  },
+  invalid_request: {
+    reason: 'InvalidRequest',
+    kind: 'terminal',
+    advice: 'check the spec (audience, resource, extraParams) and the token URL',
+  },
+  unsupported_grant_type: {
+    reason: 'UnsupportedGrantType',
+    kind: 'terminal',
+    advice: 'the server does not offer the client_credentials grant at this endpoint',
+  },
+  access_denied: {
+    reason: 'AccessDenied',
+    kind: 'terminal',
+    advice: 'the server denied access; check the client and realm',
+  },
+  temporarily_unavailable: {
+    reason: 'ProviderUnavailable',
+    kind: 'transient',
+    advice: 'the server is temporarily unavailable',
+  },
+  server_error: {
+    reason: 'ProviderServerError',
+    kind: 'transient',
+    advice: 'the server reported an internal error',
+  },
+};
+
+export interface TokenResponse {
+  access_token: string;
+  token_type?: string;
+  expires_in?: unknown;
+}
+
+function hostAndPath(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.host}${parsed.pathname}`;
+}
+
+function safeString(value: unknown, max = 300): string | undefined {
+  return typeof value === 'string' ? excerpt(value, max) : undefined;
+}
+
+/** Turns any non-success answer of a token endpoint into a ProviderError a user can act on. */
+export function tokenEndpointError(response: HttpResponse, url: string, where: string): ProviderError {
+  const endpoint = hostAndPath(url);
+  let body: unknown;
+  try {
+    body = JSON.parse(response.text) as unknown;
+  } catch {
+    body = undefined;
+  }
+  const code = safeString((body as { error?: unknown } | undefined)?.error, 64);
+  const description = safeString((body as { error_description?: unknown } | undefined)?.error_description);
+  const said = code
+    ? `${code}${description ? `: ${description}` : ''}`
+    : excerpt(response.text) || '(empty body)';
+
+  if (response.status === 429) {
+    return new ProviderError({
+      kind: 'rate-limited',
+      reason: 'RateLimited',
+      message: `${endpoint} answered 429 Too Many Requests (${said}); retrying after the server's delay.`,
+      httpStatus: 429,
+      retryAfterMs: response.retryAfterMs(),
+    });
+  }
+  const known = code ? OAUTH_ERRORS[code] : undefined;
+  if (known && response.status < 500) {
+    return new ProviderError({
+      kind: known.kind,
+      reason: known.reason,
+      message: `${endpoint} answered ${response.status} ${said}. Next step: ${known.advice} (${where}).`,
+      httpStatus: response.status,
+      providerCode: code,
+    });
+  }
+  if (response.status >= 500) {
+    return new ProviderError({
+      kind: 'transient',
+      reason: 'ProviderServerError',
+      message: `${endpoint} answered ${response.status} (${said}); retrying with backoff.`,
+      httpStatus: response.status,
+      retryAfterMs: response.retryAfterMs(),
+    });
+  }
+  if (response.status === 401 || response.status === 403) {
+    return new ProviderError({
+      kind: 'terminal',
+      reason: 'Unauthorized',
+      message: `${endpoint} answered ${response.status} (${said}). Check the credentials in ${where}.`,
+      httpStatus: response.status,
+    });
+  }
+  if (response.status === 404) {
+    return new ProviderError({
+      kind: 'terminal',
+      reason: 'EndpointNotFound',
+      message: `${endpoint} answered 404 (${said}). Check the URL in the spec.`,
+      httpStatus: 404,
+    });
+  }
+  return new ProviderError({
+    kind: response.status >= 400 && response.status < 500 ? 'terminal' : 'transient',
+    reason: 'UnexpectedResponse',
+    message: `${endpoint} answered ${response.status} (${said}).`,
+    httpStatus: response.status,
+  });
+}
+
+/** Validates a 200 answer and computes the token set for the consumer Secret. */
+export function tokenSetFromResponse(
+  response: HttpResponse,
+  url: string,
+  context: Pick<ProviderContext, 'keys' | 'assumedLifetimeMs'>,
+  requestStartedAt: number,
+): TokenSet {
+  const endpoint = hostAndPath(url);
+  const body = response.json();
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new ProviderError({
+      kind: 'transient',
+      reason: 'InvalidResponse',
+      message: `${endpoint} answered 200 with JSON that is not an object.`,
+    });
+  }
+  const token = (body as { access_token?: unknown }).access_token;
+  if (typeof token !== 'string' || token === '') {
+    const fields = Object.keys(body).slice(0, 10).join(', ') || 'none';
+    throw new ProviderError({
+      kind: 'transient',
+      reason: 'InvalidResponse',
+      message: `${endpoint} answered 200 without an access_token (fields: ${fields}).`,
+    });
+  }
+  const tokenType = safeString((body as { token_type?: unknown }).token_type, 32) ?? 'Bearer';
+  const expiry = resolveExpiry({
+    requestStartedAt,
+    expiresIn: (body as { expires_in?: unknown }).expires_in,
+    jwt: token,
+    assumedLifetimeMs: context.assumedLifetimeMs,
+  });
+  if (!expiry.ok) {
+    throw new ProviderError({
+      kind: 'terminal',
+      reason: 'UnknownExpiry',
+      message: `${endpoint}: ${expiry.message}`,
+    });
+  }
+  return {
+    data: {
+      [context.keys.token]: token,
+      [context.keys.tokenType]: normalizeTokenType(tokenType),
+      [context.keys.expiresAt]: new Date(expiry.expiresAt).toISOString(),
+    },
+    issuedAt: expiry.issuedAt,
+    expiresAt: expiry.expiresAt,
+    expirySource: expiry.source,
+  };
+}
+
+/** "bearer" and "BEARER" are the same scheme (RFC 6750); consumers get the canonical spelling. */
+function normalizeTokenType(tokenType: string): string {
+  return tokenType.toLowerCase() === 'bearer' ? 'Bearer' : tokenType;
+}

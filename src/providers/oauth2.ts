@@ -1,0 +1,222 @@
+// OAuth 2.0 client credentials (RFC 6749 §4.4) against any standard server; Keycloak is the reference.
+// Client authentication: client_secret_basic, client_secret_post, or private_key_jwt (RFC 7523).
+import { randomUUID } from 'node:crypto';
+import { SignJWT, importPKCS8, type CryptoKey, type KeyObject } from 'jose';
+import type { Oauth2Spec } from '../api/apicredential.ts';
+import type { HttpClient } from '../http/client.ts';
+import { ProviderError, excerpt } from './errors.ts';
+import { tokenEndpointError, tokenSetFromResponse } from './oauth-response.ts';
+import type { InputReference, ProviderContext, TokenProvider, TokenSet } from './types.ts';
+
+const FIELD = 'spec.provider.oauth2';
+const RESERVED_PARAMS = new Set([
+  'grant_type',
+  'client_id',
+  'client_secret',
+  'client_assertion',
+  'client_assertion_type',
+  'scope',
+]);
+const DISCOVERY_TTL_MS = 60 * 60_000;
+
+interface Endpoints {
+  token: string;
+  revocation?: string;
+}
+
+interface Discovered {
+  endpoints: Endpoints;
+  at: number;
+}
+
+function refs(spec: Oauth2Spec): {
+  clientId: InputReference;
+  clientSecret: InputReference;
+  privateKey: InputReference;
+} {
+  const { name, clientIdKey, clientSecretKey, privateKeyKey } = spec.credentialsRef;
+  return {
+    clientId: { kind: 'Secret', name, key: clientIdKey, fieldPath: `${FIELD}.credentialsRef.clientIdKey` },
+    clientSecret: {
+      kind: 'Secret',
+      name,
+      key: clientSecretKey,
+      fieldPath: `${FIELD}.credentialsRef.clientSecretKey`,
+    },
+    privateKey: {
+      kind: 'Secret',
+      name,
+      key: privateKeyKey,
+      fieldPath: `${FIELD}.credentialsRef.privateKeyKey`,
+    },
+  };
+}
+
+/** RFC 6749 §2.3.1: id and secret are form-urlencoded before base64 (secrets with ':' or '%' need it). */
+export function basicAuthorization(clientId: string, clientSecret: string): string {
+  const encode = (value: string): string => encodeURIComponent(value).replace(/%20/g, '+');
+  return `Basic ${Buffer.from(`${encode(clientId)}:${encode(clientSecret)}`).toString('base64')}`;
+}
+
+function defaultAlgorithm(pem: string): string {
+  if (pem.includes('BEGIN EC PRIVATE KEY')) return 'ES256';
+  return 'RS256';
+}
+
+async function signingKey(pem: string, algorithm: string, where: string): Promise<CryptoKey | KeyObject> {
+  try {
+    return await importPKCS8(pem, algorithm);
+  } catch (error) {
+    throw new ProviderError(
+      {
+        kind: 'terminal',
+        reason: 'InvalidPrivateKey',
+        message: `the private key in ${where} cannot be used for ${algorithm}: it must be a PKCS#8 PEM ("BEGIN PRIVATE KEY") of a matching type (${error instanceof Error ? excerpt(error.message, 120) : 'unreadable'}).`,
+      },
+      { cause: error },
+    );
+  }
+}
+
+export class OAuth2Provider implements TokenProvider<Oauth2Spec> {
+  readonly name = 'oauth2' as const;
+  readonly #discovered = new Map<string, Discovered>();
+
+  inputs(spec: Oauth2Spec): InputReference[] {
+    const { clientId, clientSecret, privateKey } = refs(spec);
+    return [clientId, spec.clientAuth === 'private_key_jwt' ? privateKey : clientSecret];
+  }
+
+  async obtain(spec: Oauth2Spec, context: ProviderContext): Promise<TokenSet> {
+    for (const param of Object.keys(spec.extraParams ?? {})) {
+      if (RESERVED_PARAMS.has(param)) {
+        throw new ProviderError({
+          kind: 'terminal',
+          reason: 'InvalidSpec',
+          message: `${FIELD}.extraParams.${param} is set by the operator itself; remove it (scopes go in ${FIELD}.scopes).`,
+        });
+      }
+    }
+    const endpoints = await this.#endpoints(spec, context.http, context.clock.now(), context.signal);
+    const form: Record<string, string> = { grant_type: 'client_credentials', ...spec.extraParams };
+    if (spec.scopes?.length) form.scope = spec.scopes.join(' ');
+    if (spec.audience) form.audience = spec.audience;
+    if (spec.resource) form.resource = spec.resource;
+    const headers: Record<string, string> = { accept: 'application/json' };
+    await this.#authenticate(spec, context, endpoints.token, form, headers);
+
+    const startedAt = context.clock.now();
+    const response = await context.http.request({
+      method: 'POST',
+      url: endpoints.token,
+      form,
+      headers,
+      signal: context.signal,
+    });
+    const where = `Secret ${context.credential.split('/')[0] ?? ''}/${spec.credentialsRef.name}`;
+    if (response.status !== 200) throw tokenEndpointError(response, endpoints.token, where);
+    return tokenSetFromResponse(response, endpoints.token, context, startedAt);
+  }
+
+  async release(spec: Oauth2Spec, context: ProviderContext): Promise<'released' | 'unsupported'> {
+    const token = context.current?.data[context.keys.token];
+    if (!spec.revokeOnDelete || !token) return 'unsupported';
+    const endpoints = await this.#endpoints(spec, context.http, context.clock.now(), context.signal);
+    if (!endpoints.revocation) return 'unsupported';
+    const form: Record<string, string> = { token, token_type_hint: 'access_token' };
+    const headers: Record<string, string> = { accept: 'application/json' };
+    await this.#authenticate(spec, context, endpoints.revocation, form, headers);
+    const response = await context.http.request({
+      method: 'POST',
+      url: endpoints.revocation,
+      form,
+      headers,
+      signal: context.signal,
+    });
+    // RFC 7009 §2.2: 200 even for tokens the server does not know (Keycloak adds an error body then).
+    if (response.status === 200) return 'released';
+    throw tokenEndpointError(response, endpoints.revocation, `Secret ${spec.credentialsRef.name}`);
+  }
+
+  async #authenticate(
+    spec: Oauth2Spec,
+    context: ProviderContext,
+    audience: string,
+    form: Record<string, string>,
+    headers: Record<string, string>,
+  ): Promise<void> {
+    const r = refs(spec);
+    const clientId = context.inputs.require(r.clientId);
+    switch (spec.clientAuth) {
+      case 'client_secret_basic':
+        headers.authorization = basicAuthorization(clientId, context.inputs.require(r.clientSecret));
+        return;
+      case 'client_secret_post':
+        form.client_id = clientId;
+        form.client_secret = context.inputs.require(r.clientSecret);
+        return;
+      case 'private_key_jwt': {
+        const pem = context.inputs.require(r.privateKey);
+        const algorithm = spec.signingAlgorithm ?? defaultAlgorithm(pem);
+        const key = await signingKey(
+          pem,
+          algorithm,
+          `Secret ${spec.credentialsRef.name} key ${spec.credentialsRef.privateKeyKey}`,
+        );
+        const now = Math.floor(context.clock.now() / 1000);
+        const header: { alg: string; typ: string; kid?: string } = { alg: algorithm, typ: 'JWT' };
+        if (spec.keyId) header.kid = spec.keyId;
+        form.client_id = clientId;
+        form.client_assertion_type = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+        // Short-lived and single-use (jti): servers such as Keycloak reject replays and long lifetimes.
+        form.client_assertion = await new SignJWT({})
+          .setProtectedHeader(header)
+          .setIssuer(clientId)
+          .setSubject(clientId)
+          .setAudience(audience)
+          .setJti(randomUUID())
+          .setIssuedAt(now)
+          .setExpirationTime(now + 60)
+          .sign(key);
+        return;
+      }
+    }
+  }
+
+  async #endpoints(spec: Oauth2Spec, http: HttpClient, now: number, signal: AbortSignal): Promise<Endpoints> {
+    if (spec.tokenUrl) return { token: spec.tokenUrl };
+    const issuer = (spec.issuerUrl ?? '').replace(/\/+$/, '');
+    const cached = this.#discovered.get(issuer);
+    if (cached && now - cached.at < DISCOVERY_TTL_MS) return cached.endpoints;
+    const url = `${issuer}/.well-known/openid-configuration`;
+    const response = await http.request({
+      method: 'GET',
+      url,
+      headers: { accept: 'application/json' },
+      signal,
+    });
+    if (response.status !== 200) {
+      throw new ProviderError({
+        kind: response.status >= 500 || response.status === 429 ? 'transient' : 'terminal',
+        reason: 'DiscoveryFailed',
+        message: `issuer discovery at ${new URL(url).host}${new URL(url).pathname} answered ${response.status}; check ${FIELD}.issuerUrl or set tokenUrl.`,
+        httpStatus: response.status,
+        retryAfterMs: response.retryAfterMs(),
+      });
+    }
+    const document = response.json() as { token_endpoint?: unknown; revocation_endpoint?: unknown };
+    if (typeof document.token_endpoint !== 'string' || !/^https?:\/\//.test(document.token_endpoint)) {
+      throw new ProviderError({
+        kind: 'terminal',
+        reason: 'DiscoveryFailed',
+        message: `the discovery document of ${issuer} has no usable token_endpoint; set ${FIELD}.tokenUrl instead.`,
+      });
+    }
+    const endpoints: Endpoints = {
+      token: document.token_endpoint,
+      revocation: typeof document.revocation_endpoint === 'string' ? document.revocation_endpoint : undefined,
+    };
+    this.#discovered.set(issuer, { endpoints, at: now });
+    return endpoints;
+  }
+}

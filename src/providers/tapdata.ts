@@ -1,0 +1,70 @@
+// TapData Data Service tokens: client credentials at POST {baseUrl}/oauth/token (seed 001).
+// Quirks from the vendor notes: client_secret_post only (HTTP Basic fails with invalid_client for
+// clients made in the UI), expires_in documented as a String but sent as a number, no refresh token,
+// and JSON bodies only on builds from December 2025 on.
+import type { TapdataSpec } from '../api/apicredential.ts';
+import { ProviderError } from './errors.ts';
+import { tokenEndpointError, tokenSetFromResponse } from './oauth-response.ts';
+import type { InputReference, ProviderContext, TokenProvider, TokenSet } from './types.ts';
+
+const FIELD = 'spec.provider.tapdata';
+
+function refs(spec: TapdataSpec): { clientId: InputReference; clientSecret: InputReference } {
+  const { name, clientIdKey, clientSecretKey } = spec.credentialsRef;
+  return {
+    clientId: { kind: 'Secret', name, key: clientIdKey, fieldPath: `${FIELD}.credentialsRef.clientIdKey` },
+    clientSecret: {
+      kind: 'Secret',
+      name,
+      key: clientSecretKey,
+      fieldPath: `${FIELD}.credentialsRef.clientSecretKey`,
+    },
+  };
+}
+
+export function tokenUrl(baseUrl: string): string {
+  return `${baseUrl.replace(/\/+$/, '')}/oauth/token`;
+}
+
+export class TapdataProvider implements TokenProvider<TapdataSpec> {
+  readonly name = 'tapdata' as const;
+
+  inputs(spec: TapdataSpec): InputReference[] {
+    const { clientId, clientSecret } = refs(spec);
+    return [clientId, clientSecret];
+  }
+
+  async obtain(spec: TapdataSpec, context: ProviderContext): Promise<TokenSet> {
+    const r = refs(spec);
+    const fields: Record<string, string> = {
+      grant_type: 'client_credentials',
+      client_id: context.inputs.require(r.clientId),
+      client_secret: context.inputs.require(r.clientSecret),
+    };
+    if (spec.scopes?.length) fields.scope = spec.scopes.join(' ');
+    const url = tokenUrl(spec.baseUrl);
+    const startedAt = context.clock.now();
+    const response = await context.http.request({
+      method: 'POST',
+      url,
+      ...(spec.bodyFormat === 'json' ? { json: fields } : { form: fields }),
+      headers: { accept: 'application/json' },
+      signal: context.signal,
+    });
+    if (response.status !== 200) {
+      const error = tokenEndpointError(response, url, `Secret ${spec.credentialsRef.name}`);
+      if (spec.bodyFormat === 'json' && response.status === 400 && error.reason === 'InvalidRequest') {
+        // Builds before December 2025 do not read JSON bodies at all.
+        throw new ProviderError({
+          kind: error.kind,
+          reason: error.reason,
+          httpStatus: error.httpStatus,
+          providerCode: error.providerCode,
+          message: `${error.message} This TapData Manager may predate JSON support: set ${FIELD}.bodyFormat: form.`,
+        });
+      }
+      throw error;
+    }
+    return tokenSetFromResponse(response, url, context, startedAt);
+  }
+}

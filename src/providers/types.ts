@@ -1,0 +1,74 @@
+// The contract between the controller and a token provider. A provider is one module implementing
+// TokenProvider for one key of spec.provider; the controller does everything Kubernetes-related.
+import type { ApiCredentialSpec, ProviderName } from '../api/apicredential.ts';
+import type { HttpClient } from '../http/client.ts';
+import type { Clock } from '../policy/clock.ts';
+
+/** A value the provider needs from a Secret (or ConfigMap) in the ApiCredential's namespace. */
+export interface InputReference {
+  kind: 'Secret' | 'ConfigMap';
+  name: string;
+  key: string;
+  /** Where in the spec the reference is, for messages: "spec.provider.oauth2.credentialsRef.clientSecretKey". */
+  fieldPath: string;
+  optional?: boolean;
+}
+
+/** Resolved input values, by `${kind}/${name}/${key}`. Never logged. */
+export interface Inputs {
+  get(ref: InputReference): string | undefined;
+  /** The value, or a terminal ProviderError naming the Secret, key and spec field. */
+  require(ref: InputReference): string;
+}
+
+/** Operator-only state kept in the credential's state Secret (refresh tokens, session ids). */
+export interface StateStore {
+  /** The stored state (empty when there is none); also fixes the version that write() is conditional on. */
+  read(): Promise<Readonly<Record<string, string>>>;
+  /**
+   * Writes the state, conditional on the version read: if anyone else wrote it since, this throws
+   * a StateConflictError and nothing is written. A provider records intent with it before using a
+   * single-use token.
+   */
+  write(state: Record<string, string>): Promise<void>;
+}
+
+export interface TokenSet {
+  /** Data for the consumer Secret, by final key (the controller adds nothing secret of its own). */
+  data: Record<string, string>;
+  issuedAt: number;
+  expiresAt: number;
+  expirySource: 'expires_in' | 'jwt' | 'assumed' | 'human';
+  /** Fan-out providers: which tenants are ready; failing ones carry a reason. */
+  tenants?: { ready: number; total: number; failing: { tenant: string; reason: string; message: string }[] };
+  /** When the provider wants to be called again regardless of expiry (IDMP cloud checks), epoch ms. */
+  checkAgainAt?: number;
+  /** Human-action warnings (IDMP cloud): become a Warning event and a condition. */
+  warnings?: { reason: string; message: string }[];
+}
+
+export interface ProviderContext {
+  /** namespace/name of the ApiCredential, for messages. */
+  credential: string;
+  inputs: Inputs;
+  state: StateStore;
+  http: HttpClient;
+  clock: Clock;
+  signal: AbortSignal;
+  /** The token the consumer Secret holds now, if any: a provider may keep or refresh it. */
+  current?: { data: Readonly<Record<string, string>>; issuedAt: number; expiresAt: number };
+  /** Where the consumer Secret keys go (spec.secret.keys). */
+  keys: ApiCredentialSpec['secret']['keys'];
+  /** spec.refresh.assumedLifetime, for tokens that carry no expiry at all. */
+  assumedLifetimeMs?: number;
+}
+
+export interface TokenProvider<Spec> {
+  readonly name: ProviderName;
+  /** Everything the spec references, so the controller can read, watch and hash it. */
+  inputs(spec: Spec): InputReference[];
+  /** Obtains a valid token set: a login, a refresh, or (IDMP cloud) a check of human-supplied tokens. */
+  obtain(spec: Spec, context: ProviderContext): Promise<TokenSet>;
+  /** Revokes or logs out on deletion, where the provider can; bounded by context.signal. */
+  release?(spec: Spec, context: ProviderContext): Promise<'released' | 'unsupported'>;
+}

@@ -1,0 +1,90 @@
+// Operator-only state of one credential (refresh tokens, session ids), in its own Secret that pods
+// never mount. Every write is conditional on the resourceVersion read, so two writers (a deposed
+// leader and its successor) can never both act on one single-use refresh token.
+import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import type { ApiCredential } from '../api/apicredential.ts';
+import { StateConflictError } from '../providers/errors.ts';
+import type { StateStore } from '../providers/types.ts';
+import {
+  LABEL_CREDENTIAL,
+  LABEL_MANAGED_BY,
+  LABEL_ROLE,
+  MANAGED_BY_VALUE,
+  ownerReference,
+} from './consumer.ts';
+
+export function stateSecretName(credentialName: string): string {
+  return `${credentialName}.apicred-state`;
+}
+
+function statusOf(error: unknown): number | undefined {
+  return (error as { code?: number }).code;
+}
+
+export class SecretStateStore implements StateStore {
+  readonly #core: CoreV1Api;
+  readonly #credential: ApiCredential;
+  #resourceVersion: string | undefined;
+  #loaded = false;
+  #state: Record<string, string> = {};
+
+  constructor(kubeConfig: KubeConfig, credential: ApiCredential) {
+    this.#core = kubeConfig.makeApiClient(CoreV1Api);
+    this.#credential = credential;
+  }
+
+  async read(): Promise<Readonly<Record<string, string>>> {
+    const { namespace, name } = this.#credential.metadata;
+    try {
+      const secret = await this.#core.readNamespacedSecret({ name: stateSecretName(name), namespace });
+      this.#resourceVersion = secret.metadata?.resourceVersion;
+      this.#state = decode(secret.data);
+    } catch (error) {
+      if (statusOf(error) !== 404) throw error;
+      this.#resourceVersion = undefined;
+      this.#state = {};
+    }
+    this.#loaded = true;
+    return { ...this.#state };
+  }
+
+  async write(state: Record<string, string>): Promise<void> {
+    if (!this.#loaded) throw new Error('StateStore.write() before read(): the write would not be fenced');
+    const { namespace, name } = this.#credential.metadata;
+    const body: V1Secret = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: {
+        name: stateSecretName(name),
+        namespace,
+        resourceVersion: this.#resourceVersion,
+        labels: { [LABEL_MANAGED_BY]: MANAGED_BY_VALUE, [LABEL_CREDENTIAL]: name, [LABEL_ROLE]: 'state' },
+        ownerReferences: ownerReference(this.#credential),
+      },
+      type: 'Opaque',
+      data: Object.fromEntries(
+        Object.entries(state).map(([key, value]) => [key, Buffer.from(value, 'utf8').toString('base64')]),
+      ),
+    };
+    try {
+      const written =
+        this.#resourceVersion === undefined
+          ? await this.#core.createNamespacedSecret({ namespace, body })
+          : await this.#core.replaceNamespacedSecret({ name: stateSecretName(name), namespace, body });
+      this.#resourceVersion = written.metadata?.resourceVersion;
+      this.#state = { ...state };
+    } catch (error) {
+      if (statusOf(error) === 409)
+        throw new StateConflictError(
+          `the state Secret ${namespace}/${stateSecretName(name)} was changed by another writer`,
+        );
+      throw error;
+    }
+  }
+}
+
+function decode(data: Record<string, string> | undefined): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(data ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64').toString('utf8')]),
+  );
+}
