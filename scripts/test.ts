@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureControlPlaneBuilt } from '../test/controlplane/build.ts';
+import { ensureKeycloakInstalled } from '../test/keycloak/keycloak.ts';
 import { repoRoot } from '../test/harness/crds.ts';
 
 interface VitestJsonReport {
@@ -29,7 +30,9 @@ mkdirSync(reportDir, { recursive: true });
 const reportFile = join(reportDir, 'vitest.json');
 
 try {
+  // Real servers the tiers need, built or downloaded once per machine and then reused.
   await ensureControlPlaneBuilt();
+  await ensureKeycloakInstalled();
 } catch (error) {
   console.error(error instanceof Error ? error.message : String(error));
   console.log('0 passed, 1 failed');
