@@ -130,8 +130,9 @@ export class ResilientInformer<T, Cached> {
           if (this.#failures > 0 || this.#relistDue) this.#options.onRestart?.();
           await this.#relist();
         }
-        const ended = await this.#watchUntilEnd();
-        this.#failures = 0;
+        const { ended, delivered } = await this.#watchUntilEnd();
+        // A watch that delivered something, or ended cleanly, proves the connection works again.
+        if (delivered || ended === undefined || isTimeout(ended)) this.#failures = 0;
         if (ended !== undefined && !isTimeout(ended))
           throw ended instanceof Error ? ended : new Error(`watch ended: ${JSON.stringify(ended)}`);
       } catch (error) {
@@ -195,15 +196,16 @@ export class ResilientInformer<T, Cached> {
   }
 
   /** Resolves with the reason the watch ended (undefined for a clean server-side close). */
-  async #watchUntilEnd(): Promise<unknown> {
+  async #watchUntilEnd(): Promise<{ ended: unknown; delivered: boolean }> {
     const { source, transform, keyOf, onEvent } = this.#options;
-    const outcome = { expired: false };
+    const outcome = { expired: false, delivered: false };
     const handle = await source.watch(this.#resourceVersion, (type, raw) => {
       if (type === 'ERROR') {
         if (statusOf(raw) === 410) outcome.expired = true;
         this.#watch?.abort();
         return;
       }
+      outcome.delivered = true;
       const object = transform(raw as T);
       const version = this.#options.resourceVersionOf(object);
       if (version) this.#resourceVersion = version;
@@ -219,10 +221,13 @@ export class ResilientInformer<T, Cached> {
       }
     });
     this.#watch = handle;
+    // stop() or a relist may have come while the watch was connecting, before abort() could reach it.
+    if (this.#stopped() || this.#relistDue) handle.abort();
     const ended = await handle.done;
     this.#watch = undefined;
     if (outcome.expired) throw new ExpiredResourceVersion('watch answered 410 Gone');
-    if (this.#stop.signal.aborted || this.#relistDue) return undefined;
-    return ended;
+    if (this.#stop.signal.aborted || this.#relistDue)
+      return { ended: undefined, delivered: outcome.delivered };
+    return { ended, delivered: outcome.delivered };
   }
 }

@@ -53,8 +53,11 @@ export class TapdataProvider implements TokenProvider<TapdataSpec> {
     });
     if (response.status !== 200) {
       const error = tokenEndpointError(response, url, `Secret ${spec.credentialsRef.name}`);
-      if (spec.bodyFormat === 'json' && response.status === 400 && error.reason === 'InvalidRequest') {
-        // Builds before December 2025 do not read JSON bodies at all.
+      // Builds before December 2025 do not read JSON bodies: they see no credentials at all.
+      const sawNoCredentials =
+        (response.status === 400 && error.reason === 'InvalidRequest') ||
+        (response.status === 401 && response.text.trim() === '');
+      if (spec.bodyFormat === 'json' && sawNoCredentials) {
         throw new ProviderError({
           kind: error.kind,
           reason: error.reason,

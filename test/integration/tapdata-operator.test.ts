@@ -1,0 +1,137 @@
+// The operator with TapData (emulated from the vendor notes): issue, manual refresh through the
+// annotation, a 429 honoured, and no secret in logs, events or status.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { GROUP, PLURAL, VERSION } from '../../src/api/apicredential.ts';
+import { TapdataEmulator } from '../emulators/tapdata.ts';
+import { adminKubeConfig } from '../harness/controlplane.ts';
+import { createIdentity } from '../harness/identity.ts';
+import { TestKube, condition } from '../harness/kube.ts';
+import { operatorRules, startOperator, type RunningOperator } from '../harness/operator.ts';
+import { waitFor } from '../harness/wait.ts';
+
+const plane = inject('controlPlane');
+const kube = new TestKube(adminKubeConfig(plane));
+const namespace = `tapdata-${randomBytes(3).toString('hex')}`;
+const client = {
+  clientId: '68376c8a4cf9b840dba2e119',
+  clientSecret: `tapdata-${randomBytes(12).toString('hex')}`,
+};
+let tapdata: TapdataEmulator;
+let operator: RunningOperator;
+
+async function token(): Promise<string | undefined> {
+  return (await kube.secretValues(namespace, 'orders-api'))?.token;
+}
+
+beforeAll(async () => {
+  tapdata = new TapdataEmulator({ clients: [client] });
+  await tapdata.start();
+  const identity = await createIdentity(plane, {
+    namespace,
+    serviceAccount: 'apicred-operator',
+    rules: operatorRules,
+  });
+  const logDir = join(plane.dir, namespace);
+  mkdirSync(logDir, { recursive: true });
+  operator = await startOperator({
+    kubeconfig: identity.kubeconfigPath,
+    logDir,
+    namespaces: [namespace],
+    extraArgs: ['--leader-elect=false'],
+  });
+  await kube.putSecret(namespace, 'tapdata-client', {
+    client_id: client.clientId,
+    client_secret: client.clientSecret,
+  });
+});
+
+afterAll(async () => {
+  await operator.stop();
+  await tapdata.stop();
+});
+
+describe('tapdata with the operator', () => {
+  it('writes a 14-day token into the Secret', async () => {
+    await kube.createCredential(namespace, 'orders-api', {
+      provider: { tapdata: { baseUrl: tapdata.url, credentialsRef: { name: 'tapdata-client' } } },
+    });
+    await waitFor('the token', async () => ((await token()) ? true : undefined), {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
+    const credential = await kube.credential(namespace, 'orders-api');
+    expect(condition(credential, 'Ready')?.status).toBe('True');
+    const lifetime =
+      Date.parse(credential?.status?.expiresAt ?? '') - Date.parse(credential?.status?.issuedAt ?? '');
+    expect(Math.round(lifetime / 86_400_000)).toBe(14);
+    expect(tapdata.count('POST /oauth/token')).toBe(1);
+  });
+
+  it('renews once on the refresh-requested-at annotation, honouring a 429 first', async () => {
+    const before = await token();
+    tapdata.faults.push('POST /oauth/token', {
+      kind: 'status',
+      status: 429,
+      body: { error: 'slow_down' },
+      retryAfter: 2,
+    });
+    const requestedAt = new Date().toISOString();
+    await kube.objects.patchNamespacedCustomObject(
+      {
+        group: GROUP,
+        version: VERSION,
+        plural: PLURAL,
+        namespace,
+        name: 'orders-api',
+        body: { metadata: { annotations: { 'apicred.dev/refresh-requested-at': requestedAt } } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    const renewed = await waitFor(
+      'a new token after the 429',
+      async () => {
+        const current = await token();
+        return current && current !== before ? current : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    expect(renewed).not.toBe(before);
+    const requests = tapdata.requests().filter((r) => r.route === 'POST /oauth/token');
+    const throttled = requests.findIndex((r) => r.status === 429);
+    expect(throttled).toBeGreaterThanOrEqual(1);
+    // The retry came no earlier than Retry-After.
+    expect((requests[throttled + 1]?.at ?? 0) - (requests[throttled]?.at ?? 0)).toBeGreaterThanOrEqual(1_900);
+    const credential = await kube.credential(namespace, 'orders-api');
+    expect(credential?.status?.lastHandledRefreshRequest).toBe(requestedAt);
+    // Handled once: no further requests while nothing changes.
+    const count = tapdata.count('POST /oauth/token');
+    await waitFor(
+      'the status to settle',
+      async () =>
+        condition(await kube.credential(namespace, 'orders-api'), 'Ready')?.reason === 'TokenValid'
+          ? true
+          : undefined,
+      { timeoutMs: 10_000 },
+    );
+    expect(tapdata.count('POST /oauth/token')).toBe(count);
+  });
+
+  it('keeps the client secret and tokens out of logs, events and status', async () => {
+    const values = [client.clientSecret, (await token()) ?? ''];
+    const texts = {
+      logs: operator.logs(),
+      events: JSON.stringify(await kube.events(namespace, 'orders-api')),
+      status: JSON.stringify(await kube.credential(namespace, 'orders-api')),
+      metrics: await (await fetch(operator.metricsUrl)).text(),
+    };
+    for (const value of values) {
+      expect(value.length).toBeGreaterThan(10);
+      for (const [where, text] of Object.entries(texts))
+        expect(text.includes(value), `${where} leaks a secret`).toBe(false);
+    }
+  });
+});
