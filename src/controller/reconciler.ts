@@ -39,6 +39,7 @@ import {
   ANNOTATION_EXPIRY_SOURCE,
   ANNOTATION_INPUTS_HASH,
   ANNOTATION_ISSUED_AT,
+  ANNOTATION_NEXT_CHECK_AT,
   applySecret,
   consumerSecretBody,
   contentDigest,
@@ -99,6 +100,14 @@ const EXPIRY_SOURCES: TokenSet['expirySource'][] = ['expires_in', 'jwt', 'assume
 function expirySourceOf(view: SecretView | undefined): TokenSet['expirySource'] {
   const recorded = view?.annotations[ANNOTATION_EXPIRY_SOURCE];
   return EXPIRY_SOURCES.find((source) => source === recorded) ?? 'expires_in';
+}
+
+/** A warning the last successful exchange put in Ready, which stays until the next exchange. */
+function standingWarning(credential: ApiCredential): { reason: string; message: string } | undefined {
+  const ready = credential.status?.conditions?.find((c) => c.type === 'Ready');
+  if (ready?.status !== 'True' || ready.reason === 'TokenValid' || ready.reason === 'RenewalFailing')
+    return undefined;
+  return { reason: ready.reason, message: ready.message };
 }
 
 function keyOf(credential: ApiCredential): string {
@@ -280,7 +289,8 @@ export class Reconciler {
         manualRefreshRequested:
           requested !== undefined && requested !== '' && requested !== status.lastHandledRefreshRequest,
         renewAt,
-        checkAt: undefined,
+        checkAt:
+          ownership.state === 'ours' ? parseTime(view?.annotations[ANNOTATION_NEXT_CHECK_AT]) : undefined,
       },
     };
   }
@@ -320,7 +330,10 @@ export class Reconciler {
       case 'wait': {
         await this.#writeStatus(
           credential,
-          this.#readyStatus(credential, selected, hash, secretName, context),
+          this.#readyStatus(credential, selected, hash, secretName, {
+            ...context,
+            warning: standingWarning(credential),
+          }),
         );
         this.#recordTokenMetrics(
           credential,
@@ -353,6 +366,7 @@ export class Reconciler {
           issuedAt: context.issuedAt,
           expiresAt: context.expiresAt,
           expirySource: expirySourceOf(context.view),
+          checkAgainAt: observation.checkAt,
         });
         await this.#deps.events.emit(
           this.#target(credential),
@@ -436,6 +450,9 @@ export class Reconciler {
       renewAt,
       lastRefreshTime: now,
       tenants: tokenSet.tenants,
+      warning: tokenSet.warnings?.[0]
+        ? { reason: tokenSet.warnings[0].reason, message: redactor.scrub(tokenSet.warnings[0].message) }
+        : undefined,
     });
     await this.#writeStatus(credential, status);
     metrics.renewals.inc({ provider: selected.name, result: 'success' });
@@ -471,7 +488,7 @@ export class Reconciler {
 
   async #applyConsumerSecret(
     context: { credential: ApiCredential; spec: ApiCredentialSpec; hash: string; secretName: string },
-    token: Pick<TokenSet, 'data' | 'issuedAt' | 'expiresAt' | 'expirySource'>,
+    token: Pick<TokenSet, 'data' | 'issuedAt' | 'expiresAt' | 'expirySource' | 'checkAgainAt'>,
   ): Promise<void> {
     const { credential, spec, hash, secretName } = context;
     await applySecret(
@@ -481,6 +498,7 @@ export class Reconciler {
         issuedAt: token.issuedAt,
         expiresAt: token.expiresAt,
         expirySource: token.expirySource,
+        checkAgainAt: token.checkAgainAt,
         inputsHash: hash,
         labels: spec.secret.labels,
         annotations: spec.secret.annotations,
@@ -585,6 +603,8 @@ export class Reconciler {
       renewAt?: number;
       lastRefreshTime?: number;
       tenants?: TokenSet['tenants'];
+      /** A human-action warning from the provider (IDMP cloud): Ready stays True but says it. */
+      warning?: { reason: string; message: string };
     },
   ): ApiCredentialStatus {
     const now = this.#deps.clock.now();
@@ -598,12 +618,14 @@ export class Reconciler {
             reason: 'TokenExpired',
             message: `the token in Secret ${secretName} expired at ${iso(token.expiresAt) ?? '?'}.`,
           }
-        : {
-            type: 'Ready',
-            status: 'True',
-            reason: 'TokenValid',
-            message: `Secret ${secretName} holds a valid token until ${iso(token.expiresAt) ?? '?'}; renewal at ${iso(token.renewAt) ?? '?'}.`,
-          },
+        : token.warning
+          ? { type: 'Ready', status: 'True', reason: token.warning.reason, message: token.warning.message }
+          : {
+              type: 'Ready',
+              status: 'True',
+              reason: 'TokenValid',
+              message: `Secret ${secretName} holds a valid token until ${iso(token.expiresAt) ?? '?'}; renewal at ${iso(token.renewAt) ?? '?'}.`,
+            },
       {
         type: 'Stalled',
         status: 'False',

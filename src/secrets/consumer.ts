@@ -14,6 +14,8 @@ export const ANNOTATION_ISSUED_AT = 'apicred.dev/issued-at';
 export const ANNOTATION_INPUTS_HASH = 'apicred.dev/inputs-hash';
 export const ANNOTATION_CONTENT_DIGEST = 'apicred.dev/content-digest';
 export const ANNOTATION_EXPIRY_SOURCE = 'apicred.dev/expiry-source';
+/** When a provider asked to be called again regardless of expiry (IDMP cloud checks). */
+export const ANNOTATION_NEXT_CHECK_AT = 'apicred.dev/next-check-at';
 
 export type Ownership = { state: 'absent' } | { state: 'ours' } | { state: 'foreign'; owner: string };
 
@@ -50,6 +52,7 @@ export interface ConsumerSecretContent {
   expiresAt: number;
   expirySource: string;
   inputsHash: string;
+  checkAgainAt?: number;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
 }
@@ -94,6 +97,9 @@ export function consumerSecretBody(
         [ANNOTATION_EXPIRY_SOURCE]: content.expirySource,
         [ANNOTATION_INPUTS_HASH]: content.inputsHash,
         [ANNOTATION_CONTENT_DIGEST]: contentDigest(content.data),
+        ...(content.checkAgainAt !== undefined
+          ? { [ANNOTATION_NEXT_CHECK_AT]: new Date(content.checkAgainAt).toISOString() }
+          : {}),
       },
       ownerReferences: ownerReference(credential),
     },

@@ -120,6 +120,35 @@ describe('tapdata with the operator', () => {
     expect(tapdata.count('POST /oauth/token')).toBe(count);
   });
 
+  it('names a missing credentials Secret in the condition, and recovers as soon as it appears', async () => {
+    await kube.createCredential(namespace, 'late-secret', {
+      provider: { tapdata: { baseUrl: tapdata.url, credentialsRef: { name: 'not-yet-there' } } },
+    });
+    const ready = await waitFor(
+      'the MissingInput condition',
+      async () => {
+        const found = condition(await kube.credential(namespace, 'late-secret'), 'Ready');
+        return found?.reason === 'MissingInput' ? found : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    expect(ready.status).toBe('False');
+    expect(ready.message).toContain(`Secret ${namespace}/not-yet-there`);
+    expect(ready.message).toContain('spec.provider.tapdata.credentialsRef');
+    await kube.putSecret(namespace, 'not-yet-there', {
+      client_id: client.clientId,
+      client_secret: client.clientSecret,
+    });
+    await waitFor(
+      'the credential to become Ready',
+      async () =>
+        condition(await kube.credential(namespace, 'late-secret'), 'Ready')?.reason === 'TokenValid'
+          ? true
+          : undefined,
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+  });
+
   it('keeps the client secret and tokens out of logs, events and status', async () => {
     const values = [client.clientSecret, (await token()) ?? ''];
     const texts = {
