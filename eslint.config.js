@@ -19,7 +19,13 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-spread': [
         'error',
         {
-          allow: [{ from: 'package', package: '@kubernetes/client-node', name: ['V1ConfigMap', 'V1Secret'] }],
+          allow: [
+            {
+              from: 'package',
+              package: '@kubernetes/client-node',
+              name: ['V1ConfigMap', 'V1Secret', 'V1Lease', 'V1LeaseSpec'],
+            },
+          ],
         },
       ],
     },

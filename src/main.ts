@@ -1,9 +1,13 @@
 // The operator process: configuration, clients, caches, workers, health and metrics, signals.
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ConfigError, loadConfig, type OperatorConfig } from './config.ts';
 import { Manager, type ManagerSources } from './controller/manager.ts';
 import { HttpClientFactory } from './http/client.ts';
 import { EventRecorder } from './kube/events.ts';
+import { LeaderElector } from './kube/leader-election.ts';
 import { TokenBucket } from './kube/rate-limiter.ts';
 import { apiCredentialSource, configMapSource, secretSource, type Scope } from './kube/sources.ts';
 import { startHealthServer } from './observability/health.ts';
@@ -19,6 +23,18 @@ function loadKubeConfig(config: OperatorConfig): KubeConfig {
   if (config.kubeconfig) kubeConfig.loadFromFile(config.kubeconfig);
   else kubeConfig.loadFromCluster();
   return kubeConfig;
+}
+
+const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+/** Where the Lease lives: the flag, else the pod's own namespace. */
+function leaseNamespace(config: OperatorConfig): string {
+  if (config.leaseNamespace) return config.leaseNamespace;
+  if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
+  if (existsSync(SERVICE_ACCOUNT_NAMESPACE)) return readFileSync(SERVICE_ACCOUNT_NAMESPACE, 'utf8').trim();
+  throw new ConfigError(
+    'leader election needs a namespace for its Lease: set --lease-namespace (or APICRED_LEASE_NAMESPACE), or --leader-elect=false for a single replica',
+  );
 }
 
 function splitAddress(address: string): { host: string; port: number } {
@@ -101,6 +117,33 @@ async function main(): Promise<void> {
   });
   metrics.registerController('apicredential', config.concurrency);
 
+  const elector = config.leaderElect
+    ? new LeaderElector({
+        kubeConfig,
+        namespace: leaseNamespace(config),
+        name: config.leaseName,
+        identity: `${process.env.POD_NAME ?? hostname()}_${randomBytes(4).toString('hex')}`,
+        clock: systemClock,
+        onStartedLeading: () => {
+          metrics.setLeader(true);
+          logger.info({ lease: config.leaseName }, 'became the leader; starting work');
+          manager.startWorkers(); // run() starts campaigning only once the caches have synced
+        },
+        onStoppedLeading: () => {
+          metrics.setLeader(false);
+          // Another replica may already act: stop at once rather than finish anything (controller-runtime does the same).
+          logger.error(
+            { lease: config.leaseName },
+            'lost the lease; exiting so that two replicas never act together',
+          );
+          process.exit(1);
+        },
+        onError: (error) => {
+          logger.warn({ err: error }, 'leader election request failed');
+        },
+      })
+    : undefined;
+
   const healthAddress = splitAddress(config.healthAddress);
   const metricsAddress = splitAddress(config.metricsAddress);
   const checks = {
@@ -110,6 +153,12 @@ async function main(): Promise<void> {
         name: 'informers-synced',
         ok: manager.synced,
         message: manager.synced ? undefined : 'caches have not listed yet',
+      },
+      // A standby replica is ready too: it serves probes and takes over when the leader goes.
+      {
+        name: 'leader-election',
+        ok: true,
+        message: elector ? (elector.isLeader ? 'leader' : 'standby') : 'disabled',
       },
     ],
   };
@@ -130,6 +179,8 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'shutting down: draining work');
     await manager.stop();
+    // Only now, with no work in flight, hand the lease over so the next replica starts at once.
+    await elector?.release();
     await Promise.all([health.close(), metricsServer?.close(), http.close()]);
     logger.info('stopped');
     process.exit(0);
@@ -145,7 +196,9 @@ async function main(): Promise<void> {
     },
     'apicred-operator starting',
   );
-  await manager.start();
+  await manager.startCaches();
+  if (elector) await elector.run();
+  else manager.startWorkers();
 }
 
 await main();

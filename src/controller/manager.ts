@@ -1,6 +1,6 @@
 // Wires informers, the work queue and the reconciler: informer callbacks only enqueue keys, workers
 // start after every cache has synced, and each credential is requeued for its own renewal time.
-import type { KubeConfig, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { ApiCredential } from '../api/apicredential.ts';
 import { ResilientInformer, type ListWatchSource } from '../kube/informer.ts';
@@ -22,6 +22,14 @@ export interface ManagerOptions {
   relistIntervalMs: number;
   /** Longest a renewal timer may be; beyond it the key is re-examined (Node timers misfire past 2^31-1 ms). */
   maxRequeueMs: number;
+}
+
+/** What the manager needs of every informer, whatever it caches. */
+interface CacheLifecycle {
+  start(): void;
+  stop(): Promise<void>;
+  readonly synced: Promise<void>;
+  readonly hasSynced: boolean;
 }
 
 function credentialKey(credential: ApiCredential): string {
@@ -138,14 +146,8 @@ export class Manager {
     });
   }
 
-  #find<T>(
-    informers:
-      | ResilientInformer<never, T>[]
-      | ResilientInformer<ApiCredential, T>[]
-      | ResilientInformer<V1Secret, T>[]
-      | ResilientInformer<V1ConfigMap, T>[],
-    key: string,
-  ): T | undefined {
+  /** One informer per watched namespace: the object is in at most one of them. */
+  #find<T>(informers: readonly { get(key: string): T | undefined }[], key: string): T | undefined {
     for (const informer of informers) {
       const found = informer.get(key);
       if (found !== undefined) return found;
@@ -172,22 +174,22 @@ export class Manager {
   }
 
   get synced(): boolean {
-    return [...this.#credentialInformers, ...this.#secretInformers, ...this.#configMapInformers].every(
-      (informer) => informer.hasSynced,
-    );
+    return this.#informers().every((informer) => informer.hasSynced);
   }
 
-  informerHealth(): { resource: string; failures: number }[] {
-    return [...this.#credentialInformers, ...this.#secretInformers, ...this.#configMapInformers]
-      .filter((informer) => informer.consecutiveFailures > 0)
-      .map((informer) => ({ resource: 'watch', failures: informer.consecutiveFailures }));
+  #informers(): CacheLifecycle[] {
+    return [...this.#credentialInformers, ...this.#secretInformers, ...this.#configMapInformers];
   }
 
-  /** Starts the caches, waits until all have listed once, then starts the workers. */
-  async start(): Promise<void> {
-    const all = [...this.#credentialInformers, ...this.#secretInformers, ...this.#configMapInformers];
-    for (const informer of all) informer.start();
-    await Promise.all(all.map((informer) => informer.synced));
+  /** Starts the caches and resolves once each has listed once. Standby replicas keep them warm. */
+  async startCaches(): Promise<void> {
+    for (const informer of this.#informers()) informer.start();
+    await Promise.all(this.#informers().map((informer) => informer.synced));
+  }
+
+  /** Starts the workers: after startCaches() resolved and, with leader election, once leading. */
+  startWorkers(): void {
+    if (this.#running) return;
     this.#logger.info(
       { credentials: this.#credentialInformers.reduce((n, i) => n + i.size, 0) },
       'caches synced; starting workers',
@@ -204,12 +206,6 @@ export class Manager {
   async stop(): Promise<void> {
     await this.#queue.shutdown();
     await this.#running;
-    await Promise.all(
-      [...this.#credentialInformers, ...this.#secretInformers, ...this.#configMapInformers].map((i) =>
-        i.stop(),
-      ),
-    );
+    await Promise.all(this.#informers().map((informer) => informer.stop()));
   }
 }
-
-export type { KubeConfig };
