@@ -32,7 +32,7 @@ import { formatDuration, parseDuration } from '../policy/duration.ts';
 import { planRenewal } from '../policy/renewal.ts';
 import { ProviderError, StateConflictError } from '../providers/errors.ts';
 import { selectProvider, type ProviderRegistry, type SelectedProvider } from '../providers/registry.ts';
-import type { InputReference, TokenSet } from '../providers/types.ts';
+import type { InputReference, ProviderContext, TokenSet } from '../providers/types.ts';
 import {
   ANNOTATION_CONTENT_DIGEST,
   ANNOTATION_EXPIRES_AT,
@@ -45,6 +45,7 @@ import {
   contentDigest,
   isIntact,
   ownershipOf,
+  writtenKeysOf,
   parseTime,
 } from '../secrets/consumer.ts';
 import { SecretStateStore } from '../secrets/state.ts';
@@ -247,16 +248,19 @@ export class Reconciler {
       issuedAt = parseTime(view.annotations[ANNOTATION_ISSUED_AT]);
       expiresAt = parseTime(view.annotations[ANNOTATION_EXPIRES_AT]);
       if (issuedAt !== undefined && expiresAt !== undefined)
-        renewAt = this.#renewAt(credential, spec, issuedAt, expiresAt);
+        renewAt = this.#nextExchange(
+          credential,
+          spec,
+          issuedAt,
+          expiresAt,
+          parseTime(view.annotations[ANNOTATION_NEXT_CHECK_AT]),
+        );
       output = {
         state: 'ours',
         inputsHash: view.annotations[ANNOTATION_INPUTS_HASH],
         issuedAt,
         expiresAt,
-        intact: isIntact(
-          view,
-          this.#written.get(key) ? Object.keys(this.#written.get(key)?.data ?? {}) : writtenKeys,
-        ),
+        intact: isIntact(view, writtenKeysOf(view, writtenKeys)),
         layoutCurrent: writtenKeys.every((k) => view.keyDigests[k] !== undefined),
       };
     } else {
@@ -293,6 +297,22 @@ export class Reconciler {
           ownership.state === 'ours' ? parseTime(view?.annotations[ANNOTATION_NEXT_CHECK_AT]) : undefined,
       },
     };
+  }
+
+  /**
+   * When to call the provider next. A provider that schedules its own checks (IDMP cloud) is called
+   * then, or at expiry: the renewal plan would bunch its checks up as expiry nears.
+   */
+  #nextExchange(
+    credential: ApiCredential,
+    spec: ApiCredentialSpec,
+    issuedAt: number,
+    expiresAt: number,
+    checkAt: number | undefined,
+  ): number {
+    return checkAt !== undefined
+      ? Math.min(checkAt, expiresAt)
+      : this.#renewAt(credential, spec, issuedAt, expiresAt);
   }
 
   #renewAt(credential: ApiCredential, spec: ApiCredentialSpec, issuedAt: number, expiresAt: number): number {
@@ -403,47 +423,37 @@ export class Reconciler {
     let inputValues: string[];
     try {
       await this.#deps.acquireProviderSlot(signal);
-      const namespace = credential.metadata.namespace;
-      const refs = this.#references(selected);
-      const { inputs, values } = await readInputs(this.#deps.kubeConfig, namespace, refs);
-      inputValues = values;
-      for (const value of values) redactor.add(value, key);
-      const caRef = refs.find((ref) => ref.fieldPath.endsWith('.caBundleRef'));
-      const current = this.#written.get(key);
-      tokenSet = await selected.provider.obtain(selected.spec, {
-        credential: key,
-        inputs,
-        state: new SecretStateStore(this.#deps.kubeConfig, credential),
-        http: this.#deps.http.forCa(caRef ? inputs.get(caRef) : undefined, { provider: selected.name }),
-        clock,
+      const written = this.#written.get(key);
+      const output = context.observation.output;
+      const prepared = await this.#providerContext(
+        credential,
+        spec,
+        selected,
         signal,
-        keys: spec.secret.keys,
-        assumedLifetimeMs:
-          spec.refresh.assumedLifetime !== undefined
-            ? parseDuration(spec.refresh.assumedLifetime)
-            : undefined,
-        current:
-          current &&
-          context.observation.output.state === 'ours' &&
-          context.observation.output.issuedAt !== undefined
-            ? {
-                data: current.data,
-                issuedAt: context.observation.output.issuedAt,
-                expiresAt: context.expiresAt ?? 0,
-              }
-            : undefined,
-      });
+        written && output.state === 'ours' && output.issuedAt !== undefined
+          ? { data: written.data, issuedAt: output.issuedAt, expiresAt: context.expiresAt ?? 0 }
+          : undefined,
+      );
+      inputValues = prepared.values;
+      tokenSet = await selected.provider.obtain(selected.spec, prepared.context);
     } catch (error) {
       metrics.renewals.inc({ provider: selected.name, result: 'failure' });
       return this.#handleFailure(context, error);
     }
+    const previousDigest = context.view?.annotations[ANNOTATION_CONTENT_DIGEST];
     // The redactor holds exactly this credential's current secrets: rotated tokens are let go.
     redactor.replace(key, [...inputValues, ...Object.values(tokenSet.data)]);
     await this.#applyConsumerSecret(context, tokenSet);
     this.#written.set(key, { data: tokenSet.data, digest: contentDigest(tokenSet.data) });
 
     const now = clock.now();
-    const renewAt = this.#renewAt(credential, spec, tokenSet.issuedAt, tokenSet.expiresAt);
+    const renewAt = this.#nextExchange(
+      credential,
+      spec,
+      tokenSet.issuedAt,
+      tokenSet.expiresAt,
+      tokenSet.checkAgainAt,
+    );
     const status = this.#readyStatus(credential, selected, hash, secretName, {
       issuedAt: tokenSet.issuedAt,
       expiresAt: tokenSet.expiresAt,
@@ -458,12 +468,17 @@ export class Reconciler {
     metrics.renewals.inc({ provider: selected.name, result: 'success' });
     metrics.renewalDuration.observe({ provider: selected.name }, (now - started) / 1000);
     this.#recordTokenMetrics(credential, selected, tokenSet.expiresAt, true, 0);
-    const verb = why === 'initial' ? 'Issued' : 'Renewed';
-    const message =
-      `${verb} a token from ${selected.name} into Secret ${secretName} (${why}); it expires at ${iso(tokenSet.expiresAt) ?? '?'} ` +
-      `(in ${formatDuration(Math.max(0, tokenSet.expiresAt - now))}); next renewal at ${iso(renewAt) ?? '?'}.`;
-    await this.#deps.events.emit(this.#target(credential), 'Normal', verb, message);
-    for (const warning of tokenSet.warnings ?? []) {
+    const unchanged = previousDigest === contentDigest(tokenSet.data);
+    if (!unchanged) {
+      // A check that found the same tokens (IDMP cloud) is not news: no Event every few minutes.
+      const verb = why === 'initial' ? 'Issued' : 'Renewed';
+      const message =
+        `${verb} a token from ${selected.name} into Secret ${secretName} (${why}); it expires at ${iso(tokenSet.expiresAt) ?? '?'} ` +
+        `(in ${formatDuration(Math.max(0, tokenSet.expiresAt - now))}); next renewal at ${iso(renewAt) ?? '?'}.`;
+      await this.#deps.events.emit(this.#target(credential), 'Normal', verb, message);
+    }
+    const standing = standingWarning(credential)?.reason;
+    for (const warning of (tokenSet.warnings ?? []).filter((w) => w.reason !== standing)) {
       await this.#deps.events.emit(
         this.#target(credential),
         'Warning',
@@ -481,8 +496,38 @@ export class Reconciler {
       },
       'token written',
     );
+    return { requeueAt: renewAt };
+  }
+
+  /** Everything a provider call needs; reads the referenced values and registers them for redaction. */
+  async #providerContext(
+    credential: ApiCredential,
+    spec: ApiCredentialSpec,
+    selected: SelectedProvider,
+    signal: AbortSignal,
+    current: ProviderContext['current'],
+  ): Promise<{ context: ProviderContext; values: string[] }> {
+    const key = keyOf(credential);
+    const refs = this.#references(selected);
+    const { inputs, values } = await readInputs(this.#deps.kubeConfig, credential.metadata.namespace, refs);
+    for (const value of values) this.#deps.redactor.add(value, key);
+    const caRef = refs.find((ref) => ref.fieldPath.endsWith('.caBundleRef'));
     return {
-      requeueAt: tokenSet.checkAgainAt !== undefined ? Math.min(renewAt, tokenSet.checkAgainAt) : renewAt,
+      values,
+      context: {
+        credential: key,
+        inputs,
+        state: new SecretStateStore(this.#deps.kubeConfig, credential),
+        http: this.#deps.http.forCa(caRef ? inputs.get(caRef) : undefined, { provider: selected.name }),
+        clock: this.#deps.clock,
+        signal,
+        keys: spec.secret.keys,
+        assumedLifetimeMs:
+          spec.refresh.assumedLifetime !== undefined
+            ? parseDuration(spec.refresh.assumedLifetime)
+            : undefined,
+        current,
+      },
     };
   }
 
@@ -567,7 +612,7 @@ export class Reconciler {
       inputsHash: hash,
       failures,
       retryAt,
-      tokenValidUntil: context.expiresAt,
+      tokenValidUntil: failure.currentTokenInvalid ? undefined : context.expiresAt,
     });
     await this.#deps.events.emit(
       this.#target(credential),
@@ -579,7 +624,7 @@ export class Reconciler {
       credential,
       selected,
       context.expiresAt,
-      (context.expiresAt ?? 0) > now,
+      !failure.currentTokenInvalid && (context.expiresAt ?? 0) > now,
       failures,
     );
     if (retryAt !== undefined) return { requeueAt: retryAt };
@@ -770,25 +815,15 @@ export class Reconciler {
     if (parsed.success && selected?.provider.release && this.#releaseEnabled(selected)) {
       const signal = AbortSignal.timeout(this.#deps.options.releaseTimeoutMs);
       try {
-        const refs = this.#references(selected);
-        const { inputs, values } = await readInputs(
-          this.#deps.kubeConfig,
-          credential.metadata.namespace,
-          refs,
-        );
-        for (const value of values) this.#deps.redactor.add(value, key);
-        const caRef = refs.find((ref) => ref.fieldPath.endsWith('.caBundleRef'));
         const written = this.#written.get(key) ?? (await this.#readCurrentToken(credential, parsed.data));
-        const outcome = await selected.provider.release(selected.spec, {
-          credential: key,
-          inputs,
-          state: new SecretStateStore(this.#deps.kubeConfig, credential),
-          http: this.#deps.http.forCa(caRef ? inputs.get(caRef) : undefined, { provider: selected.name }),
-          clock: this.#deps.clock,
+        const { context } = await this.#providerContext(
+          credential,
+          parsed.data,
+          selected,
           signal,
-          keys: parsed.data.secret.keys,
-          current: written ? { data: written.data, issuedAt: 0, expiresAt: 0 } : undefined,
-        });
+          written ? { data: written.data, issuedAt: 0, expiresAt: 0 } : undefined,
+        );
+        const outcome = await selected.provider.release(selected.spec, context);
         await this.#deps.events.emit(
           this.#target(credential),
           'Normal',

@@ -20,6 +20,8 @@ export interface ProviderErrorDetails {
   retryAfterMs?: number;
   /** Whether the provider may have acted on the request although we saw no answer (timeouts, resets). */
   outcomeUnknown?: boolean;
+  /** The token consumers hold is known not to work any more (IDMP cloud tokens rejected with 401). */
+  currentTokenInvalid?: boolean;
 }
 
 const PROVIDER_ERROR = Symbol.for('apicred-operator.ProviderError');
@@ -31,6 +33,7 @@ export class ProviderError extends Error {
   readonly providerCode: string | undefined;
   readonly retryAfterMs: number | undefined;
   readonly outcomeUnknown: boolean;
+  readonly currentTokenInvalid: boolean;
   readonly [PROVIDER_ERROR] = true;
 
   constructor(details: ProviderErrorDetails, options?: { cause?: unknown }) {
@@ -42,6 +45,7 @@ export class ProviderError extends Error {
     this.providerCode = details.providerCode;
     this.retryAfterMs = details.retryAfterMs;
     this.outcomeUnknown = details.outcomeUnknown ?? false;
+    this.currentTokenInvalid = details.currentTokenInvalid ?? false;
   }
 
   static is(value: unknown): value is ProviderError {

@@ -1,3 +1,5 @@
+import { IdmpCloudProvider } from './idmp-cloud.ts';
+import { IdmpProvider } from './idmp.ts';
 import { OAuth2Provider } from './oauth2.ts';
 import type { ProviderRegistry } from './registry.ts';
 import { TapdataProvider } from './tapdata.ts';
@@ -6,4 +8,6 @@ import { TapdataProvider } from './tapdata.ts';
 export const providers: ProviderRegistry = {
   oauth2: new OAuth2Provider(),
   tapdata: new TapdataProvider(),
+  idmp: new IdmpProvider(),
+  idmpCloud: new IdmpCloudProvider(),
 };

@@ -16,6 +16,8 @@ export const ANNOTATION_CONTENT_DIGEST = 'apicred.dev/content-digest';
 export const ANNOTATION_EXPIRY_SOURCE = 'apicred.dev/expiry-source';
 /** When a provider asked to be called again regardless of expiry (IDMP cloud checks). */
 export const ANNOTATION_NEXT_CHECK_AT = 'apicred.dev/next-check-at';
+/** The keys the operator wrote (names only), so a restarted operator can check them all for edits. */
+export const ANNOTATION_WRITTEN_KEYS = 'apicred.dev/written-keys';
 
 export type Ownership = { state: 'absent' } | { state: 'ours' } | { state: 'foreign'; owner: string };
 
@@ -35,6 +37,12 @@ export function contentDigest(data: Record<string, string>): string {
   return combineDigests(
     Object.fromEntries(Object.entries(data).map(([key, value]) => [key, digestPlainValue(value)])),
   );
+}
+
+/** The keys the operator wrote, as recorded on the Secret; `fallback` for Secrets written before. */
+export function writtenKeysOf(view: SecretView, fallback: string[]): string[] {
+  const recorded = view.annotations[ANNOTATION_WRITTEN_KEYS];
+  return recorded ? recorded.split(',').filter(Boolean) : fallback;
 }
 
 /** Whether the keys the operator wrote still hold what it wrote (other keys may be added by others). */
@@ -97,6 +105,7 @@ export function consumerSecretBody(
         [ANNOTATION_EXPIRY_SOURCE]: content.expirySource,
         [ANNOTATION_INPUTS_HASH]: content.inputsHash,
         [ANNOTATION_CONTENT_DIGEST]: contentDigest(content.data),
+        [ANNOTATION_WRITTEN_KEYS]: Object.keys(content.data).sort().join(','),
         ...(content.checkAgainAt !== undefined
           ? { [ANNOTATION_NEXT_CHECK_AT]: new Date(content.checkAgainAt).toISOString() }
           : {}),

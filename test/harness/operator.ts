@@ -1,7 +1,9 @@
 // Runs the operator as a real child process (node src/main.ts), as a Deployment would run it: its own
 // kubeconfig, flags, a health port to wait on, and JSON logs captured for assertions and leak scans.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ControlPlaneInfo } from './controlplane.ts';
+import { createIdentity } from './identity.ts';
 import { ManagedProcess } from './process.ts';
 import { freePort } from './ports.ts';
 import { repoRoot } from './crds.ts';
@@ -98,3 +100,15 @@ export const operatorRules = [
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
 ];
+
+/** A namespace with the operator's least-privilege identity and a log directory for its processes. */
+export async function prepareOperatorNamespace(
+  plane: ControlPlaneInfo,
+  namespace: string,
+  serviceAccount = 'apicred-operator',
+): Promise<{ kubeconfig: string; logDir: string }> {
+  const identity = await createIdentity(plane, { namespace, serviceAccount, rules: operatorRules });
+  const logDir = join(plane.dir, namespace);
+  mkdirSync(logDir, { recursive: true });
+  return { kubeconfig: identity.kubeconfigPath, logDir };
+}

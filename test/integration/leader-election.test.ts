@@ -1,7 +1,6 @@
 // Two real operator processes share one Lease: only the leader writes, and when it is SIGKILLed the
 // other takes over within the lease time (15 s lease, 10 s renew deadline, 2 s retry).
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -10,7 +9,12 @@ import { TapdataEmulator } from '../emulators/tapdata.ts';
 import { adminKubeConfig } from '../harness/controlplane.ts';
 import { createIdentity } from '../harness/identity.ts';
 import { TestKube } from '../harness/kube.ts';
-import { operatorRules, startOperator, type RunningOperator } from '../harness/operator.ts';
+import {
+  operatorRules,
+  prepareOperatorNamespace,
+  startOperator,
+  type RunningOperator,
+} from '../harness/operator.ts';
 import { waitFor } from '../harness/wait.ts';
 
 const plane = inject('controlPlane');
@@ -44,17 +48,11 @@ function wrote(operator: RunningOperator): number {
 beforeAll(async () => {
   tapdata = new TapdataEmulator({ clients: [client] });
   await tapdata.start();
-  const identity = await createIdentity(plane, {
-    namespace,
-    serviceAccount: 'apicred-operator',
-    rules: operatorRules,
-  });
-  const logDir = join(plane.dir, namespace);
-  mkdirSync(logDir, { recursive: true });
+  const { kubeconfig, logDir } = await prepareOperatorNamespace(plane, namespace);
   for (const name of ['replica-a', 'replica-b']) {
     operators.push(
       await startOperator({
-        kubeconfig: identity.kubeconfigPath,
+        kubeconfig,
         logDir,
         name,
         namespaces: [namespace],

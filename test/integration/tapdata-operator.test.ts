@@ -1,16 +1,13 @@
 // The operator with TapData (emulated from the vendor notes): issue, manual refresh through the
 // annotation, a 429 honoured, and no secret in logs, events or status.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { GROUP, PLURAL, VERSION } from '../../src/api/apicredential.ts';
 import { TapdataEmulator } from '../emulators/tapdata.ts';
 import { adminKubeConfig } from '../harness/controlplane.ts';
-import { createIdentity } from '../harness/identity.ts';
 import { TestKube, condition } from '../harness/kube.ts';
-import { operatorRules, startOperator, type RunningOperator } from '../harness/operator.ts';
+import { prepareOperatorNamespace, startOperator, type RunningOperator } from '../harness/operator.ts';
 import { waitFor } from '../harness/wait.ts';
 
 const plane = inject('controlPlane');
@@ -30,15 +27,9 @@ async function token(): Promise<string | undefined> {
 beforeAll(async () => {
   tapdata = new TapdataEmulator({ clients: [client] });
   await tapdata.start();
-  const identity = await createIdentity(plane, {
-    namespace,
-    serviceAccount: 'apicred-operator',
-    rules: operatorRules,
-  });
-  const logDir = join(plane.dir, namespace);
-  mkdirSync(logDir, { recursive: true });
+  const { kubeconfig, logDir } = await prepareOperatorNamespace(plane, namespace);
   operator = await startOperator({
-    kubeconfig: identity.kubeconfigPath,
+    kubeconfig,
     logDir,
     namespaces: [namespace],
     extraArgs: ['--leader-elect=false'],

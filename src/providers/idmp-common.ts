@@ -1,0 +1,98 @@
+// Pieces both TDengine IDMP providers share (vendor notes §5): URLs, reading IDMP's `{code,message}`
+// answers for messages, and the JWT exp of a token we only read, never verify.
+import { decodeJwt } from 'jose';
+import type { HttpResponse } from '../http/client.ts';
+import { safeExcerpt } from '../http/safe-excerpt.ts';
+import { formatDuration } from '../policy/duration.ts';
+import { ProviderError } from './errors.ts';
+
+/** `{baseUrl}{path}` without a doubled slash; path starts with '/' and may carry a query. */
+export function idmpUrl(baseUrl: string, path: string): string {
+  return `${baseUrl.replace(/\/+$/, '')}${path}`;
+}
+
+/** host/path of a URL for messages: no scheme noise, no query. */
+export function hostAndPath(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.host}${parsed.pathname}`;
+}
+
+/** The namespace of "namespace/name". */
+export function namespaceOf(credential: string): string {
+  return credential.split('/')[0] ?? '';
+}
+
+/** The answer's JSON object, or undefined when it is not one (HTML error pages, empty bodies). */
+export function jsonObject(response: HttpResponse): Record<string, unknown> | undefined {
+  try {
+    const body = JSON.parse(response.text) as unknown;
+    return typeof body === 'object' && body !== null && !Array.isArray(body)
+      ? (body as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What IDMP said, safe to show: `code 401, message "…"` for its `{code,message}` body, else a
+ * redacted excerpt. `scrub` lists values that must never appear (the password), in case a server
+ * echoes them.
+ */
+export function idmpSaid(response: HttpResponse, scrub: readonly string[] = []): string {
+  const body = jsonObject(response);
+  const code = body?.code;
+  const message = body?.message;
+  let said: string;
+  if (typeof message === 'string' && (typeof code === 'number' || typeof code === 'string')) {
+    said = `code ${safeExcerpt(String(code), undefined, 16)}, message "${safeExcerpt(message, undefined)}"`;
+  } else if (typeof message === 'string') {
+    said = `message "${safeExcerpt(message, undefined)}"`;
+  } else {
+    said = safeExcerpt(response.text, response.headers['content-type']);
+  }
+  for (const value of scrub) if (value.length >= 3) said = said.replaceAll(value, '[redacted]');
+  return said;
+}
+
+/** 429: the server's delay when it gave one (IDMP documents none), else the controller's backoff. */
+export function rateLimitedError(response: HttpResponse, what: string, said: string): ProviderError {
+  const retryAfterMs = response.retryAfterMs();
+  return new ProviderError({
+    kind: 'rate-limited',
+    reason: 'RateLimited',
+    message:
+      `${what} answered 429 Too Many Requests (${said}); retrying ` +
+      (retryAfterMs === undefined
+        ? 'with backoff.'
+        : `in ${formatDuration(retryAfterMs)} as the server asked.`),
+    httpStatus: 429,
+    retryAfterMs,
+  });
+}
+
+export function serverError(
+  response: HttpResponse,
+  what: string,
+  said: string,
+  status = response.status,
+): ProviderError {
+  return new ProviderError({
+    kind: 'transient',
+    reason: 'ProviderServerError',
+    message: `${what} answered ${status} (${said}); retrying with backoff.`,
+    httpStatus: status,
+    retryAfterMs: response.retryAfterMs(),
+  });
+}
+
+/** The exp claim (epoch ms) of a JWT, read without verification; undefined for opaque tokens. */
+export function jwtExpiresAt(token: string): number | undefined {
+  if (token.split('.').length !== 3) return undefined;
+  try {
+    const exp = decodeJwt(token).exp;
+    return typeof exp === 'number' && Number.isFinite(exp) && exp > 0 ? exp * 1000 : undefined;
+  } catch {
+    return undefined; // opaque after all
+  }
+}

@@ -1,0 +1,196 @@
+// TDengine IDMP enterprise (self-hosted): password login at POST {baseUrl}/api/v1/users/login, which
+// answers {"token": JWT} (vendor notes §5.1, seed 000). There is no refresh endpoint and no
+// documented logout, so renewal is a new login and nothing is released on deletion.
+import type { IdmpSpec } from '../api/apicredential.ts';
+import type { HttpResponse } from '../http/client.ts';
+import { resolveExpiry } from '../policy/expiry.ts';
+import { ProviderError } from './errors.ts';
+import {
+  hostAndPath,
+  idmpSaid,
+  idmpUrl,
+  jsonObject,
+  namespaceOf,
+  rateLimitedError,
+  serverError,
+} from './idmp-common.ts';
+import type { InputReference, ProviderContext, TokenProvider, TokenSet } from './types.ts';
+
+const FIELD = 'spec.provider.idmp';
+export const IDMP_LOGIN_PATH = '/api/v1/users/login';
+// Words IDMP might use when it refuses a password login because the CAPTCHA check is on; the
+// answer is not documented (the emulator says "Captcha verification is required").
+const CAPTCHA = /captcha|verification code|验证码/i;
+
+function refs(spec: IdmpSpec): { username: InputReference; password: InputReference } {
+  const { name, usernameKey, passwordKey } = spec.credentialsRef;
+  return {
+    username: { kind: 'Secret', name, key: usernameKey, fieldPath: `${FIELD}.credentialsRef.usernameKey` },
+    password: { kind: 'Secret', name, key: passwordKey, fieldPath: `${FIELD}.credentialsRef.passwordKey` },
+  };
+}
+
+export function loginUrl(baseUrl: string): string {
+  return idmpUrl(baseUrl, IDMP_LOGIN_PATH);
+}
+
+/** The token of a login answer: top-level `token`, or `data.token` when IDMP wraps it (§5.1). */
+function tokenOf(body: Record<string, unknown>): string | undefined {
+  if (typeof body.token === 'string' && body.token !== '') return body.token;
+  const data = body.data;
+  if (typeof data === 'object' && data !== null && !Array.isArray(data)) {
+    const token = (data as Record<string, unknown>).token;
+    if (typeof token === 'string' && token !== '') return token;
+  }
+  return undefined;
+}
+
+export class IdmpProvider implements TokenProvider<IdmpSpec> {
+  readonly name = 'idmp' as const;
+
+  inputs(spec: IdmpSpec): InputReference[] {
+    const { username, password } = refs(spec);
+    return [username, password];
+  }
+
+  async obtain(spec: IdmpSpec, context: ProviderContext): Promise<TokenSet> {
+    const r = refs(spec);
+    const username = context.inputs.require(r.username);
+    const password = context.inputs.require(r.password);
+    const url = loginUrl(spec.baseUrl);
+    const endpoint = hostAndPath(url);
+    const secret = `Secret ${namespaceOf(context.credential)}/${spec.credentialsRef.name}`;
+    const startedAt = context.clock.now();
+    const response = await context.http.request({
+      method: 'POST',
+      url,
+      // The wire name is unpublished: the vendor's scripts send login_name, the SDK model has
+      // loginName. Quarkus' Jackson default ignores unknown properties (notes §5.1 [I]), so send both.
+      json: { login_name: username, loginName: username, password },
+      headers: { accept: 'application/json' },
+      signal: context.signal,
+    });
+    const receivedAt = context.clock.now();
+    const said = (): string => idmpSaid(response, [password]);
+    if (response.status < 200 || response.status >= 300)
+      throw loginError(response, response.status, endpoint, said(), secret, spec);
+
+    const body = jsonObject(response);
+    if (body === undefined) {
+      // json() throws the transient InvalidResponse that says what came back instead.
+      response.json();
+      throw new ProviderError({
+        kind: 'transient',
+        reason: 'InvalidResponse',
+        message: `IDMP login at ${endpoint} answered ${response.status} with JSON that is not an object.`,
+      });
+    }
+    const token = tokenOf(body);
+    if (token === undefined) {
+      // The documented envelope may carry an error with HTTP 200: judge it by its own code.
+      const code = typeof body.code === 'number' ? body.code : Number.NaN;
+      if (code >= 400 && code < 600) {
+        throw loginError(response, code, endpoint, said(), secret, spec);
+      }
+      const fields = Object.keys(body).slice(0, 10).join(', ') || 'none';
+      throw new ProviderError({
+        kind: 'transient',
+        reason: 'InvalidResponse',
+        message: `IDMP login at ${endpoint} answered ${response.status} without a token (fields: ${fields}).`,
+      });
+    }
+
+    const expiry = resolveExpiry({
+      requestStartedAt: startedAt,
+      receivedAt,
+      jwt: token,
+      assumedLifetimeMs: context.assumedLifetimeMs,
+    });
+    if (!expiry.ok) {
+      if (expiry.reason === 'ExpiredOnArrival') {
+        // A clock problem or a stale token: a later login may do better, so back off and retry.
+        throw new ProviderError({
+          kind: 'transient',
+          reason: 'ExpiredOnArrival',
+          message: `IDMP login at ${endpoint}: ${expiry.message}`,
+        });
+      }
+      throw new ProviderError({
+        kind: 'terminal',
+        reason: 'UnknownExpiry',
+        message:
+          `IDMP login at ${endpoint}: ${expiry.message} IDMP tokens live tda.jwt.ttl seconds ` +
+          '(default 604800, i.e. 168h); set spec.refresh.assumedLifetime to that value or less.',
+      });
+    }
+    const tokenSet: TokenSet = {
+      data: {
+        [context.keys.token]: token,
+        [context.keys.tokenType]: 'Bearer',
+        [context.keys.expiresAt]: new Date(expiry.expiresAt).toISOString(),
+      },
+      issuedAt: expiry.issuedAt,
+      expiresAt: expiry.expiresAt,
+      expirySource: expiry.source,
+    };
+    if (expiry.warning !== undefined) {
+      tokenSet.warnings = [{ reason: 'ShortTokenLifetime', message: `IDMP login: ${expiry.warning}` }];
+    }
+    return tokenSet;
+  }
+}
+
+/** `status` is the HTTP status, or the envelope's code when IDMP reported an error inside a 200. */
+function loginError(
+  response: HttpResponse,
+  status: number,
+  endpoint: string,
+  said: string,
+  secret: string,
+  spec: IdmpSpec,
+): ProviderError {
+  const what = `IDMP login at ${endpoint}`;
+  if (status === 429) return rateLimitedError(response, what, said);
+  if (status >= 500) return serverError(response, what, said, status);
+  if (status >= 400 && CAPTCHA.test(said)) {
+    return new ProviderError({
+      kind: 'terminal',
+      reason: 'CaptchaRequired',
+      message:
+        `${what} refused the password login because the server requires a CAPTCHA (${status}: ${said}). ` +
+        'Password login cannot be automated on this IDMP server. Either an IDMP administrator turns the ' +
+        'login CAPTCHA off (enable-login-captcha-check / ENABLE_LOGIN_CAPTCHA_CHECK=false), or you create an ' +
+        "IDMP user API key (api_<id>.<secret>, in the user's profile settings) and give it to the consumers " +
+        'directly in place of this ApiCredential: API keys need no login and no renewal.',
+      httpStatus: status,
+    });
+  }
+  if (status === 400 || status === 401 || status === 403) {
+    const { usernameKey, passwordKey } = spec.credentialsRef;
+    return new ProviderError({
+      kind: 'terminal',
+      reason: 'LoginFailed',
+      message:
+        `${what} refused the login (${status}: ${said}). Check the login name and password in ${secret} ` +
+        `(keys ${usernameKey} and ${passwordKey}); the user must be active and have a local password ` +
+        '(SSO/OAuth-only users have none). The operator retries when that Secret changes.',
+      httpStatus: status,
+    });
+  }
+  if (status === 404) {
+    return new ProviderError({
+      kind: 'terminal',
+      reason: 'EndpointNotFound',
+      message:
+        `${what} answered 404 (${said}). Check ${FIELD}.baseUrl (for example http://idmp:6042). The IDMP ` +
+        'cloud service has no login endpoint: for https://<instance>.idmp.taosdata.com use spec.provider.idmpCloud.',
+      httpStatus: 404,
+    });
+  }
+  return new ProviderError({
+    kind: status >= 400 && status < 500 ? 'terminal' : 'transient',
+    reason: 'UnexpectedResponse',
+    message: `${what} answered ${status} (${said}). Check ${FIELD}.baseUrl.`,
+    httpStatus: status,
+  });
+}

@@ -1,0 +1,140 @@
+// TDengine IDMP with the operator: enterprise logins renewed before expiry, and cloud tokens copied
+// by a person, distributed, checked, and reported as needing a human when the provider rejects them.
+import { randomBytes } from 'node:crypto';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { GROUP, PLURAL, VERSION } from '../../src/api/apicredential.ts';
+import { IDMP_DEFAULT_USER, IdmpEmulator } from '../emulators/idmp.ts';
+import { adminKubeConfig } from '../harness/controlplane.ts';
+import { TestKube, condition } from '../harness/kube.ts';
+import { prepareOperatorNamespace, startOperator, type RunningOperator } from '../harness/operator.ts';
+import { waitFor } from '../harness/wait.ts';
+
+const plane = inject('controlPlane');
+const kube = new TestKube(adminKubeConfig(plane));
+const namespace = `idmp-${randomBytes(3).toString('hex')}`;
+const TTL_SECONDS = 8;
+let enterprise: IdmpEmulator;
+let cloud: IdmpEmulator;
+let operator: RunningOperator;
+
+async function requestRefresh(name: string): Promise<void> {
+  await kube.objects.patchNamespacedCustomObject(
+    {
+      group: GROUP,
+      version: VERSION,
+      plural: PLURAL,
+      namespace,
+      name,
+      body: { metadata: { annotations: { 'apicred.dev/refresh-requested-at': new Date().toISOString() } } },
+    },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+}
+
+beforeAll(async () => {
+  enterprise = new IdmpEmulator({ knobs: { tokenTtlSeconds: TTL_SECONDS } });
+  cloud = new IdmpEmulator({ knobs: { mode: 'cloud' } });
+  await Promise.all([enterprise.start(), cloud.start()]);
+  const { kubeconfig, logDir } = await prepareOperatorNamespace(plane, namespace);
+  operator = await startOperator({
+    kubeconfig,
+    logDir,
+    namespaces: [namespace],
+    extraArgs: ['--leader-elect=false', '--propagation-margin=2s'],
+  });
+});
+
+afterAll(async () => {
+  await operator.stop();
+  await Promise.all([enterprise.stop(), cloud.stop()]);
+});
+
+describe('idmp with the operator', () => {
+  it('logs in (enterprise) and logs in again before each token expires', async () => {
+    await kube.putSecret(namespace, 'idmp-login', {
+      username: IDMP_DEFAULT_USER.loginName,
+      password: IDMP_DEFAULT_USER.password,
+    });
+    await kube.createCredential(namespace, 'idmp', {
+      provider: { idmp: { baseUrl: enterprise.url, credentialsRef: { name: 'idmp-login' } } },
+    });
+    const seen = new Set<string>();
+    await waitFor(
+      'two renewals',
+      async () => {
+        const secret = await kube.secret(namespace, 'idmp');
+        if (!secret) return undefined;
+        expect(Date.parse(secret.metadata?.annotations?.['apicred.dev/expires-at'] ?? '')).toBeGreaterThan(
+          Date.now(),
+        );
+        seen.add(secret.data?.token ?? '');
+        return seen.size >= 3 ? true : undefined;
+      },
+      { timeoutMs: 5 * TTL_SECONDS * 1000, intervalMs: 250 },
+    );
+    expect(enterprise.count('POST /api/v1/users/login')).toBeGreaterThanOrEqual(3);
+  });
+
+  it('copies browser tokens (cloud), and says exactly what a person must do when they stop working', async () => {
+    const session = cloud.mintCloudSession();
+    await kube.putSecret(namespace, 'idmp-browser', {
+      bearer_token: session.bearer,
+      access_token: session.accessToken,
+    });
+    await kube.createCredential(namespace, 'idmp-cloud', {
+      provider: { idmpCloud: { baseUrl: cloud.url, tokensRef: { name: 'idmp-browser' } } },
+    });
+    await waitFor(
+      'the copied tokens',
+      async () => {
+        const values = await kube.secretValues(namespace, 'idmp-cloud');
+        return values?.token === session.bearer && values['access-token'] === session.accessToken
+          ? true
+          : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    const ready = condition(await kube.credential(namespace, 'idmp-cloud'), 'Ready');
+    expect(ready?.status).toBe('True');
+
+    cloud.revokeCloudSession(session.bearer);
+    await requestRefresh('idmp-cloud'); // the check would otherwise come at the next checkInterval
+    const failing = await waitFor(
+      'HumanActionRequired',
+      async () => {
+        const found = condition(await kube.credential(namespace, 'idmp-cloud'), 'Ready');
+        return found?.reason === 'HumanActionRequired' ? found : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    expect(failing.status).toBe('False');
+    expect(failing.message).toContain(`kubectl -n ${namespace} patch secret idmp-browser`);
+    expect(failing.message).not.toContain(session.bearer);
+    const events = await kube.events(namespace, 'idmp-cloud');
+    expect(events.some((e) => e.type === 'Warning' && e.reason === 'HumanActionRequired')).toBe(true);
+
+    // The person pastes fresh values: the credential recovers without anything else.
+    const fresh = cloud.mintCloudSession();
+    await kube.putSecret(namespace, 'idmp-browser', {
+      bearer_token: fresh.bearer,
+      access_token: fresh.accessToken,
+    });
+    await waitFor(
+      'recovery with the new tokens',
+      async () =>
+        (await kube.secretValues(namespace, 'idmp-cloud'))?.token === fresh.bearer ? true : undefined,
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    const texts = operator.logs() + JSON.stringify(await kube.events(namespace, 'idmp-cloud'));
+    for (const value of [
+      session.bearer,
+      session.accessToken,
+      fresh.bearer,
+      fresh.accessToken,
+      IDMP_DEFAULT_USER.password,
+    ]) {
+      expect(texts.includes(value)).toBe(false);
+    }
+  });
+});
