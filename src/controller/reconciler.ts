@@ -261,7 +261,7 @@ export class Reconciler {
         issuedAt,
         expiresAt,
         intact: isIntact(view, writtenKeysOf(view, writtenKeys)),
-        layoutCurrent: writtenKeys.every((k) => view.keyDigests[k] !== undefined),
+        layoutCurrent: writtenKeysOf(view, writtenKeys).every((k) => view.keyDigests[k] !== undefined),
       };
     } else {
       output =
@@ -423,8 +423,13 @@ export class Reconciler {
     let inputValues: string[];
     try {
       await this.#deps.acquireProviderSlot(signal);
-      const written = this.#written.get(key);
       const output = context.observation.output;
+      const written = await this.#currentToken(
+        credential,
+        secretName,
+        context.view,
+        Object.values(spec.secret.keys),
+      );
       const prepared = await this.#providerContext(
         credential,
         spec,
@@ -815,7 +820,13 @@ export class Reconciler {
     if (parsed.success && selected?.provider.release && this.#releaseEnabled(selected)) {
       const signal = AbortSignal.timeout(this.#deps.options.releaseTimeoutMs);
       try {
-        const written = this.#written.get(key) ?? (await this.#readCurrentToken(credential, parsed.data));
+        const secretName = parsed.data.secret.name ?? credential.metadata.name;
+        const written = await this.#currentToken(
+          credential,
+          secretName,
+          this.#deps.caches.secret(credential.metadata.namespace, secretName),
+          Object.values(parsed.data.secret.keys),
+        );
         const { context } = await this.#providerContext(
           credential,
           parsed.data,
@@ -848,26 +859,36 @@ export class Reconciler {
     return {};
   }
 
-  /** After a restart the token is not in memory; read it back from the Secret for revocation. */
-  async #readCurrentToken(credential: ApiCredential, spec: ApiCredentialSpec): Promise<Written | undefined> {
-    const { inputs } = await readInputs(this.#deps.kubeConfig, credential.metadata.namespace, [
-      {
-        kind: 'Secret',
-        name: spec.secret.name ?? credential.metadata.name,
-        key: spec.secret.keys.token,
-        fieldPath: 'spec.secret',
-        optional: true,
-      },
-    ]);
-    const token = inputs.get({
+  /**
+   * What the consumer Secret holds now: from memory, or after a restart read back once from the
+   * Secret (the keys the operator wrote), so providers can keep or revoke it.
+   */
+  async #currentToken(
+    credential: ApiCredential,
+    secretName: string,
+    view: SecretView | undefined,
+    fallbackKeys: string[],
+  ): Promise<Written | undefined> {
+    const key = keyOf(credential);
+    const remembered = this.#written.get(key);
+    if (remembered || !view || ownershipOf(view, credential).state !== 'ours') return remembered;
+    const refs: InputReference[] = writtenKeysOf(view, fallbackKeys).map((dataKey) => ({
       kind: 'Secret',
-      name: spec.secret.name ?? credential.metadata.name,
-      key: spec.secret.keys.token,
+      name: secretName,
+      key: dataKey,
       fieldPath: 'spec.secret',
-    });
-    if (token === undefined) return undefined;
-    this.#deps.redactor.add(token, keyOf(credential));
-    const data = { [spec.secret.keys.token]: token };
-    return { data, digest: contentDigest(data) };
+      optional: true,
+    }));
+    const { inputs, values } = await readInputs(this.#deps.kubeConfig, credential.metadata.namespace, refs);
+    const data: Record<string, string> = {};
+    for (const ref of refs) {
+      const value = inputs.get(ref);
+      if (value !== undefined) data[ref.key] = value;
+    }
+    if (Object.keys(data).length === 0) return undefined;
+    for (const value of values) this.#deps.redactor.add(value, key);
+    const written = { data, digest: contentDigest(data) };
+    this.#written.set(key, written);
+    return written;
   }
 }

@@ -1,5 +1,6 @@
 import { IdmpCloudProvider } from './idmp-cloud.ts';
 import { IdmpProvider } from './idmp.ts';
+import { InsightsHubProvider } from './insights-hub.ts';
 import { OAuth2Provider } from './oauth2.ts';
 import type { ProviderRegistry } from './registry.ts';
 import { TapdataProvider } from './tapdata.ts';
@@ -10,4 +11,5 @@ export const providers: ProviderRegistry = {
   tapdata: new TapdataProvider(),
   idmp: new IdmpProvider(),
   idmpCloud: new IdmpCloudProvider(),
+  insightsHub: new InsightsHubProvider(),
 };

@@ -1,0 +1,215 @@
+// Insights Hub answers that are not tokens, turned into ProviderErrors a user can act on. The error
+// body is the platform's `{"errors":[{"code","logref","message"}]}` (vendor notes §4.5); the logref is
+// kept in messages because Siemens support asks for it.
+import type { HttpResponse } from '../http/client.ts';
+import { safeExcerpt } from '../http/safe-excerpt.ts';
+import { ProviderError, type FailureKind } from './errors.ts';
+
+export const FIELD = 'spec.provider.insightsHub';
+
+export interface MdspError {
+  code?: string;
+  logref?: string;
+  message?: string;
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The first entry of an `errors` array, fields sanitized; undefined when there is none. */
+export function mdspErrorOf(value: unknown): MdspError | undefined {
+  const errors = isRecord(value) ? value.errors : undefined;
+  const first: unknown = Array.isArray(errors) ? errors[0] : undefined;
+  if (!isRecord(first)) return undefined;
+  const text = (field: unknown, max: number): string | undefined =>
+    typeof field === 'string' && field.trim() !== '' ? safeExcerpt(field, undefined, max) : undefined;
+  // Codes are dotted names (mdsp.core.generic.tooManyRequests): kept whole, since safeExcerpt would
+  // take the longer ones for opaque secrets and the classification reads them.
+  const code =
+    typeof first.code === 'string' && /^[a-zA-Z]+(\.[a-zA-Z]+)*$/.test(first.code) && first.code.length <= 80
+      ? first.code
+      : text(first.code, 80);
+  return { code, logref: text(first.logref, 64), message: text(first.message, 240) };
+}
+
+/** "message (code, logref …)" for an MdspError. */
+export function describeMdsp(error: MdspError): string {
+  const extra = [error.code, error.logref && `logref ${error.logref}`].filter(Boolean).join(', ');
+  return `${error.message ?? 'no message'}${extra ? ` (${extra})` : ''}`;
+}
+
+/** What the server said in a non-success answer, safe to show. */
+export function said(response: HttpResponse): string {
+  let body: unknown;
+  try {
+    body = JSON.parse(response.text) as unknown;
+  } catch {
+    body = undefined;
+  }
+  const mdsp = mdspErrorOf(body);
+  return mdsp ? describeMdsp(mdsp) : safeExcerpt(response.text, response.headers['content-type']);
+}
+
+/** host and path of a URL, never its query. */
+export function endpointOf(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.host}${parsed.pathname}`;
+}
+
+export interface CallSite {
+  /** POST …/oauth/token, for messages. */
+  endpoint: string;
+  /** "Secret ns/name", where the app credentials come from. */
+  credentialsWhere: string;
+}
+
+export function invalidCredentials(response: HttpResponse, site: CallSite): ProviderError {
+  return new ProviderError({
+    kind: 'terminal',
+    reason: 'InvalidCredentials',
+    httpStatus: response.status,
+    message:
+      `${site.endpoint} refused the app credentials with ${response.status} (${said(response)}). ` +
+      'Insights Hub app credentials are valid for 365 days, and issuing new ones in Developer Cockpit or ' +
+      `Operator Cockpit invalidates the old secret: check the client id and secret in ${site.credentialsWhere} ` +
+      `(${FIELD}.credentialsRef) and replace them with current ones.`,
+  });
+}
+
+export function rateLimited(response: HttpResponse, endpoint: string): ProviderError {
+  const retryAfterMs = response.retryAfterMs();
+  return new ProviderError({
+    kind: 'rate-limited',
+    reason: 'RateLimited',
+    httpStatus: 429,
+    retryAfterMs,
+    message:
+      `${endpoint} answered 429 Too Many Requests (${said(response)}); ` +
+      (retryAfterMs === undefined
+        ? 'retrying with backoff.'
+        : `retrying after the server's delay of ${Math.ceil(retryAfterMs / 1000)} s.`),
+  });
+}
+
+export function tenantNotProvisioned(
+  tenant: string,
+  detail: string,
+  spec: { appName: string; appVersion: string },
+  httpStatus?: number,
+): ProviderError {
+  return new ProviderError({
+    kind: 'terminal',
+    reason: 'TenantNotProvisioned',
+    httpStatus,
+    message:
+      `tenant ${tenant}: Insights Hub refused a token (${detail}). Check in Developer Cockpit (or Operator ` +
+      `Cockpit for a released app) that app ${spec.appName} ${spec.appVersion} is provisioned to tenant ` +
+      `${tenant} and may use the Technical Token Manager, and that ${FIELD}.appName, appVersion and hostTenant ` +
+      'match the app.',
+  });
+}
+
+/** A non-success answer no more specific rule covers. */
+export function unexpected(response: HttpResponse, endpoint: string, prefix = ''): ProviderError {
+  const status = response.status;
+  if (status === 429) return rateLimited(response, endpoint);
+  if (status >= 500) {
+    return new ProviderError({
+      kind: 'transient',
+      reason: 'ProviderServerError',
+      httpStatus: status,
+      retryAfterMs: response.retryAfterMs(),
+      message: `${prefix}${endpoint} answered ${status} (${said(response)}); retrying with backoff.`,
+    });
+  }
+  if (status === 404) {
+    return new ProviderError({
+      kind: 'terminal',
+      reason: 'EndpointNotFound',
+      httpStatus: status,
+      message:
+        `${prefix}${endpoint} answered 404 (${said(response)}). Check ${FIELD}.baseUrl: the gateway, for ` +
+        'example https://gateway.eu1.mindsphere.io, or the full …/api/technicaltokenmanager…/v3 path on Xcelerator.',
+    });
+  }
+  if (status === 400) {
+    return new ProviderError({
+      kind: 'terminal',
+      reason: 'InvalidRequest',
+      httpStatus: status,
+      message: `${prefix}${endpoint} refused the request with 400 (${said(response)}). Check ${FIELD}.`,
+    });
+  }
+  return new ProviderError({
+    kind: status >= 400 && status < 500 ? 'terminal' : 'transient',
+    reason: 'UnexpectedResponse',
+    httpStatus: status,
+    message: `${prefix}${endpoint} answered ${status} (${said(response)}).`,
+  });
+}
+
+/** An error entry of one tenant inside an oauthTokens answer: kind and reason from its code. */
+export function entryError(
+  tenant: string,
+  error: MdspError,
+  spec: { appName: string; appVersion: string },
+): ProviderError {
+  const code = error.code ?? '';
+  const detail = describeMdsp(error);
+  if (/forbidden/i.test(code)) return tenantNotProvisioned(tenant, detail, spec);
+  const known: [RegExp, FailureKind, string][] = [
+    [/toomanyrequests/i, 'rate-limited', 'RateLimited'],
+    [/unauthorized/i, 'terminal', 'TenantUnauthorized'],
+  ];
+  const [, kind, reason] = known.find(([pattern]) => pattern.test(code)) ?? [
+    undefined,
+    'transient',
+    'TenantTokenFailed',
+  ];
+  return new ProviderError({
+    kind,
+    reason,
+    providerCode: error.code,
+    message: `tenant ${tenant}: Insights Hub returned no token (${detail}).`,
+  });
+}
+
+/** The answer of oauthTokens to more tenants than it serves per call, with the limit when it says it. */
+export function batchSizeTooLarge(
+  response: HttpResponse,
+  endpoint: string,
+  batchSize: number,
+): ProviderError {
+  const text = said(response);
+  const limit = /maximum of (\d+)/i.exec(text)?.[1];
+  const advice =
+    limit !== undefined
+      ? `lower ${FIELD}.batchSize to ${limit}`
+      : `lower ${FIELD}.batchSize (the vendor documents 5 in one place and 2 in another; 2 is safe)`;
+  return new ProviderError({
+    kind: 'terminal',
+    reason: 'BatchSizeTooLarge',
+    httpStatus: response.status,
+    message: `${endpoint} refused ${batchSize} tenants in one call (${text}): ${advice}.`,
+  });
+}
+
+/** Whether a 400 from oauthTokens is about the number of tenants per call. */
+export function isBatchLimit(response: HttpResponse): boolean {
+  return response.status === 400 && /maximum|too many|limit/i.test(said(response));
+}
+
+/** Same details with a new message; keeps the error a ProviderError. */
+export function withMessage(error: ProviderError, message: string): ProviderError {
+  return new ProviderError({
+    kind: error.kind,
+    reason: error.reason,
+    message,
+    httpStatus: error.httpStatus,
+    providerCode: error.providerCode,
+    retryAfterMs: error.retryAfterMs,
+    outcomeUnknown: error.outcomeUnknown,
+    currentTokenInvalid: error.currentTokenInvalid,
+  });
+}

@@ -1,0 +1,584 @@
+// Siemens Insights Hub (MindSphere) Technical Token Manager v3: app credentials to per-tenant
+// technical tokens (vendor notes §4, seed 002).
+//
+// Consumer Secret layout (TokenSet.data), by key:
+//   token.<tenant>        that tenant's access token
+//   expires_at.<tenant>   when it expires, RFC 3339, on the operator's clock
+//   <keys.tokenType>      "Bearer" (default key: token_type)
+//   tenants               the <tenant> names present, sorted, one per line
+//   <keys.token>, <keys.expiresAt>
+//                         single-tenant specs only (one userTenant, or the host tenant alone): the
+//                         usual layout, so such consumers mount the same keys as with any provider.
+// <tenant> is the tenant id whenever a Secret key can hold it ([-._a-zA-Z0-9], every real id);
+// other ids are sanitized and suffixed with a hash (insights-hub-layout.ts), and `tenants` lists
+// the names as used in the keys. A tenant that leaves the spec or discovery leaves the data; a
+// tenant whose renewal failed keeps its previous token while that is still valid.
+//
+// Calls per round: one oauth/token for a single tenant; otherwise ceil(tenants / batchSize)
+// oauthTokens calls, after, for allUserTenants, one operator-tenant token and the userTenants pages.
+// A batch refused as a whole with 403 (the service does that when one of its tenants is not
+// provisioned) is retried tenant by tenant, so that one tenant cannot hold back the others.
+import type { InsightsHubSpec } from '../api/apicredential.ts';
+import type { HttpRequest, HttpResponse } from '../http/client.ts';
+import { resolveExpiry } from '../policy/expiry.ts';
+import { ProviderError } from './errors.ts';
+import {
+  FIELD,
+  batchSizeTooLarge,
+  endpointOf,
+  entryError,
+  invalidCredentials,
+  isBatchLimit,
+  isRecord,
+  mdspErrorOf,
+  rateLimited,
+  said,
+  tenantNotProvisioned,
+  unexpected,
+  withMessage,
+  type CallSite,
+} from './insights-hub-errors.ts';
+import {
+  assertFits,
+  currentExpiry,
+  previousToken,
+  secretData,
+  type TenantToken,
+} from './insights-hub-layout.ts';
+import type { InputReference, ProviderContext, TokenProvider, TokenSet } from './types.ts';
+
+export const MINDSPHERE_API_PATH = '/api/technicaltokenmanager/v3';
+/** Calls in flight at once: enough for thousands of tenants within the provider timeout, gentle on the API. */
+const CONCURRENCY = 4;
+/** At most this many failing tenants are listed in status; `total - ready` counts them all. */
+const MAX_LISTED_FAILURES = 50;
+const MAX_PAGES = 10_000;
+const REDACTED = '[redacted]';
+
+type TenantResult = { ok: true; token: TenantToken } | { ok: false; tenant: string; error: ProviderError };
+
+type Mode = { kind: 'single'; tenant: string } | { kind: 'list'; tenants: string[] } | { kind: 'all' };
+
+function refs(spec: InsightsHubSpec): { clientId: InputReference; clientSecret: InputReference } {
+  const { name, clientIdKey, clientSecretKey } = spec.credentialsRef;
+  return {
+    clientId: { kind: 'Secret', name, key: clientIdKey, fieldPath: `${FIELD}.credentialsRef.clientIdKey` },
+    clientSecret: {
+      kind: 'Secret',
+      name,
+      key: clientSecretKey,
+      fieldPath: `${FIELD}.credentialsRef.clientSecretKey`,
+    },
+  };
+}
+
+/** The TTM API root: the gateway plus the MindSphere path, or baseUrl as given when it already names a TTM path (Xcelerator). */
+export function apiRoot(baseUrl: string): string {
+  const trimmed = baseUrl.replace(/\/+$/, '');
+  return /\/api\/technicaltokenmanager[^/]*\/v3$/.test(new URL(trimmed).pathname)
+    ? trimmed
+    : `${trimmed}${MINDSPHERE_API_PATH}`;
+}
+
+function modeOf(spec: InsightsHubSpec): Mode {
+  const listed = [...new Set(spec.userTenants ?? [])];
+  if (spec.allUserTenants === true) {
+    if (listed.length > 0) {
+      throw new ProviderError({
+        kind: 'terminal',
+        reason: 'InvalidSpec',
+        message: `set either ${FIELD}.userTenants or ${FIELD}.allUserTenants: true, not both.`,
+      });
+    }
+    return { kind: 'all' };
+  }
+  if (listed.length > 1) return { kind: 'list', tenants: listed };
+  return { kind: 'single', tenant: listed[0] ?? spec.hostTenant };
+}
+
+function failure(tenant: string, error: ProviderError): TenantResult {
+  return { ok: false, tenant, error };
+}
+
+/** The error as seen by one tenant of a call that failed as a whole. */
+function forTenant(tenant: string, error: ProviderError): ProviderError {
+  return error.message.startsWith(`tenant ${tenant}:`)
+    ? error
+    : withMessage(error, `tenant ${tenant}: ${error.message}`);
+}
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const chunks: T[][] = [];
+  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
+  return chunks;
+}
+
+/** Runs `work` over items with at most `limit` in flight; the first rejection stops new work. */
+async function inPool<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (!failed && next < items.length) {
+      const index = next;
+      next += 1;
+      try {
+        results[index] = await work(items[index] as T);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/** The error that stands for a round in which no tenant got a token. */
+function allFailed(errors: readonly ProviderError[]): ProviderError {
+  // Retrying must stay possible when any tenant only failed for a passing reason.
+  const rank = { 'rate-limited': 0, transient: 1, terminal: 2 } as const;
+  const first = errors[0];
+  if (!first) throw new Error('allFailed needs at least one error');
+  const chosen = errors.reduce((best, error) => (rank[error.kind] < rank[best.kind] ? error : best), first);
+  if (errors.length === 1) return chosen;
+  const counts = new Map<string, number>();
+  for (const error of errors) counts.set(error.reason, (counts.get(error.reason) ?? 0) + 1);
+  const summary = [...counts].map(([reason, count]) => `${count} ${reason}`).join(', ');
+  const delays = errors.map((error) => error.retryAfterMs).filter((ms): ms is number => ms !== undefined);
+  return new ProviderError({
+    kind: chosen.kind,
+    reason: chosen.reason,
+    httpStatus: chosen.httpStatus,
+    providerCode: chosen.providerCode,
+    retryAfterMs:
+      chosen.kind === 'rate-limited' && delays.length > 0 ? Math.max(...delays) : chosen.retryAfterMs,
+    message: `none of the ${errors.length} tenants got a token (${summary}); for example ${chosen.message}`,
+  });
+}
+
+function canonicalTokenType(value: unknown): string {
+  if (typeof value !== 'string' || value.trim() === '' || value.toLowerCase() === 'bearer') return 'Bearer';
+  return value.slice(0, 32);
+}
+
+export class InsightsHubProvider implements TokenProvider<InsightsHubSpec> {
+  readonly name = 'insightsHub' as const;
+
+  inputs(spec: InsightsHubSpec): InputReference[] {
+    const { clientId, clientSecret } = refs(spec);
+    return [clientId, clientSecret];
+  }
+
+  async obtain(spec: InsightsHubSpec, context: ProviderContext): Promise<TokenSet> {
+    const round = new Round(spec, context);
+    try {
+      return round.scrubbed(await round.run());
+    } catch (error) {
+      throw ProviderError.is(error) ? round.scrubbedError(error) : error;
+    }
+  }
+}
+
+/** One renewal round: every call, with the app key built once and kept in memory only. */
+class Round {
+  readonly #spec: InsightsHubSpec;
+  readonly #context: ProviderContext;
+  readonly #root: string;
+  readonly #site: CallSite;
+  readonly #authKey: string;
+  readonly #secrets: string[];
+
+  constructor(spec: InsightsHubSpec, context: ProviderContext) {
+    this.#spec = spec;
+    this.#context = context;
+    const r = refs(spec);
+    const clientId = context.inputs.require(r.clientId);
+    const clientSecret = context.inputs.require(r.clientSecret);
+    const where = `Secret ${context.credential.split('/')[0] ?? ''}/${spec.credentialsRef.name}`;
+    if (clientId.includes(':')) {
+      throw new ProviderError({
+        kind: 'terminal',
+        reason: 'InvalidCredentials',
+        message: `the client id in ${where} (key ${spec.credentialsRef.clientIdKey}) contains ":", which X-SPACE-AUTH-KEY cannot carry; check that the key holds only the client id.`,
+      });
+    }
+    // Vendor samples: Basic base64(<client_id>:<client_secret>), no form-encoding as in RFC 6749.
+    const encoded = Buffer.from(`${clientId}:${clientSecret}`).toString('base64');
+    this.#authKey = `Basic ${encoded}`;
+    // Short values would garble messages and are not worth hiding from them.
+    this.#secrets = [this.#authKey, encoded, clientSecret].filter((value) => value.length >= 4);
+    this.#root = apiRoot(spec.baseUrl);
+    this.#site = { endpoint: endpointOf(`${this.#root}/oauth/token`), credentialsWhere: where };
+  }
+
+  async run(): Promise<TokenSet> {
+    const startedAt = this.#context.clock.now();
+    const mode = modeOf(this.#spec);
+    if (mode.kind === 'single') {
+      const result = await this.#token(mode.tenant);
+      if (!result.ok) throw result.error;
+      return this.#tokenSet([result], 1, true, startedAt);
+    }
+    const tenants = mode.kind === 'list' ? mode.tenants : await this.#discover();
+    if (tenants.length === 0) {
+      throw new ProviderError({
+        kind: 'transient',
+        reason: 'NoUserTenants',
+        message: `app ${this.#spec.appName} ${this.#spec.appVersion} is provisioned to no user tenant yet; checking again with backoff.`,
+      });
+    }
+    // Tenants without a token, then those closest to expiry: under a rate limit they go first.
+    const current = this.#context.current;
+    const ordered = tenants
+      .map((tenant, index) => ({ tenant, index, at: currentExpiry(current, tenant) }))
+      .sort((a, b) => (a.at === b.at ? a.index - b.index : a.at < b.at ? -1 : 1))
+      .map((entry) => entry.tenant);
+    return this.#tokenSet(await this.#batches(ordered), tenants.length, false, startedAt);
+  }
+
+  scrubbed(tokens: TokenSet): TokenSet {
+    const failing = tokens.tenants?.failing.map((entry) => ({
+      ...entry,
+      message: this.#scrub(entry.message),
+    }));
+    return tokens.tenants && failing ? { ...tokens, tenants: { ...tokens.tenants, failing } } : tokens;
+  }
+
+  scrubbedError(error: ProviderError): ProviderError {
+    const message = this.#scrub(error.message);
+    return message === error.message ? error : withMessage(error, message);
+  }
+
+  #scrub(text: string): string {
+    return this.#secrets.reduce((result, secret) => result.split(secret).join(REDACTED), text);
+  }
+
+  #tokenSet(results: readonly TenantResult[], total: number, single: boolean, startedAt: number): TokenSet {
+    const now = this.#context.clock.now();
+    const tokens: TenantToken[] = [];
+    const errors: ProviderError[] = [];
+    const failing: NonNullable<TokenSet['tenants']>['failing'] = [];
+    for (const result of results) {
+      if (result.ok) {
+        tokens.push(result.token);
+        continue;
+      }
+      errors.push(result.error);
+      const kept = previousToken(
+        this.#context.current,
+        result.tenant,
+        now,
+        this.#context.keys.tokenType,
+        startedAt,
+      );
+      if (kept) tokens.push(kept);
+      failing.push({
+        tenant: result.tenant,
+        reason: result.error.reason,
+        message: kept
+          ? `${result.error.message} Its previous token stays in the Secret until ${new Date(kept.expiresAt).toISOString()}.`
+          : result.error.message,
+      });
+    }
+    if (errors.length === results.length) throw allFailed(errors);
+    const data = secretData(tokens, this.#context.keys, single);
+    assertFits(data, tokens.length);
+    const first = tokens[0] as TenantToken;
+    const earliest = tokens.reduce((best, token) => (token.expiresAt < best.expiresAt ? token : best), first);
+    return {
+      data,
+      issuedAt: Math.min(...tokens.map((token) => token.issuedAt)),
+      expiresAt: earliest.expiresAt,
+      expirySource: earliest.source,
+      tenants: {
+        ready: results.length - errors.length,
+        total,
+        failing: failing.slice(0, MAX_LISTED_FAILURES),
+      },
+    };
+  }
+
+  async #send(request: Omit<HttpRequest, 'signal' | 'headers'>, bearer?: string): Promise<HttpResponse> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (bearer === undefined) headers['x-space-auth-key'] = this.#authKey;
+    else headers.authorization = `Bearer ${bearer}`;
+    return this.#context.http.request({ ...request, headers, signal: this.#context.signal });
+  }
+
+  /** A client error (transport, unreadable body) to record per tenant; an abort or a bug ends the round. */
+  #recoverable(error: unknown): ProviderError {
+    if (this.#context.signal.aborted || !ProviderError.is(error)) throw error;
+    return error;
+  }
+
+  /** oauth/token for one tenant. Throws what no other tenant could get past (401, 429, 400, 404). */
+  async #token(tenant: string): Promise<TenantResult> {
+    const url = `${this.#root}/oauth/token`;
+    const { appName, appVersion, hostTenant } = this.#spec;
+    const startedAt = this.#context.clock.now();
+    let response: HttpResponse;
+    try {
+      response = await this.#send({
+        method: 'POST',
+        url,
+        json: { appName, appVersion, hostTenant, userTenant: tenant },
+      });
+    } catch (error) {
+      return failure(tenant, forTenant(tenant, this.#recoverable(error)));
+    }
+    const receivedAt = this.#context.clock.now();
+    const endpoint = this.#site.endpoint;
+    if (response.status === 200) {
+      try {
+        return this.#parseToken(tenant, response.json(), startedAt, receivedAt, endpoint);
+      } catch (error) {
+        return failure(tenant, forTenant(tenant, this.#recoverable(error)));
+      }
+    }
+    if (response.status === 401) throw invalidCredentials(response, this.#site);
+    if (response.status === 403) {
+      return failure(tenant, tenantNotProvisioned(tenant, `403: ${said(response)}`, this.#spec, 403));
+    }
+    const error = unexpected(response, endpoint);
+    if (error.kind !== 'transient') throw error;
+    return failure(tenant, forTenant(tenant, error));
+  }
+
+  #parseToken(
+    tenant: string,
+    body: unknown,
+    startedAt: number,
+    receivedAt: number,
+    endpoint: string,
+  ): TenantResult {
+    const accessToken = isRecord(body) ? body.access_token : undefined;
+    if (!isRecord(body) || typeof accessToken !== 'string' || accessToken === '') {
+      const fields = isRecord(body) ? Object.keys(body).slice(0, 10).join(', ') || 'none' : 'not an object';
+      return failure(
+        tenant,
+        new ProviderError({
+          kind: 'transient',
+          reason: 'InvalidResponse',
+          message: `tenant ${tenant}: ${endpoint} answered 200 without an access_token (fields: ${fields}).`,
+        }),
+      );
+    }
+    // timestamp: issue time in ms on the provider's clock, a number or (samples page) a string.
+    const expiry = resolveExpiry({
+      requestStartedAt: startedAt,
+      receivedAt,
+      expiresIn: body.expires_in,
+      timestamp: body.timestamp,
+      jwt: accessToken,
+      assumedLifetimeMs: this.#context.assumedLifetimeMs,
+    });
+    if (!expiry.ok) {
+      return failure(
+        tenant,
+        new ProviderError({
+          kind: expiry.reason === 'ExpiredOnArrival' ? 'transient' : 'terminal',
+          reason: expiry.reason === 'ExpiredOnArrival' ? expiry.reason : 'UnknownExpiry',
+          message: `tenant ${tenant}: ${endpoint}: ${expiry.message}`,
+        }),
+      );
+    }
+    return {
+      ok: true,
+      token: {
+        tenant,
+        token: accessToken,
+        tokenType: canonicalTokenType(body.token_type),
+        issuedAt: expiry.issuedAt,
+        expiresAt: expiry.expiresAt,
+        source: expiry.source === 'jwt' ? 'jwt' : 'expires_in',
+      },
+    };
+  }
+
+  async #batches(tenants: readonly string[]): Promise<TenantResult[]> {
+    let throttled: ProviderError | undefined;
+    const perBatch = await inPool(chunk(tenants, this.#spec.batchSize), CONCURRENCY, async (batch) => {
+      // After a 429 the rest of the round waits for the next one: more calls would only make it worse.
+      if (throttled) {
+        const error = throttled;
+        return batch.map((tenant) => failure(tenant, forTenant(tenant, error)));
+      }
+      try {
+        return await this.#batch(batch);
+      } catch (error) {
+        if (!ProviderError.is(error) || error.kind !== 'rate-limited' || this.#context.signal.aborted)
+          throw error;
+        throttled ??= error;
+        return batch.map((tenant) => failure(tenant, forTenant(tenant, error)));
+      }
+    });
+    return perBatch.flat();
+  }
+
+  /** oauthTokens for one batch. Throws for a 429 and for what every batch would run into. */
+  async #batch(batch: readonly string[]): Promise<TenantResult[]> {
+    const url = `${this.#root}/oauthTokens`;
+    const endpoint = endpointOf(url);
+    const { appName, appVersion, hostTenant } = this.#spec;
+    const startedAt = this.#context.clock.now();
+    let response: HttpResponse;
+    try {
+      response = await this.#send({
+        method: 'POST',
+        url,
+        json: { appName, appVersion, hostTenantId: hostTenant, userTenantIds: batch },
+      });
+    } catch (error) {
+      const cause = this.#recoverable(error);
+      return batch.map((tenant) => failure(tenant, forTenant(tenant, cause)));
+    }
+    const receivedAt = this.#context.clock.now();
+    if (response.status === 200) return this.#entries(batch, response, startedAt, receivedAt, endpoint);
+    if (response.status === 401) throw invalidCredentials(response, { ...this.#site, endpoint });
+    if (response.status === 429) throw rateLimited(response, endpoint);
+    if (isBatchLimit(response)) throw batchSizeTooLarge(response, endpoint, batch.length);
+    if (response.status === 403) {
+      const only = batch.length === 1 ? batch[0] : undefined;
+      if (only !== undefined) {
+        return [failure(only, tenantNotProvisioned(only, `403: ${said(response)}`, this.#spec, 403))];
+      }
+      // The service refuses the whole batch for one unprovisioned tenant: find it, spare the others.
+      const results: TenantResult[] = [];
+      for (const tenant of batch) results.push(await this.#token(tenant));
+      return results;
+    }
+    const error = unexpected(response, endpoint);
+    if (error.kind !== 'transient') throw error;
+    return batch.map((tenant) => failure(tenant, forTenant(tenant, error)));
+  }
+
+  #entries(
+    batch: readonly string[],
+    response: HttpResponse,
+    startedAt: number,
+    receivedAt: number,
+    endpoint: string,
+  ): TenantResult[] {
+    let body: unknown;
+    try {
+      body = response.json();
+    } catch (error) {
+      const cause = this.#recoverable(error);
+      return batch.map((tenant) => failure(tenant, forTenant(tenant, cause)));
+    }
+    // Samples page: {"oauthTokens":[{"userTenantId","token":{…}}]}; the notes call it likely, not certain.
+    const list: unknown = Array.isArray(body) ? body : isRecord(body) ? body.oauthTokens : undefined;
+    if (!Array.isArray(list)) {
+      const fields = isRecord(body) ? Object.keys(body).slice(0, 10).join(', ') || 'none' : 'not an object';
+      const error = new ProviderError({
+        kind: 'transient',
+        reason: 'InvalidResponse',
+        message: `${endpoint} answered 200 without an oauthTokens list (fields: ${fields}).`,
+      });
+      return batch.map((tenant) => failure(tenant, forTenant(tenant, error)));
+    }
+    const wanted = new Set(batch);
+    const byTenant = new Map<string, TenantResult>();
+    for (const entry of list) {
+      if (!isRecord(entry)) continue;
+      const id = entry.userTenantId ?? entry.userTenant;
+      if (typeof id !== 'string' || !wanted.has(id) || byTenant.has(id)) continue;
+      const mdsp = mdspErrorOf(entry);
+      if (isRecord(entry.token) || 'access_token' in entry) {
+        const token: unknown = isRecord(entry.token) ? entry.token : entry;
+        byTenant.set(id, this.#parseToken(id, token, startedAt, receivedAt, endpoint));
+      } else if (mdsp) {
+        byTenant.set(id, failure(id, entryError(id, mdsp, this.#spec)));
+      } else {
+        const error = new ProviderError({
+          kind: 'transient',
+          reason: 'InvalidResponse',
+          message: `tenant ${id}: ${endpoint} answered 200 with neither a token nor an error for this tenant.`,
+        });
+        byTenant.set(id, failure(id, error));
+      }
+    }
+    return batch.map(
+      (tenant) =>
+        byTenant.get(tenant) ??
+        failure(
+          tenant,
+          new ProviderError({
+            kind: 'transient',
+            reason: 'InvalidResponse',
+            message: `tenant ${tenant}: ${endpoint} answered 200 without an entry for this tenant; retrying with backoff.`,
+          }),
+        ),
+    );
+  }
+
+  /** allUserTenants: an operator-tenant token, then every page of userTenants. */
+  async #discover(): Promise<string[]> {
+    const host = this.#spec.hostTenant;
+    const operator = await this.#token(host);
+    if (!operator.ok) {
+      throw withMessage(
+        operator.error,
+        `allUserTenants needs a token for the host tenant itself (hostTenant = userTenant = ${host}) to list ` +
+          `the app's tenants; check that ${FIELD}.hostTenant is the tenant the app runs on. ${operator.error.message}`,
+      );
+    }
+    const bearer = operator.token.token;
+    const first = await this.#page(bearer, 0);
+    const pages = Array.from({ length: Math.max(0, first.totalPages - 1) }, (_, index) => index + 1);
+    const rest = await inPool(pages, CONCURRENCY, (page) => this.#page(bearer, page));
+    return [...new Set([first, ...rest].flatMap((page) => page.tenants))];
+  }
+
+  async #page(bearer: string, page: number): Promise<{ totalPages: number; tenants: string[] }> {
+    const url = `${this.#root}/userTenants?page=${page}&size=${this.#spec.pageSize}`;
+    const endpoint = endpointOf(url);
+    const response = await this.#send({ method: 'GET', url }, bearer);
+    if (response.status === 200) {
+      const body = response.json();
+      const info = isRecord(body) && isRecord(body.page) ? body.page : undefined;
+      const totalPages = info?.totalPages;
+      const list = isRecord(body) ? body.userTenants : undefined;
+      const ids = Array.isArray(list)
+        ? list.map((entry: unknown) => (isRecord(entry) ? entry.id : undefined))
+        : undefined;
+      const valid =
+        typeof totalPages === 'number' &&
+        Number.isInteger(totalPages) &&
+        totalPages >= 0 &&
+        totalPages <= MAX_PAGES &&
+        ids?.every((id) => typeof id === 'string' && id !== '');
+      if (!valid || !ids) {
+        throw new ProviderError({
+          kind: 'transient',
+          reason: 'InvalidResponse',
+          message: `${endpoint} (page ${page}) answered 200 without the expected page.totalPages and userTenants[].id.`,
+        });
+      }
+      return { totalPages, tenants: ids as string[] };
+    }
+    const text = said(response);
+    const limit = /maximum value for size is (\d+)/i.exec(text)?.[1];
+    if (response.status === 400 && limit !== undefined) {
+      throw new ProviderError({
+        kind: 'terminal',
+        reason: 'PageSizeTooLarge',
+        httpStatus: 400,
+        message: `${endpoint} refused page size ${this.#spec.pageSize} (${text}): lower ${FIELD}.pageSize to ${limit}.`,
+      });
+    }
+    if (response.status === 401 || response.status === 403) {
+      throw new ProviderError({
+        kind: 'terminal',
+        reason: 'TenantListRefused',
+        httpStatus: response.status,
+        message:
+          `${endpoint} refused the operator-tenant token with ${response.status} (${text}). Check that ` +
+          `${FIELD}.hostTenant is the tenant the app runs on and that the app may list its user tenants ` +
+          '(Developer Cockpit or Operator Cockpit).',
+      });
+    }
+    throw unexpected(response, endpoint);
+  }
+}

@@ -1,0 +1,115 @@
+// Siemens Insights Hub with the operator: all tenants discovered, one key per tenant, renewed twice
+// before expiry with ceil(tenants / batch) calls a round, tenants added and removed as they appear and
+// disappear, and a failing tenant shown in status without stopping the others.
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { InsightsHubEmulator, TTM_DEFAULT_APP } from '../emulators/insights-hub.ts';
+import { adminKubeConfig } from '../harness/controlplane.ts';
+import { TestKube, condition } from '../harness/kube.ts';
+import { prepareOperatorNamespace, startOperator, type RunningOperator } from '../harness/operator.ts';
+import { waitFor } from '../harness/wait.ts';
+
+const plane = inject('controlPlane');
+const kube = new TestKube(adminKubeConfig(plane));
+const namespace = `mindsphere-${randomBytes(3).toString('hex')}`;
+const LIFETIME_SECONDS = 8;
+const app = { ...TTM_DEFAULT_APP, clientSecret: `ttm-${randomBytes(12).toString('hex')}` };
+let hub: InsightsHubEmulator;
+let operator: RunningOperator;
+
+async function tenantsInSecret(): Promise<string[]> {
+  const values = await kube.secretValues(namespace, 'fleet');
+  return (values?.tenants ?? '').split('\n').filter(Boolean);
+}
+
+beforeAll(async () => {
+  hub = new InsightsHubEmulator({
+    apps: [app],
+    knobs: { tokenLifetimeSeconds: LIFETIME_SECONDS, expiresIn: LIFETIME_SECONDS - 1 },
+  });
+  await hub.start();
+  const { kubeconfig, logDir } = await prepareOperatorNamespace(plane, namespace);
+  operator = await startOperator({
+    kubeconfig,
+    logDir,
+    namespaces: [namespace],
+    extraArgs: ['--leader-elect=false', '--propagation-margin=1s'],
+  });
+  await kube.putSecret(namespace, 'ttm-app', { client_id: app.clientId, client_secret: app.clientSecret });
+});
+
+afterAll(async () => {
+  await operator.stop();
+  await hub.stop();
+});
+
+describe('insights hub with the operator', () => {
+  it('discovers all tenants, writes one key per tenant and renews them all twice', async () => {
+    await kube.createCredential(namespace, 'fleet', {
+      provider: {
+        insightsHub: {
+          baseUrl: hub.url,
+          credentialsRef: { name: 'ttm-app' },
+          appName: app.appName,
+          appVersion: app.appVersion,
+          hostTenant: app.hostTenant,
+          allUserTenants: true,
+          batchSize: 2,
+        },
+      },
+    });
+    await waitFor('three tenants', async () => ((await tenantsInSecret()).length === 3 ? true : undefined), {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
+    const values = await kube.secretValues(namespace, 'fleet');
+    for (const tenant of app.userTenants) expect(values?.[`token.${tenant}`]).toMatch(/^ey/);
+    const credential = await kube.credential(namespace, 'fleet');
+    expect(credential?.status?.tenants).toMatchObject({ ready: 3, total: 3 });
+
+    const seen = new Set<string>();
+    await waitFor(
+      'two renewals',
+      async () => {
+        const current = await kube.secretValues(namespace, 'fleet');
+        seen.add(current?.['token.usertenanta'] ?? '');
+        return seen.size >= 3 ? true : undefined;
+      },
+      { timeoutMs: 6 * LIFETIME_SECONDS * 1000, intervalMs: 250 },
+    );
+    // Per round: 1 operator-tenant token + 1 discovery page + ceil(3 / 2) = 2 batches.
+    const rounds = hub.count('GET /api/technicaltokenmanager/v3/userTenants');
+    expect(hub.count('POST /api/technicaltokenmanager/v3/oauthTokens')).toBe(2 * rounds);
+  });
+
+  it('adds and removes tenant keys as tenants appear and disappear', async () => {
+    hub.provision('usertenantd');
+    hub.deprovision('usertenantb');
+    await waitFor(
+      'the new tenant set',
+      async () => {
+        const tenants = await tenantsInSecret();
+        return tenants.includes('usertenantd') && !tenants.includes('usertenantb') ? true : undefined;
+      },
+      { timeoutMs: 6 * LIFETIME_SECONDS * 1000, intervalMs: 250 },
+    );
+    const values = await kube.secretValues(namespace, 'fleet');
+    expect(values?.['token.usertenantb']).toBeUndefined();
+    expect(values?.['token.usertenantd']).toMatch(/^ey/);
+  });
+
+  it('shows a failing tenant in status while the others keep working', async () => {
+    hub.failTenant('usertenantc', { status: 403 });
+    const credential = await waitFor(
+      'the failing tenant in status',
+      async () => {
+        const found = await kube.credential(namespace, 'fleet');
+        return found?.status?.tenants?.failing?.some((f) => f.tenant === 'usertenantc') ? found : undefined;
+      },
+      { timeoutMs: 6 * LIFETIME_SECONDS * 1000, intervalMs: 250 },
+    );
+    expect(condition(credential, 'Ready')?.status).toBe('True');
+    expect(credential.status?.tenants?.ready).toBeGreaterThanOrEqual(2);
+    expect(operator.logs().includes(app.clientSecret)).toBe(false);
+  });
+});
