@@ -20,26 +20,26 @@ const address = z
     'must be host:port, for example :8080 or 127.0.0.1:8080',
   );
 
+/** "a, b,,c" → ["a", "b", "c"]; unset → []. */
+const commaList = z
+  .string()
+  .optional()
+  .transform((value) =>
+    (value ?? '')
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean),
+  );
+
 const configSchema = z.object({
   kubeconfig: z.string().optional(),
-  namespaces: z
-    .string()
-    .optional()
-    .transform((value) =>
-      value
-        ? value
-            .split(',')
-            .map((ns) => ns.trim())
-            .filter(Boolean)
-        : [],
-    )
-    .pipe(
-      z.array(
-        z
-          .string()
-          .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be Kubernetes namespace names, comma-separated'),
-      ),
+  namespaces: commaList.pipe(
+    z.array(
+      z
+        .string()
+        .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be Kubernetes namespace names, comma-separated'),
     ),
+  ),
   labelSelector: z.string().optional(),
   concurrency: z.coerce.number().int().min(1).max(256).default(4),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
@@ -49,17 +49,7 @@ const configSchema = z.object({
   providerBurst: z.coerce.number().int().min(1).max(100_000).default(50),
   propagationMargin: durationText.default('2m'),
   providerTimeout: durationText.default('30s'),
-  allowedCidrs: z
-    .string()
-    .optional()
-    .transform((value) =>
-      value
-        ? value
-            .split(',')
-            .map((cidr) => cidr.trim())
-            .filter(Boolean)
-        : [],
-    ),
+  allowedCidrs: commaList,
   leaderElect: z
     .enum(['true', 'false'])
     .default('true')

@@ -121,6 +121,20 @@ function stableRandom(...parts: (string | number)[]): number {
   return digest.readUInt32BE(0) / 0x1_0000_0000;
 }
 
+/** What one reconcile knows about its credential once it has observed it. */
+interface ReconcileContext {
+  credential: ApiCredential;
+  spec: ApiCredentialSpec;
+  selected: SelectedProvider;
+  hash: string;
+  secretName: string;
+  view: SecretView | undefined;
+  observation: Observation;
+  issuedAt?: number;
+  expiresAt?: number;
+  renewAt?: number;
+}
+
 export class Reconciler {
   readonly #deps: ReconcilerDeps;
   readonly #objects: KubernetesObjectApi;
@@ -330,21 +344,7 @@ export class Reconciler {
     }).renewAt;
   }
 
-  async #act(
-    action: Action,
-    context: {
-      credential: ApiCredential;
-      spec: ApiCredentialSpec;
-      selected: SelectedProvider;
-      hash: string;
-      secretName: string;
-      view: SecretView | undefined;
-      observation: Observation;
-      issuedAt?: number;
-      expiresAt?: number;
-      renewAt?: number;
-    },
-  ): Promise<ReconcileResult> {
+  async #act(action: Action, context: ReconcileContext): Promise<ReconcileResult> {
     const { credential, selected, hash, secretName, observation } = context;
     switch (action.type) {
       case 'wait': {
@@ -401,19 +401,7 @@ export class Reconciler {
     }
   }
 
-  async #obtain(
-    context: {
-      credential: ApiCredential;
-      spec: ApiCredentialSpec;
-      selected: SelectedProvider;
-      hash: string;
-      secretName: string;
-      view: SecretView | undefined;
-      observation: Observation;
-      expiresAt?: number;
-    },
-    why: string,
-  ): Promise<ReconcileResult> {
+  async #obtain(context: ReconcileContext, why: string): Promise<ReconcileResult> {
     const { credential, spec, selected, hash, secretName } = context;
     const { clock, metrics, logger, redactor } = this.#deps;
     const key = keyOf(credential);

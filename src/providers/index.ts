@@ -1,3 +1,4 @@
+import { IdempiereProvider } from './idempiere.ts';
 import { IdmpCloudProvider } from './idmp-cloud.ts';
 import { IdmpProvider } from './idmp.ts';
 import { InsightsHubProvider } from './insights-hub.ts';
@@ -12,4 +13,5 @@ export const providers: ProviderRegistry = {
   idmp: new IdmpProvider(),
   idmpCloud: new IdmpCloudProvider(),
   insightsHub: new InsightsHubProvider(),
+  idempiere: new IdempiereProvider(),
 };

@@ -45,6 +45,7 @@ import {
   secretData,
   type TenantToken,
 } from './insights-hub-layout.ts';
+import { clientCredentialRefs } from './references.ts';
 import type { InputReference, ProviderContext, TokenProvider, TokenSet } from './types.ts';
 
 export const MINDSPHERE_API_PATH = '/api/technicaltokenmanager/v3';
@@ -60,16 +61,7 @@ type TenantResult = { ok: true; token: TenantToken } | { ok: false; tenant: stri
 type Mode = { kind: 'single'; tenant: string } | { kind: 'list'; tenants: string[] } | { kind: 'all' };
 
 function refs(spec: InsightsHubSpec): { clientId: InputReference; clientSecret: InputReference } {
-  const { name, clientIdKey, clientSecretKey } = spec.credentialsRef;
-  return {
-    clientId: { kind: 'Secret', name, key: clientIdKey, fieldPath: `${FIELD}.credentialsRef.clientIdKey` },
-    clientSecret: {
-      kind: 'Secret',
-      name,
-      key: clientSecretKey,
-      fieldPath: `${FIELD}.credentialsRef.clientSecretKey`,
-    },
-  };
+  return clientCredentialRefs(FIELD, spec.credentialsRef);
 }
 
 /** The TTM API root: the gateway plus the MindSphere path, or baseUrl as given when it already names a TTM path (Xcelerator). */

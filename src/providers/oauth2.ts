@@ -6,6 +6,7 @@ import type { Oauth2Spec } from '../api/apicredential.ts';
 import type { HttpClient } from '../http/client.ts';
 import { ProviderError, excerpt } from './errors.ts';
 import { tokenEndpointError, tokenSetFromResponse } from './oauth-response.ts';
+import { clientCredentialRefs, secretKeyRef } from './references.ts';
 import type { InputReference, ProviderContext, TokenProvider, TokenSet } from './types.ts';
 
 const FIELD = 'spec.provider.oauth2';
@@ -34,21 +35,10 @@ function refs(spec: Oauth2Spec): {
   clientSecret: InputReference;
   privateKey: InputReference;
 } {
-  const { name, clientIdKey, clientSecretKey, privateKeyKey } = spec.credentialsRef;
+  const ref = spec.credentialsRef;
   return {
-    clientId: { kind: 'Secret', name, key: clientIdKey, fieldPath: `${FIELD}.credentialsRef.clientIdKey` },
-    clientSecret: {
-      kind: 'Secret',
-      name,
-      key: clientSecretKey,
-      fieldPath: `${FIELD}.credentialsRef.clientSecretKey`,
-    },
-    privateKey: {
-      kind: 'Secret',
-      name,
-      key: privateKeyKey,
-      fieldPath: `${FIELD}.credentialsRef.privateKeyKey`,
-    },
+    ...clientCredentialRefs(FIELD, ref),
+    privateKey: secretKeyRef(`${FIELD}.credentialsRef`, ref.name, ref.privateKeyKey, 'privateKeyKey'),
   };
 }
 

@@ -5,21 +5,13 @@
 import type { TapdataSpec } from '../api/apicredential.ts';
 import { ProviderError } from './errors.ts';
 import { tokenEndpointError, tokenSetFromResponse } from './oauth-response.ts';
+import { clientCredentialRefs } from './references.ts';
 import type { InputReference, ProviderContext, TokenProvider, TokenSet } from './types.ts';
 
 const FIELD = 'spec.provider.tapdata';
 
 function refs(spec: TapdataSpec): { clientId: InputReference; clientSecret: InputReference } {
-  const { name, clientIdKey, clientSecretKey } = spec.credentialsRef;
-  return {
-    clientId: { kind: 'Secret', name, key: clientIdKey, fieldPath: `${FIELD}.credentialsRef.clientIdKey` },
-    clientSecret: {
-      kind: 'Secret',
-      name,
-      key: clientSecretKey,
-      fieldPath: `${FIELD}.credentialsRef.clientSecretKey`,
-    },
-  };
+  return clientCredentialRefs(FIELD, spec.credentialsRef);
 }
 
 export function tokenUrl(baseUrl: string): string {

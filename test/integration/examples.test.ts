@@ -20,7 +20,9 @@ beforeAll(async () => {
 
 describe('examples/', () => {
   it('holds the documented examples', () => {
-    expect(examples).toEqual(expect.arrayContaining(['idmp-cloud.yaml', 'idmp.yaml', 'keycloak.yaml', 'tapdata.yaml']));
+    expect(examples).toEqual(
+      expect.arrayContaining(['idmp-cloud.yaml', 'idmp.yaml', 'keycloak.yaml', 'tapdata.yaml']),
+    );
   });
 
   it.each(examples)('%s applies cleanly', async (file) => {

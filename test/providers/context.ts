@@ -68,3 +68,13 @@ export function providerContext(
 }
 
 export { ManualClock };
+
+/** The ProviderError a promise rejects with; fails the test if it resolves or rejects otherwise. */
+export async function expectProviderError(promise: Promise<unknown>): Promise<ProviderError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!ProviderError.is(error)) throw new Error(`expected a ProviderError, got ${String(error)}`);
+  return error;
+}

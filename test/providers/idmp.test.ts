@@ -6,10 +6,9 @@ import type { IdmpCloudSpec, IdmpSpec } from '../../src/api/apicredential.ts';
 import { ManualClock } from '../../src/policy/clock.ts';
 import { IdmpCloudProvider, IDMP_CLOUD_ACCESS_TOKEN_KEY } from '../../src/providers/idmp-cloud.ts';
 import { IdmpProvider } from '../../src/providers/idmp.ts';
-import { ProviderError } from '../../src/providers/errors.ts';
 import { findPlantedSecrets, REDACTED } from '../emulators/common.ts';
 import { IDMP_DEFAULT_USER, IDMP_ROUTES, IdmpEmulator, type CloudSession } from '../emulators/idmp.ts';
-import { providerContext } from './context.ts';
+import { providerContext, expectProviderError } from './context.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -18,15 +17,6 @@ const USER = IDMP_DEFAULT_USER;
 const clock = new ManualClock();
 let enterprise: IdmpEmulator;
 let cloud: IdmpEmulator;
-
-async function failure(promise: Promise<unknown>): Promise<ProviderError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!ProviderError.is(error)) throw new Error(`expected a ProviderError, got ${String(error)}`);
-  return error;
-}
 
 beforeAll(async () => {
   enterprise = new IdmpEmulator({ clock });
@@ -110,7 +100,7 @@ describe('idmp (enterprise login)', () => {
     const tokens = await provider.obtain(spec(), context(undefined, { assumedLifetimeMs: 50 * 60_000 }));
     expect(tokens).toMatchObject({ expiresAt: clock.now() + 50 * 60_000, expirySource: 'assumed' });
 
-    const error = await failure(provider.obtain(spec(), context()));
+    const error = await expectProviderError(provider.obtain(spec(), context()));
     expect(error).toMatchObject({ kind: 'terminal', reason: 'UnknownExpiry' });
     expect(error.message).toContain('spec.refresh.assumedLifetime');
     expect(error.message).toContain('604800');
@@ -125,7 +115,7 @@ describe('idmp (enterprise login)', () => {
 
   it('a wrong password is a terminal LoginFailed quoting IDMP, naming the Secret, never the password', async () => {
     const wrong = 'Wr0ng-Idmp-passw0rd';
-    const error = await failure(provider.obtain(spec(), context(wrong)));
+    const error = await expectProviderError(provider.obtain(spec(), context(wrong)));
     expect(error).toMatchObject({ kind: 'terminal', reason: 'LoginFailed', httpStatus: 401 });
     expect(error.message).toContain('code 401, message "Invalid login name or password"');
     expect(error.message).toContain('Secret test-ns/idmp-login (keys username and password)');
@@ -138,13 +128,13 @@ describe('idmp (enterprise login)', () => {
       status: 200,
       body: { code: 401, message: 'Invalid login name or password', data: null },
     });
-    const error = await failure(provider.obtain(spec(), context()));
+    const error = await expectProviderError(provider.obtain(spec(), context()));
     expect(error).toMatchObject({ kind: 'terminal', reason: 'LoginFailed', httpStatus: 401 });
   });
 
   it.each([400, 403])('CAPTCHA on (answered %i) is CaptchaRequired, with the way out', async (status) => {
     Object.assign(enterprise.knobs, { captcha: true, captchaStatus: status });
-    const error = await failure(provider.obtain(spec(), context()));
+    const error = await expectProviderError(provider.obtain(spec(), context()));
     expect(error).toMatchObject({ kind: 'terminal', reason: 'CaptchaRequired', httpStatus: status });
     expect(error.message).toContain('cannot be automated');
     expect(error.message).toContain('ENABLE_LOGIN_CAPTCHA_CHECK');
@@ -153,10 +143,10 @@ describe('idmp (enterprise login)', () => {
 
   it('429 honours Retry-After, and leaves the delay to backoff without it', async () => {
     enterprise.throttle(IDMP_ROUTES.login, { retryAfter: 7 }).throttle(IDMP_ROUTES.login);
-    const hinted = await failure(provider.obtain(spec(), context()));
+    const hinted = await expectProviderError(provider.obtain(spec(), context()));
     expect(hinted).toMatchObject({ kind: 'rate-limited', reason: 'RateLimited', retryAfterMs: 7000 });
     expect(hinted.message).toContain('Too Many Requests');
-    const bare = await failure(provider.obtain(spec(), context()));
+    const bare = await expectProviderError(provider.obtain(spec(), context()));
     expect(bare).toMatchObject({ kind: 'rate-limited', retryAfterMs: undefined });
     expect(bare.message).toContain('with backoff');
   });
@@ -166,12 +156,12 @@ describe('idmp (enterprise login)', () => {
     ['an HTML 502 from nginx', { kind: 'html', status: 502 }, 502],
   ] as const)('%s is transient', async (_name, fault, status) => {
     enterprise.faults.push(IDMP_ROUTES.login, fault);
-    const error = await failure(provider.obtain(spec(), context()));
+    const error = await expectProviderError(provider.obtain(spec(), context()));
     expect(error).toMatchObject({ kind: 'transient', reason: 'ProviderServerError', httpStatus: status });
   });
 
   it('the cloud service has no login endpoint: 404 points at idmpCloud', async () => {
-    const error = await failure(provider.obtain(spec(cloud.url), context()));
+    const error = await expectProviderError(provider.obtain(spec(cloud.url), context()));
     expect(error).toMatchObject({ kind: 'terminal', reason: 'EndpointNotFound' });
     expect(error.message).toContain('spec.provider.idmpCloud');
   });
@@ -277,7 +267,7 @@ describe('idmpCloud (tokens copied by a person)', () => {
   it('a revoked session is HumanActionRequired with the instructions', async () => {
     const pair = cloud.mintCloudSession(7 * DAY);
     cloud.revokeCloudSession(pair.bearer);
-    const error = await failure(provider.obtain(spec(), context(pair)));
+    const error = await expectProviderError(provider.obtain(spec(), context(pair)));
     expect(error).toMatchObject({ kind: 'terminal', reason: 'HumanActionRequired', httpStatus: 401 });
     expect(error.message).toContain('code 401, message "Unauthorized"');
     expect(error.message).toContain('no longer work');
@@ -294,7 +284,7 @@ describe('idmpCloud (tokens copied by a person)', () => {
   ] as const)('%s from the check is HumanActionRequired', async (_name, fault, status) => {
     const pair = cloud.mintCloudSession(7 * DAY);
     cloud.faults.push(IDMP_ROUTES.elements, fault);
-    const error = await failure(provider.obtain(spec(), context(pair)));
+    const error = await expectProviderError(provider.obtain(spec(), context(pair)));
     expect(error).toMatchObject({ kind: 'terminal', reason: 'HumanActionRequired', httpStatus: status });
     expectInstructions(error.message, pair);
   });
@@ -303,7 +293,7 @@ describe('idmpCloud (tokens copied by a person)', () => {
     const pair = cloud.mintCloudSession(7 * DAY);
     const other = cloud.mintCloudSession(7 * DAY);
     const mixed = { ...pair, accessToken: other.accessToken };
-    const error = await failure(provider.obtain(spec(), context(mixed)));
+    const error = await expectProviderError(provider.obtain(spec(), context(mixed)));
     expect(error).toMatchObject({ kind: 'terminal', reason: 'HumanActionRequired' });
     expect(findPlantedSecrets(error.message, [...secrets(pair), other.accessToken])).toEqual([]);
   });
@@ -311,7 +301,7 @@ describe('idmpCloud (tokens copied by a person)', () => {
   it('an expired Bearer is HumanActionRequired without asking the server', async () => {
     const pair = cloud.mintCloudSession(HOUR);
     clock.advance(HOUR + 1000);
-    const error = await failure(provider.obtain(spec(), context(pair)));
+    const error = await expectProviderError(provider.obtain(spec(), context(pair)));
     expect(error).toMatchObject({ kind: 'terminal', reason: 'HumanActionRequired' });
     expect(error.message).toContain(`expired at ${new Date(pair.expiresAt).toISOString()}`);
     expectInstructions(error.message, pair);
@@ -325,7 +315,7 @@ describe('idmpCloud (tokens copied by a person)', () => {
   ] as const)('%s during the check is transient, not HumanActionRequired', async (_name, fault, reason) => {
     const pair = cloud.mintCloudSession(7 * DAY);
     cloud.faults.push(IDMP_ROUTES.elements, fault);
-    const error = await failure(provider.obtain(spec(), context(pair)));
+    const error = await expectProviderError(provider.obtain(spec(), context(pair)));
     expect(error).toMatchObject({ kind: 'transient', reason });
     expect(findPlantedSecrets(error.message, secrets(pair))).toEqual([]);
   });
@@ -335,7 +325,7 @@ describe('idmpCloud (tokens copied by a person)', () => {
     const down = spec(); // its URL is read while the emulator runs
     await cloud.stop();
     try {
-      const error = await failure(provider.obtain(down, context(pair)));
+      const error = await expectProviderError(provider.obtain(down, context(pair)));
       expect(error).toMatchObject({ kind: 'transient', reason: 'ProviderUnreachable' });
       expect(error.message).toContain('nothing is known about the tokens');
     } finally {
@@ -346,18 +336,20 @@ describe('idmpCloud (tokens copied by a person)', () => {
   it('a 429 on the check is rate-limited', async () => {
     const pair = cloud.mintCloudSession(7 * DAY);
     cloud.throttle(IDMP_ROUTES.elements, { retryAfter: 30 });
-    const error = await failure(provider.obtain(spec(), context(pair)));
+    const error = await expectProviderError(provider.obtain(spec(), context(pair)));
     expect(error).toMatchObject({ kind: 'rate-limited', retryAfterMs: 30_000 });
   });
 
   it('a wrong checkPath is a terminal error naming the field', async () => {
     const pair = cloud.mintCloudSession(7 * DAY);
-    const missing = await failure(provider.obtain(spec({ checkPath: '/api/v1/nothing' }), context(pair)));
+    const missing = await expectProviderError(
+      provider.obtain(spec({ checkPath: '/api/v1/nothing' }), context(pair)),
+    );
     expect(missing).toMatchObject({ kind: 'terminal', reason: 'CheckEndpointNotFound', httpStatus: 404 });
     expect(missing.message).toContain('spec.provider.idmpCloud.checkPath');
 
     cloud.faults.push(IDMP_ROUTES.elements, { kind: 'html', status: 200 });
-    const page = await failure(provider.obtain(spec(), context(pair)));
+    const page = await expectProviderError(provider.obtain(spec(), context(pair)));
     expect(page).toMatchObject({ kind: 'terminal', reason: 'CheckInconclusive' });
     expect(page.message).toContain('spec.provider.idmpCloud.checkPath');
   });
@@ -365,7 +357,7 @@ describe('idmpCloud (tokens copied by a person)', () => {
   it('a value that cannot be a header is refused without quoting it', async () => {
     const pair = cloud.mintCloudSession(7 * DAY);
     const broken = { ...pair, accessToken: `${pair.accessToken.slice(0, 8)} ${pair.accessToken.slice(8)}` };
-    const error = await failure(provider.obtain(spec(), context(broken)));
+    const error = await expectProviderError(provider.obtain(spec(), context(broken)));
     expect(error).toMatchObject({ kind: 'terminal', reason: 'InvalidTokenFormat' });
     expect(error.message).toContain(
       'Access-token value in Secret test-ns/idmp-cloud-tokens key access_token',
@@ -378,7 +370,7 @@ describe('idmpCloud (tokens copied by a person)', () => {
 
   it('refuses a checkInterval under a minute', async () => {
     const pair = cloud.mintCloudSession(7 * DAY);
-    const error = await failure(provider.obtain(spec({ checkInterval: '5s' }), context(pair)));
+    const error = await expectProviderError(provider.obtain(spec({ checkInterval: '5s' }), context(pair)));
     expect(error).toMatchObject({ kind: 'terminal', reason: 'InvalidSpec' });
     expect(error.message).toContain('spec.provider.idmpCloud.checkInterval');
   });

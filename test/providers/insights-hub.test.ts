@@ -3,7 +3,6 @@
 import { decodeJwt } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { InsightsHubSpec } from '../../src/api/apicredential.ts';
-import { ProviderError } from '../../src/providers/errors.ts';
 import { InsightsHubProvider } from '../../src/providers/insights-hub.ts';
 import type { ProviderContext, TokenSet } from '../../src/providers/types.ts';
 import { basicHeader, findPlantedSecrets } from '../emulators/common.ts';
@@ -13,7 +12,7 @@ import {
   XCELERATOR_BASE_PATH,
   type InsightsHubOptions,
 } from '../emulators/insights-hub.ts';
-import { ManualClock, providerContext } from './context.ts';
+import { ManualClock, providerContext, expectProviderError } from './context.ts';
 
 const APP = TTM_DEFAULT_APP;
 const KEY = basicHeader(APP.clientId, APP.clientSecret);
@@ -64,15 +63,6 @@ function obtain(
     s,
     providerContext({ 'ttm-app/client_id': APP.clientId, 'ttm-app/client_secret': secret }, overrides),
   );
-}
-
-async function failure(promise: Promise<unknown>): Promise<ProviderError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!ProviderError.is(error)) throw new Error(`expected a ProviderError, got ${String(error)}`);
-  return error;
 }
 
 function tenantKeys(data: Record<string, string>): string[] {
@@ -136,7 +126,7 @@ describe('one tenant', () => {
   });
 
   it('says which tenant is not provisioned and where to check', async () => {
-    const error = await failure(obtain(spec({ userTenants: ['nosuchtenant'] })));
+    const error = await expectProviderError(obtain(spec({ userTenants: ['nosuchtenant'] })));
     expect(error).toMatchObject({ kind: 'terminal', reason: 'TenantNotProvisioned', httpStatus: 403 });
     expect(error.message).toContain('tenant nosuchtenant');
     expect(error.message).toMatch(/Developer Cockpit.*Operator/);
@@ -181,7 +171,9 @@ describe('a list of tenants', () => {
 
   it('a batchSize above what the server takes is a terminal error that names the limit', async () => {
     ttm.knobs.maxTokensPerCall = 2;
-    const error = await failure(obtain(spec({ userTenants: ['usertenanta', 'usertenantb', 'usertenantc'] })));
+    const error = await expectProviderError(
+      obtain(spec({ userTenants: ['usertenanta', 'usertenantb', 'usertenantc'] })),
+    );
     expect(error).toMatchObject({ kind: 'terminal', reason: 'BatchSizeTooLarge', httpStatus: 400 });
     expect(error.message).toContain('lower spec.provider.insightsHub.batchSize to 2');
     const tokens = await obtain(
@@ -234,7 +226,7 @@ describe('a list of tenants', () => {
   it('when every tenant fails, the round fails with a retryable error that counts them', async () => {
     ttm.failTenant('usertenanta', { status: 500 });
     ttm.failTenant('usertenantb', { status: 500 });
-    const error = await failure(obtain(spec({ userTenants: ['usertenanta', 'usertenantb'] })));
+    const error = await expectProviderError(obtain(spec({ userTenants: ['usertenanta', 'usertenantb'] })));
     expect(error).toMatchObject({ kind: 'transient', reason: 'TenantTokenFailed' });
     expect(error.message).toContain('none of the 2 tenants got a token (2 TenantTokenFailed)');
   });
@@ -308,13 +300,13 @@ describe('all user tenants', () => {
 
   it('a page size above the server maximum is a terminal error that names the maximum', async () => {
     ttm.knobs.oversizedPage = 'reject';
-    const error = await failure(obtain(spec({ ...ALL, pageSize: 500 })));
+    const error = await expectProviderError(obtain(spec({ ...ALL, pageSize: 500 })));
     expect(error).toMatchObject({ kind: 'terminal', reason: 'PageSizeTooLarge' });
     expect(error.message).toContain('lower spec.provider.insightsHub.pageSize to 100');
   });
 
   it('a host tenant the app does not run on is reported as such', async () => {
-    const error = await failure(obtain(spec({ ...ALL, hostTenant: 'otherhost' })));
+    const error = await expectProviderError(obtain(spec({ ...ALL, hostTenant: 'otherhost' })));
     expect(error).toMatchObject({ kind: 'terminal', reason: 'TenantNotProvisioned' });
     expect(error.message).toContain('hostTenant = userTenant = otherhost');
     expect(ttm.count(ttm.routes.userTenants)).toBe(0);
@@ -353,9 +345,9 @@ describe('token responses', () => {
 describe('throttling and credentials', () => {
   it('429 with Retry-After carries the delay; without it, backoff', async () => {
     ttm.throttle(ttm.routes.token, { retryAfter: 7 }).throttle(ttm.routes.token);
-    const first = await failure(obtain(spec()));
+    const first = await expectProviderError(obtain(spec()));
     expect(first).toMatchObject({ kind: 'rate-limited', reason: 'RateLimited', retryAfterMs: 7000 });
-    const second = await failure(obtain(spec()));
+    const second = await expectProviderError(obtain(spec()));
     expect(second).toMatchObject({ kind: 'rate-limited', reason: 'RateLimited', retryAfterMs: undefined });
     expect((await obtain(spec())).tenants?.ready).toBe(1);
   });
@@ -363,7 +355,7 @@ describe('throttling and credentials', () => {
   it('a throttled list stops calling and reports the delay', async () => {
     const tenants = provisioned(30);
     ttm.throttle(ttm.routes.oauthTokens, { retryAfter: 30, times: Number.POSITIVE_INFINITY });
-    const error = await failure(obtain(spec({ userTenants: tenants })));
+    const error = await expectProviderError(obtain(spec({ userTenants: tenants })));
     expect(error).toMatchObject({ kind: 'rate-limited', retryAfterMs: 30_000 });
     expect(error.message).toContain('none of the 30 tenants');
     expect(ttm.count(ttm.routes.oauthTokens)).toBeLessThan(6);
@@ -386,7 +378,7 @@ describe('throttling and credentials', () => {
     ['a list', { userTenants: ['usertenanta', 'usertenantb'] }],
     ['all tenants', ALL],
   ])('bad app credentials are terminal and mention the 365-day validity (%s)', async (_, overrides) => {
-    const error = await failure(obtain(spec(overrides), undefined, 'not-the-ttm-secret'));
+    const error = await expectProviderError(obtain(spec(overrides), undefined, 'not-the-ttm-secret'));
     expect(error).toMatchObject({ kind: 'terminal', reason: 'InvalidCredentials', httpStatus: 401 });
     expect(error.message).toContain('365 days');
     expect(error.message).toContain('Secret test-ns/ttm-app');
@@ -400,9 +392,9 @@ describe('throttling and credentials', () => {
       status: 401,
       body: { errors: [{ code: 'mdsp.core.generic.unauthorized', logref: 'abc', message: echo }] },
     });
-    const messages = [(await failure(obtain(spec()))).message];
+    const messages = [(await expectProviderError(obtain(spec()))).message];
     ttm.faults.push(ttm.routes.token, { kind: 'status', status: 502, body: echo });
-    messages.push((await failure(obtain(spec()))).message);
+    messages.push((await expectProviderError(obtain(spec()))).message);
     ttm.failTenant('usertenantb', { status: 500, message: echo });
     const partial = await obtain(spec({ userTenants: ['usertenanta', 'usertenantb'] }));
     messages.push(...(partial.tenants?.failing ?? []).map((entry) => entry.message));

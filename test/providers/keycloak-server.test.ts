@@ -5,9 +5,8 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { decodeJwt, exportJWK, exportPKCS8, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import type { Oauth2Spec } from '../../src/api/apicredential.ts';
-import { ProviderError } from '../../src/providers/errors.ts';
 import { OAuth2Provider } from '../../src/providers/oauth2.ts';
-import { providerContext } from './context.ts';
+import { providerContext, expectProviderError } from './context.ts';
 import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../harness/crds.ts';
@@ -281,15 +280,6 @@ describe('the oauth2 provider against Keycloak', () => {
     'kc/client_secret': secret,
   });
 
-  async function failure(promise: Promise<unknown>): Promise<ProviderError> {
-    const error = await promise.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    if (!ProviderError.is(error)) throw new Error(`expected a ProviderError, got ${String(error)}`);
-    return error;
-  }
-
   it.each(['client_secret_basic', 'client_secret_post'] as const)(
     'gets a token with %s through discovery, with its expiry',
     async (clientAuth) => {
@@ -316,7 +306,7 @@ describe('the oauth2 provider against Keycloak', () => {
   });
 
   it('reports a wrong secret as terminal, with what Keycloak said and what to check', async () => {
-    const error = await failure(
+    const error = await expectProviderError(
       provider.obtain(
         spec({ tokenUrl: server().tokenUrl(REALM) }),
         providerContext(secretInputs('wrong-secret-value')),
@@ -328,7 +318,7 @@ describe('the oauth2 provider against Keycloak', () => {
   });
 
   it('reports an unknown scope as InvalidScope', async () => {
-    const error = await failure(
+    const error = await expectProviderError(
       provider.obtain(
         spec({ tokenUrl: server().tokenUrl(REALM), scopes: ['no-such-scope'] }),
         providerContext(secretInputs()),

@@ -2,10 +2,9 @@
 import { exportJWK, generateKeyPair, exportPKCS8 } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Oauth2Spec } from '../../src/api/apicredential.ts';
-import { ProviderError } from '../../src/providers/errors.ts';
 import { OAuth2Provider, basicAuthorization } from '../../src/providers/oauth2.ts';
 import { startOidcServer, type OidcServer } from '../oidc/server.ts';
-import { providerContext } from './context.ts';
+import { providerContext, expectProviderError } from './context.ts';
 
 const SECRET = 'oidc-client-secret-1:with%special+chars';
 let server: OidcServer;
@@ -24,15 +23,6 @@ function spec(overrides: Partial<Oauth2Spec>): Oauth2Spec {
     revokeOnDelete: true,
     ...overrides,
   };
-}
-
-async function failure(promise: Promise<unknown>): Promise<ProviderError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!ProviderError.is(error)) throw new Error(`expected a ProviderError, got ${String(error)}`);
-  return error;
 }
 
 beforeAll(async () => {
@@ -99,7 +89,7 @@ describe('oauth2 provider against oidc-provider', () => {
   });
 
   it('turns a wrong secret into a terminal InvalidClient error that says what to check', async () => {
-    const error = await failure(
+    const error = await expectProviderError(
       provider.obtain(
         spec({ tokenUrl: server.tokenUrl }),
         providerContext({ 'client/client_id': 'basic', 'client/client_secret': 'wrong-secret' }),
@@ -114,7 +104,7 @@ describe('oauth2 provider against oidc-provider', () => {
   });
 
   it('refuses a key that is not PKCS#8 with a clear message', async () => {
-    const error = await failure(
+    const error = await expectProviderError(
       provider.obtain(
         spec({ tokenUrl: server.tokenUrl, clientAuth: 'private_key_jwt' }),
         providerContext({ 'client/client_id': 'jwt', 'client/private_key': 'not a key' }),
@@ -124,7 +114,7 @@ describe('oauth2 provider against oidc-provider', () => {
   });
 
   it('names the missing key when the Secret lacks it', async () => {
-    const error = await failure(
+    const error = await expectProviderError(
       provider.obtain(spec({ tokenUrl: server.tokenUrl }), providerContext({ 'client/client_id': 'basic' })),
     );
     expect(error.reason).toBe('MissingInput');
@@ -132,7 +122,7 @@ describe('oauth2 provider against oidc-provider', () => {
   });
 
   it('rejects extraParams that would override what the operator sends', async () => {
-    const error = await failure(
+    const error = await expectProviderError(
       provider.obtain(
         spec({ tokenUrl: server.tokenUrl, extraParams: { client_secret: 'x' } }),
         providerContext({ 'client/client_id': 'basic', 'client/client_secret': SECRET }),

@@ -6,7 +6,7 @@ import { createHttpClient } from '../../src/http/client.ts';
 import { ProviderError } from '../../src/providers/errors.ts';
 import { TapdataProvider } from '../../src/providers/tapdata.ts';
 import { TAPDATA_DEFAULT_CLIENT, TapdataEmulator } from '../emulators/tapdata.ts';
-import { providerContext } from './context.ts';
+import { providerContext, expectProviderError } from './context.ts';
 
 const ROUTE = 'POST /oauth/token';
 const provider = new TapdataProvider();
@@ -24,15 +24,6 @@ function spec(overrides: Partial<TapdataSpec> = {}): TapdataSpec {
     bodyFormat: 'form',
     ...overrides,
   };
-}
-
-async function failure(promise: Promise<unknown>): Promise<ProviderError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!ProviderError.is(error)) throw new Error(`expected a ProviderError, got ${String(error)}`);
-  return error;
 }
 
 beforeAll(async () => {
@@ -75,12 +66,16 @@ describe('tapdata provider', () => {
   });
 
   it('explains what to change when an old build cannot read a JSON body', async () => {
-    const error = await failure(provider.obtain(spec({ bodyFormat: 'json' }), providerContext(inputs())));
+    const error = await expectProviderError(
+      provider.obtain(spec({ bodyFormat: 'json' }), providerContext(inputs())),
+    );
     expect(error.message).toContain('bodyFormat: form');
   });
 
   it('turns a wrong secret into a terminal InvalidClient error without echoing the secret', async () => {
-    const error = await failure(provider.obtain(spec(), providerContext(inputs('not-the-secret'))));
+    const error = await expectProviderError(
+      provider.obtain(spec(), providerContext(inputs('not-the-secret'))),
+    );
     expect(error).toMatchObject({ kind: 'terminal', reason: 'InvalidClient', httpStatus: 401 });
     expect(error.message).not.toContain('not-the-secret');
   });
@@ -138,14 +133,14 @@ describe('tapdata provider', () => {
     ],
   ])('gives a clear error for %s', async (_name, fault, expected, message) => {
     tapdata.faults.push(ROUTE, fault);
-    const error = await failure(provider.obtain(spec(), providerContext(inputs())));
+    const error = await expectProviderError(provider.obtain(spec(), providerContext(inputs())));
     expect(error).toMatchObject(expected);
     expect(error.message).toMatch(message);
   });
 
   it('times out a provider that does not answer, marking the outcome unknown', async () => {
     tapdata.faults.push(ROUTE, { kind: 'delay', ms: 3_000 });
-    const error = await failure(
+    const error = await expectProviderError(
       provider.obtain(spec(), providerContext(inputs(), { http: createHttpClient({ timeoutMs: 500 }) })),
     );
     expect(error).toMatchObject({ kind: 'transient', reason: 'ProviderTimeout', outcomeUnknown: true });
