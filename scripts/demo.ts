@@ -1,9 +1,203 @@
-// `npm run demo`: placeholder until the demo lands (see the README's quick start).
-console.log(
-  [
-    'The live demo (local control plane, operator, and a credential for every provider refreshing live)',
-    'is not built yet. Meanwhile:',
-    '  npm run cluster   # a real local Kubernetes control plane with the ApiCredential CRD, until Ctrl-C',
-    '  npm test          # every test tier against real servers',
-  ].join('\n'),
-);
+// `npm run demo`: a local control plane, local token providers for every provider kind (with lifetimes
+// of a minute or two), the examples from examples/ applied against them, the operator, and a live view
+// of the credentials renewing. Ctrl-C stops everything. `-- --duration 90` stops by itself.
+import { randomBytes } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseAllDocuments } from 'yaml';
+import { type ApiCredential } from '../src/api/apicredential.ts';
+import { ensureControlPlaneBuilt } from '../test/controlplane/build.ts';
+import { binaryPath } from '../test/controlplane/paths.ts';
+import { IdempiereEmulator } from '../test/emulators/idempiere.ts';
+import { GARDENWORLD_LOGINS } from '../test/emulators/idempiere-data.ts';
+import { IDMP_DEFAULT_USER, IdmpEmulator } from '../test/emulators/idmp.ts';
+import { InsightsHubEmulator, TTM_DEFAULT_APP } from '../test/emulators/insights-hub.ts';
+import { TapdataEmulator } from '../test/emulators/tapdata.ts';
+import { adminKubeConfig, kubectl, startControlPlane } from '../test/harness/controlplane.ts';
+import { crdFiles, repoRoot } from '../test/harness/crds.ts';
+import { TestKube } from '../test/harness/kube.ts';
+import { prepareOperatorNamespace, startOperator } from '../test/harness/operator.ts';
+import { startOidcServer } from '../test/oidc/server.ts';
+
+const { values: flags } = parseArgs({ options: { duration: { type: 'string' } } });
+const durationMs = flags.duration ? Number(flags.duration) * 1000 : undefined;
+const NAMESPACE = 'demo';
+const say = (text: string): void => {
+  process.stdout.write(`${text}\n`);
+};
+
+say('apicred-operator demo: building or reusing the local Kubernetes control plane...');
+await ensureControlPlaneBuilt();
+const plane = await startControlPlane({ crdFiles: crdFiles() });
+say(`control plane ready in ${(plane.startedInMs / 1000).toFixed(1)} s; starting local token providers...`);
+
+// Local providers with short lifetimes, so that renewals happen while you watch.
+const keycloakLike = { clientId: 'orders-service', secret: randomBytes(16).toString('hex') };
+const oidc = await startOidcServer({
+  scopes: ['orders.read'],
+  accessTokenTtlSeconds: 90,
+  clients: [
+    {
+      client_id: keycloakLike.clientId,
+      client_secret: keycloakLike.secret,
+      grant_types: ['client_credentials'],
+      redirect_uris: [],
+      response_types: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+      scope: 'orders.read',
+    },
+  ],
+});
+const tapdataClient = {
+  clientId: '68376c8a4cf9b840dba2e118',
+  clientSecret: randomBytes(16).toString('hex'),
+  ttlSeconds: 120,
+};
+const tapdata = new TapdataEmulator({ clients: [tapdataClient] });
+const idmp = new IdmpEmulator({ knobs: { tokenTtlSeconds: 90 } });
+const idmpCloud = new IdmpEmulator({ knobs: { mode: 'cloud', cloudBearerIsJwt: true } });
+const hubApp = { ...TTM_DEFAULT_APP, clientSecret: randomBytes(16).toString('hex') };
+const hub = new InsightsHubEmulator({ apps: [hubApp], knobs: { tokenLifetimeSeconds: 120, expiresIn: 119 } });
+const erp = new IdempiereEmulator({ knobs: { tokenExpireMinutes: 1.5 } });
+await Promise.all([tapdata.start(), idmp.start(), idmpCloud.start(), hub.start(), erp.start()]);
+const browserSession = idmpCloud.mintCloudSession(60 * 60_000);
+
+/** Each example as written, pointed at the local providers and given their demo credentials. */
+function localize(file: string, document: Record<string, unknown>): Record<string, unknown> {
+  const spec = document.spec as { provider?: Record<string, Record<string, unknown>> } | undefined;
+  const provider = spec?.provider ? Object.values(spec.provider)[0] : undefined;
+  if (document.kind === 'Secret') {
+    const stringData: Record<string, Record<string, string>> = {
+      'keycloak.yaml': { client_id: keycloakLike.clientId, client_secret: keycloakLike.secret },
+      'tapdata.yaml': { client_id: tapdataClient.clientId, client_secret: tapdataClient.clientSecret },
+      'idmp.yaml': { username: IDMP_DEFAULT_USER.loginName, password: IDMP_DEFAULT_USER.password },
+      'idmp-cloud.yaml': { bearer_token: browserSession.bearer, access_token: browserSession.accessToken },
+      'insights-hub.yaml': { client_id: hubApp.clientId, client_secret: hubApp.clientSecret },
+      'idempiere.yaml': {
+        username: GARDENWORLD_LOGINS.abbreviated.userName,
+        password: GARDENWORLD_LOGINS.abbreviated.password,
+      },
+    };
+    return { ...document, stringData: stringData[file] ?? document.stringData };
+  }
+  if (provider) {
+    const urls: Record<string, [string, string]> = {
+      'keycloak.yaml': ['issuerUrl', oidc.issuer],
+      'tapdata.yaml': ['baseUrl', tapdata.url],
+      'idmp.yaml': ['baseUrl', idmp.url],
+      'idmp-cloud.yaml': ['baseUrl', idmpCloud.url],
+      'insights-hub.yaml': ['baseUrl', hub.url],
+      'idempiere.yaml': ['baseUrl', erp.url],
+    };
+    const [field, url] = urls[file] ?? [];
+    if (field && url) provider[field] = url;
+  }
+  return document;
+}
+
+const kube = new TestKube(adminKubeConfig(plane));
+const { kubeconfig, logDir } = await prepareOperatorNamespace(plane, NAMESPACE);
+for (const file of readdirSync(join(repoRoot, 'examples'))
+  .filter((name) => name.endsWith('.yaml'))
+  .sort()) {
+  const documents = parseAllDocuments(readFileSync(join(repoRoot, 'examples', file), 'utf8')).map(
+    (document) => document.toJSON() as Record<string, unknown>,
+  );
+  const manifest = documents.map((document) => JSON.stringify(localize(file, document))).join('\n');
+  await kubectl(plane, ['apply', '-n', NAMESPACE, '-f', '-'], { input: manifest });
+}
+say('examples applied; starting the operator under a least-privilege ServiceAccount...');
+const operator = await startOperator({
+  kubeconfig,
+  logDir,
+  name: 'demo-operator',
+  namespaces: [NAMESPACE],
+  extraArgs: ['--leader-elect=false', '--propagation-margin=20s', '--log-level=info'],
+});
+
+function duration(ms: number): string {
+  if (!Number.isFinite(ms)) return '-';
+  const seconds = Math.round(ms / 1000);
+  const sign = seconds < 0 ? '-' : '';
+  const abs = Math.abs(seconds);
+  return abs >= 3600
+    ? `${sign}${Math.floor(abs / 3600)}h${Math.floor((abs % 3600) / 60)}m`
+    : `${sign}${Math.floor(abs / 60)}m${String(abs % 60).padStart(2, '0')}s`;
+}
+
+async function view(): Promise<string> {
+  const list = (await kube.objects.listNamespacedCustomObject({
+    group: 'apicred.dev',
+    version: 'v1alpha1',
+    namespace: NAMESPACE,
+    plural: 'apicredentials',
+  })) as { items: ApiCredential[] };
+  const events = await kube.core.listNamespacedEvent({ namespace: NAMESPACE });
+  const renewals = new Map<string, number>();
+  for (const event of events.items) {
+    if (event.reason !== 'Renewed' && event.reason !== 'Issued') continue;
+    const name = event.involvedObject.name ?? '';
+    renewals.set(name, (renewals.get(name) ?? 0) + (event.count ?? 1) - (event.reason === 'Issued' ? 1 : 0));
+  }
+  const now = Date.now();
+  const rows = list.items
+    .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
+    .map((credential) => {
+      const status = credential.status ?? {};
+      const ready = status.conditions?.find((c) => c.type === 'Ready');
+      const tenants = status.tenants ? ` (${status.tenants.ready}/${status.tenants.total} tenants)` : '';
+      return [
+        credential.metadata.name,
+        status.provider ?? '',
+        `${ready?.status ?? 'Unknown'} ${ready?.reason ?? ''}${tenants}`,
+        status.secretName ?? '',
+        duration(Date.parse(status.expiresAt ?? '') - now),
+        duration(Date.parse(status.nextRefreshTime ?? '') - now),
+        String(renewals.get(credential.metadata.name) ?? 0),
+      ];
+    });
+  const header = ['NAME', 'PROVIDER', 'READY', 'SECRET', 'EXPIRES IN', 'NEXT RENEWAL', 'RENEWALS'];
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)),
+  );
+  const line = (cells: string[]): string =>
+    cells.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ');
+  return [
+    `apicred-operator demo — ${new Date().toISOString().slice(11, 19)} UTC — Ctrl-C stops everything`,
+    '',
+    line(header),
+    ...rows.map(line),
+    '',
+    'Look for yourself:',
+    `  export KUBECONFIG=${plane.adminKubeconfig}`,
+    `  ${binaryPath('kubectl')} get apicred -n ${NAMESPACE}`,
+    `  ${binaryPath('kubectl')} describe apicred -n ${NAMESPACE} orders`,
+    `  ${binaryPath('kubectl')} get secret -n ${NAMESPACE} orders-token -o yaml`,
+    `operator log: ${operator.logFile}`,
+  ].join('\n');
+}
+
+let stopping = false;
+async function shutdown(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  say('\nstopping the operator, the providers and the control plane...');
+  await operator.stop();
+  await Promise.all([oidc.stop(), tapdata.stop(), idmp.stop(), idmpCloud.stop(), hub.stop(), erp.stop()]);
+  await plane.stop();
+  say('stopped; nothing is left running.');
+  process.exit(code);
+}
+process.on('SIGINT', () => void shutdown(0));
+process.on('SIGTERM', () => void shutdown(0));
+
+const interactive = process.stdout.isTTY;
+const started = Date.now();
+for (;;) {
+  const text = await view().catch((error: unknown) => `could not read the credentials: ${String(error)}`);
+  // A terminal gets a live screen; a pipe or log gets a snapshot every 10 s.
+  process.stdout.write(interactive ? `\x1b[2J\x1b[H${text}\n` : `${text}\n\n`);
+  if (durationMs !== undefined && Date.now() - started >= durationMs) await shutdown(0);
+  await new Promise((resolve) => setTimeout(resolve, interactive ? 1_000 : 10_000));
+}

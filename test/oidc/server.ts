@@ -10,6 +10,8 @@ export interface OidcServerOptions {
   accessTokenTtlSeconds?: number | ((clientId: string) => number);
   /** Tokens for this resource indicator are JWTs (RFC 9068) instead of opaque strings. */
   jwtResource?: string;
+  /** Scopes clients may request. Default api:read, api:write. */
+  scopes?: string[];
   port?: number;
 }
 
@@ -55,7 +57,7 @@ export async function startOidcServer(options: OidcServerOptions): Promise<OidcS
         },
       },
     },
-    scopes: ['api:read', 'api:write'],
+    scopes: options.scopes ?? ['api:read', 'api:write'],
     ttl: {
       ClientCredentials: (_ctx, token) =>
         typeof ttl === 'number' ? ttl : ttl(String((token as { clientId?: string }).clientId)),
