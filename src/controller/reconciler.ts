@@ -49,6 +49,7 @@ import {
   parseTime,
 } from '../secrets/consumer.ts';
 import { SecretStateStore } from '../secrets/state.ts';
+import { crashPoint } from '../testing/crash-points.ts';
 import { describeMissing, inputsHash, missingInputs, readInputs } from './inputs.ts';
 import { iso, mergeConditions, sameStatus, type ConditionInput } from './status.ts';
 
@@ -436,6 +437,7 @@ export class Reconciler {
     const previousDigest = context.view?.annotations[ANNOTATION_CONTENT_DIGEST];
     // The redactor holds exactly this credential's current secrets: rotated tokens are let go.
     redactor.replace(key, [...inputValues, ...Object.values(tokenSet.data)]);
+    crashPoint('controller:before-secret-write');
     await this.#applyConsumerSecret(context, tokenSet);
     this.#written.set(key, { data: tokenSet.data, digest: contentDigest(tokenSet.data) });
 

@@ -16,6 +16,7 @@
 //      the next attempt logs in.
 // A login spends nothing, so it needs no intent; its refresh token is stored before the access token
 // is returned.
+import { crashPoint } from '../testing/crash-points.ts';
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import type { IdempiereSpec } from '../api/apicredential.ts';
 import { resolveExpiry } from '../policy/expiry.ts';
@@ -293,6 +294,7 @@ export class IdempiereProvider implements TokenProvider<IdempiereSpec> {
       [K.intent]: intentFor(chain.refreshToken),
       [K.intentAt]: iso(now),
     });
+    crashPoint('idempiere:after-intent-write');
 
     let fresh: { token: string; refreshToken: string };
     try {
@@ -315,6 +317,7 @@ export class IdempiereProvider implements TokenProvider<IdempiereSpec> {
     } catch (error) {
       throw outcomeUnknown(target(spec, call), error);
     }
+    crashPoint('idempiere:after-refresh-response');
     // On failure the intent stays recorded: the next attempt logs in rather than replaying.
     await context.state.write(
       chainState(state, {
@@ -327,6 +330,7 @@ export class IdempiereProvider implements TokenProvider<IdempiereSpec> {
         refreshedAt: iso(now),
       }),
     );
+    crashPoint('idempiere:after-state-write');
     return tokenSet(fresh.token, now, context);
   }
 

@@ -19,10 +19,11 @@ let erp: IdempiereEmulator;
 let operator: RunningOperator;
 let operatorEnv: { kubeconfig: string; logDir: string };
 
-async function startTheOperator(name: string): Promise<RunningOperator> {
+async function startTheOperator(name: string, crashAt?: string): Promise<RunningOperator> {
   return startOperator({
     ...operatorEnv,
     name,
+    env: crashAt ? { APICRED_CRASH_AT: crashAt } : {},
     namespaces: [namespace],
     extraArgs: ['--leader-elect=false', '--propagation-margin=2s'],
   });
@@ -114,5 +115,39 @@ describe('idempiere with the operator', () => {
     expect(erp.breachCount()).toBe(0);
     const token = await consumerToken();
     expect(token && (await tokenWorks(token))).toBe(true);
+  });
+
+  // SIGKILL of the real process at each step of a refresh (src/testing/crash-points.ts): after the
+  // intent is recorded, after iDempiere answered but before the new token is stored, after it is
+  // stored but before the consumer Secret is written. Each restart must log in afresh or go on from
+  // the stored chain, never present a spent refresh token.
+  it.each([
+    'idempiere:after-intent-write',
+    'idempiere:after-refresh-response',
+    'idempiere:after-state-write',
+    'controller:before-secret-write:2',
+  ])('loses nothing and replays nothing when killed at %s', async (point) => {
+    await operator.stop();
+    const crashing = await startTheOperator(`crash-${point.replace(/[^a-z0-9]+/g, '-')}`, point);
+    const code = await waitFor(
+      'the crash',
+      async () => (crashing.process.exited ? crashing.process.waitForExit() : undefined),
+      {
+        timeoutMs: 60_000,
+        intervalMs: 100,
+      },
+    );
+    expect(code).toBe(137); // SIGKILL, at the named step
+    operator = await startTheOperator(`after-${point.replace(/[^a-z0-9]+/g, '-')}`);
+    const refreshes = erp.count(REFRESH);
+    await waitFor(
+      'a working token and a later refresh',
+      async () => {
+        const token = await consumerToken();
+        return erp.count(REFRESH) > refreshes && token && (await tokenWorks(token)) ? true : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
+    expect(erp.breachCount()).toBe(0);
   });
 });

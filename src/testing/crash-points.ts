@@ -1,0 +1,19 @@
+// Named points where the fault suite SIGKILLs the real operator process, to prove that a crash at
+// any step of a single-use token exchange loses nothing and replays nothing. Inert unless the
+// environment names a point: APICRED_CRASH_AT=<point>[:<nth occurrence>] (for tests only).
+const setting = /^(.*?)(?::(\d+))?$/.exec(process.env.APICRED_CRASH_AT ?? '');
+const armedPoint = setting?.[1] ?? '';
+const armedOccurrence = Number(setting?.[2] ?? '1');
+let seen = 0;
+
+export type CrashPoint =
+  | 'idempiere:after-intent-write'
+  | 'idempiere:after-refresh-response'
+  | 'idempiere:after-state-write'
+  | 'controller:before-secret-write';
+
+export function crashPoint(point: CrashPoint): void {
+  if (point !== armedPoint) return;
+  seen += 1;
+  if (seen === armedOccurrence) process.kill(process.pid, 'SIGKILL');
+}
