@@ -4,28 +4,6 @@ import { decide, type Action, type Observation } from './decide.ts';
 const NOW = Date.UTC(2026, 10, 23, 12);
 const MIN = 60_000;
 
-function observe(overrides: Partial<Observation> = {}): Observation {
-  return {
-    now: NOW,
-    inputsHash: 'h1',
-    output: {
-      state: 'ours',
-      inputsHash: 'h1',
-      issuedAt: NOW - 10 * MIN,
-      expiresAt: NOW + 50 * MIN,
-      intact: true,
-      layoutCurrent: true,
-    },
-    canRepairFromMemory: false,
-    failure: { consecutiveFailures: 0, retryAt: undefined, terminal: false, inputsHash: undefined },
-    takeOverAllowed: false,
-    manualRefreshRequested: false,
-    renewAt: NOW + 30 * MIN,
-    checkAt: undefined,
-    ...overrides,
-  };
-}
-
 const ours = (fields: Partial<Extract<Observation['output'], { state: 'ours' }>>): Observation['output'] => ({
   state: 'ours',
   inputsHash: 'h1',
@@ -35,6 +13,21 @@ const ours = (fields: Partial<Extract<Observation['output'], { state: 'ours' }>>
   layoutCurrent: true,
   ...fields,
 });
+
+function observe(overrides: Partial<Observation> = {}): Observation {
+  return {
+    now: NOW,
+    inputsHash: 'h1',
+    output: ours({}),
+    canRepairFromMemory: false,
+    failure: { consecutiveFailures: 0, retryAt: undefined, terminal: false, inputsHash: undefined },
+    takeOverAllowed: false,
+    manualRefreshRequested: false,
+    renewAt: NOW + 30 * MIN,
+    checkAt: undefined,
+    ...overrides,
+  };
+}
 
 describe('decide', () => {
   it.each<[string, Partial<Observation>, Action]>([
