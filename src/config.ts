@@ -2,6 +2,7 @@
 // flag, the variable and what is wrong.
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { parseCidr } from './http/cidr.ts';
 import { parseDuration } from './policy/duration.ts';
 
 const durationText = z.string().refine((value) => {
@@ -49,7 +50,18 @@ const configSchema = z.object({
   providerBurst: z.coerce.number().int().min(1).max(100_000).default(50),
   propagationMargin: durationText.default('2m'),
   providerTimeout: durationText.default('30s'),
-  allowedCidrs: commaList,
+  allowedCidrs: commaList.pipe(
+    z.array(
+      z.string().refine((cidr) => {
+        try {
+          parseCidr(cidr);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'must be CIDR ranges or addresses, comma-separated, such as 10.0.0.0/8,fd00::/8'),
+    ),
+  ),
   leaderElect: z
     .enum(['true', 'false'])
     .default('true')
