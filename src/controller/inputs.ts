@@ -7,6 +7,7 @@ import type { ApiCredentialSpec } from '../api/apicredential.ts';
 import type { SecretView } from '../kube/secret-view.ts';
 import { ProviderError } from '../providers/errors.ts';
 import type { InputReference, Inputs } from '../providers/types.ts';
+import { httpStatusOf } from '../kube/errors.ts';
 
 export function referenceId(ref: InputReference): string {
   return `${ref.kind}/${ref.name}/${ref.key}`;
@@ -117,7 +118,7 @@ export async function readInputs(
           objects.set(objectId, configMap.data ?? {});
         }
       } catch (error) {
-        if ((error as { code?: number }).code !== 404) throw error;
+        if (httpStatusOf(error) !== 404) throw error;
         objects.set(objectId, undefined);
       }
     }

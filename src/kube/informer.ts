@@ -3,6 +3,7 @@
 // backoff after any failure, relists periodically, caches only what `transform` keeps, and exposes
 // a synced promise that the controller waits on before reconciling.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { httpStatusOf } from './errors.ts';
 
 export interface ListPage<T> {
   items: T[];
@@ -46,13 +47,6 @@ export interface InformerOptions<T, Cached> {
 }
 
 class ExpiredResourceVersion extends Error {}
-
-function statusOf(error: unknown): number | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const { statusCode, code } = error as { statusCode?: unknown; code?: unknown };
-  if (typeof statusCode === 'number') return statusCode;
-  return typeof code === 'number' ? code : undefined;
-}
 
 function isTimeout(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'TimeoutError';
@@ -137,7 +131,7 @@ export class ResilientInformer<T, Cached> {
           throw ended instanceof Error ? ended : new Error(`watch ended: ${JSON.stringify(ended)}`);
       } catch (error) {
         if (this.#stopped()) break;
-        if (error instanceof ExpiredResourceVersion || statusOf(error) === 410) {
+        if (error instanceof ExpiredResourceVersion || httpStatusOf(error) === 410) {
           this.#resourceVersion = ''; // 410 Gone: compaction passed our version; relist at once
           continue;
         }
@@ -201,7 +195,7 @@ export class ResilientInformer<T, Cached> {
     const outcome = { expired: false, delivered: false };
     const handle = await source.watch(this.#resourceVersion, (type, raw) => {
       if (type === 'ERROR') {
-        if (statusOf(raw) === 410) outcome.expired = true;
+        if (httpStatusOf(raw) === 410) outcome.expired = true;
         this.#watch?.abort();
         return;
       }

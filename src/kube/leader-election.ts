@@ -5,6 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import type { Clock } from '../policy/clock.ts';
+import { httpStatusOf } from './errors.ts';
 
 export interface LeaderElectionOptions {
   kubeConfig: KubeConfig;
@@ -25,10 +26,6 @@ export const DEFAULT_LEASE_DURATION_MS = 15_000;
 export const DEFAULT_RENEW_DEADLINE_MS = 10_000;
 export const DEFAULT_RETRY_PERIOD_MS = 2_000;
 const JITTER = 1.2;
-
-function statusOf(error: unknown): number | undefined {
-  return (error as { code?: number }).code;
-}
 
 export class LeaderElector {
   readonly #options: Required<Omit<LeaderElectionOptions, 'onError'>> &
@@ -113,7 +110,7 @@ export class LeaderElector {
         });
         return;
       } catch (error) {
-        if (statusOf(error) === 409) continue;
+        if (httpStatusOf(error) === 409) continue;
         this.#options.onError?.(error);
         return;
       }
@@ -142,7 +139,7 @@ export class LeaderElector {
     try {
       current = await this.#api.readNamespacedLease({ name, namespace });
     } catch (error) {
-      if (statusOf(error) !== 404) {
+      if (httpStatusOf(error) !== 404) {
         this.#options.onError?.(error);
         return false;
       }
@@ -157,7 +154,7 @@ export class LeaderElector {
         this.#recordSuccess(now);
         return true;
       } catch (createError) {
-        if (statusOf(createError) !== 409) this.#options.onError?.(createError);
+        if (httpStatusOf(createError) !== 409) this.#options.onError?.(createError);
         return false;
       }
     }
@@ -192,7 +189,7 @@ export class LeaderElector {
       this.#recordSuccess(now);
       return true;
     } catch (error) {
-      if (statusOf(error) !== 409) this.#options.onError?.(error);
+      if (httpStatusOf(error) !== 409) this.#options.onError?.(error);
       return false;
     }
   }

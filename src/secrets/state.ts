@@ -12,13 +12,10 @@ import {
   MANAGED_BY_VALUE,
   ownerReference,
 } from './consumer.ts';
+import { httpStatusOf } from '../kube/errors.ts';
 
 export function stateSecretName(credentialName: string): string {
   return `${credentialName}.apicred-state`;
-}
-
-function statusOf(error: unknown): number | undefined {
-  return (error as { code?: number }).code;
 }
 
 export class SecretStateStore implements StateStore {
@@ -40,7 +37,7 @@ export class SecretStateStore implements StateStore {
       this.#resourceVersion = secret.metadata?.resourceVersion;
       this.#state = decode(secret.data);
     } catch (error) {
-      if (statusOf(error) !== 404) throw error;
+      if (httpStatusOf(error) !== 404) throw error;
       this.#resourceVersion = undefined;
       this.#state = {};
     }
@@ -74,7 +71,7 @@ export class SecretStateStore implements StateStore {
       this.#resourceVersion = written.metadata?.resourceVersion;
       this.#state = { ...state };
     } catch (error) {
-      if (statusOf(error) === 409)
+      if (httpStatusOf(error) === 409)
         throw new StateConflictError(
           `the state Secret ${namespace}/${stateSecretName(name)} was changed by another writer`,
         );
