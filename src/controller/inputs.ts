@@ -2,7 +2,7 @@
 // cache (for change detection and the inputs hash); their values are read from the API only when a
 // provider is about to be called, and are never cached.
 import { createHash } from 'node:crypto';
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { CoreV1Api } from '@kubernetes/client-node';
 import type { ApiCredentialSpec } from '../api/apicredential.ts';
 import type { SecretView } from '../kube/secret-view.ts';
 import { ProviderError } from '../providers/errors.ts';
@@ -91,11 +91,10 @@ class ResolvedInputs implements Inputs {
 
 /** Reads the referenced values from the API server (same namespace only). */
 export async function readInputs(
-  kubeConfig: KubeConfig,
+  core: CoreV1Api,
   namespace: string,
   refs: InputReference[],
 ): Promise<{ inputs: Inputs; values: string[] }> {
-  const core = kubeConfig.makeApiClient(CoreV1Api);
   const values = new Map<string, string>();
   const objects = new Map<string, Record<string, string> | undefined>();
   for (const ref of refs) {

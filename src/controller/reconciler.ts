@@ -2,6 +2,7 @@
 // record the outcome in the Secret, the status and Events. Only this file acts; the decisions are pure.
 import { createHash } from 'node:crypto';
 import {
+  CoreV1Api,
   CustomObjectsApi,
   KubernetesObjectApi,
   PatchStrategy,
@@ -140,6 +141,8 @@ export class Reconciler {
   readonly #deps: ReconcilerDeps;
   readonly #objects: KubernetesObjectApi;
   readonly #customObjects: CustomObjectsApi;
+  /** One client for every read of inputs and state, not one per provider call. */
+  readonly #core: CoreV1Api;
   /** What the operator last wrote per credential, to repair an edited Secret without a provider call. */
   readonly #written = new Map<string, Written>();
 
@@ -147,6 +150,7 @@ export class Reconciler {
     this.#deps = deps;
     this.#objects = KubernetesObjectApi.makeApiClient(deps.kubeConfig);
     this.#customObjects = deps.kubeConfig.makeApiClient(CustomObjectsApi);
+    this.#core = deps.kubeConfig.makeApiClient(CoreV1Api);
   }
 
   /** The credential is gone from the cache: drop what memory and metrics hold for it. */
@@ -504,7 +508,7 @@ export class Reconciler {
   ): Promise<{ context: ProviderContext; values: string[] }> {
     const key = keyOf(credential);
     const refs = this.#references(selected);
-    const { inputs, values } = await readInputs(this.#deps.kubeConfig, credential.metadata.namespace, refs);
+    const { inputs, values } = await readInputs(this.#core, credential.metadata.namespace, refs);
     for (const value of values) this.#deps.redactor.add(value, key);
     const caRef = refs.find((ref) => ref.fieldPath.endsWith('.caBundleRef'));
     return {
@@ -512,7 +516,7 @@ export class Reconciler {
       context: {
         credential: key,
         inputs,
-        state: new SecretStateStore(this.#deps.kubeConfig, credential),
+        state: new SecretStateStore(this.#core, credential),
         http: this.#deps.http.forCa(caRef ? inputs.get(caRef) : undefined, { provider: selected.name }),
         clock: this.#deps.clock,
         signal,
@@ -869,7 +873,7 @@ export class Reconciler {
       fieldPath: 'spec.secret',
       optional: true,
     }));
-    const { inputs, values } = await readInputs(this.#deps.kubeConfig, credential.metadata.namespace, refs);
+    const { inputs, values } = await readInputs(this.#core, credential.metadata.namespace, refs);
     const data: Record<string, string> = {};
     for (const ref of refs) {
       const value = inputs.get(ref);

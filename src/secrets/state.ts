@@ -1,7 +1,7 @@
 // Operator-only state of one credential (refresh tokens, session ids), in its own Secret that pods
 // never mount. Every write is conditional on the resourceVersion read, so two writers (a deposed
 // leader and its successor) can never both act on one single-use refresh token.
-import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
 import type { ApiCredential } from '../api/apicredential.ts';
 import { StateConflictError } from '../providers/errors.ts';
 import type { StateStore } from '../providers/types.ts';
@@ -25,8 +25,8 @@ export class SecretStateStore implements StateStore {
   #loaded = false;
   #state: Record<string, string> = {};
 
-  constructor(kubeConfig: KubeConfig, credential: ApiCredential) {
-    this.#core = kubeConfig.makeApiClient(CoreV1Api);
+  constructor(core: CoreV1Api, credential: ApiCredential) {
+    this.#core = core;
     this.#credential = credential;
   }
 
