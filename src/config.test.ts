@@ -10,6 +10,7 @@ describe('loadConfig', () => {
       leaderElect: true,
       propagationMargin: '2m',
       allowedCidrs: [],
+      rolloutRestartMinInterval: '1m',
     });
   });
 
@@ -34,6 +35,11 @@ describe('loadConfig', () => {
     [['--namespaces=Bad_Name'], '--namespaces (or APICRED_WATCH_NAMESPACES)'],
     [['--metrics-address=8080'], 'must be host:port'],
     [['--no-such-flag=1'], 'Known flags:'],
+    [
+      ['--rollout-restart-min-interval=1 minute'],
+      '--rollout-restart-min-interval (or APICRED_ROLLOUT_RESTART_MIN_INTERVAL): must be a duration',
+    ],
+    [['--rollout-restart-min-interval=25h'], 'from 0s to 24h'],
   ])('rejects %j naming the flag', (argv, message) => {
     expect(() => loadConfig(argv, {})).toThrow(ConfigError);
     expect(() => loadConfig(argv, {})).toThrow(message);

@@ -68,6 +68,17 @@ const configSchema = z.object({
     .transform((value) => value === 'true'),
   leaseNamespace: z.string().optional(),
   leaseName: z.string().default('apicred-operator'),
+  /** Least time between two rollout restarts of one workload; changes within it wait, never drop. */
+  rolloutRestartMinInterval: z
+    .string()
+    .refine((value) => {
+      try {
+        return parseDuration(value) <= 24 * 3_600_000;
+      } catch {
+        return false;
+      }
+    }, 'must be a duration from 0s to 24h, such as 30s, 1m or 10m')
+    .default('1m'),
 });
 
 export type OperatorConfig = z.output<typeof configSchema>;
@@ -89,6 +100,7 @@ const OPTIONS = {
   'leader-elect': 'LEADER_ELECT',
   'lease-namespace': 'LEASE_NAMESPACE',
   'lease-name': 'LEASE_NAME',
+  'rollout-restart-min-interval': 'ROLLOUT_RESTART_MIN_INTERVAL',
 } as const;
 
 function camel(flag: string): string {

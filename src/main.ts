@@ -113,6 +113,7 @@ async function main(): Promise<void> {
       jitterFraction: 0.1,
       providerTimeoutMs: parseDuration(config.providerTimeout),
       releaseTimeoutMs: 10_000,
+      rolloutMinIntervalMs: parseDuration(config.rolloutRestartMinInterval),
     },
   });
   metrics.registerController('apicredential', config.concurrency);

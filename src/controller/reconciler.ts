@@ -31,6 +31,7 @@ import type { Clock } from '../policy/clock.ts';
 import { decide, type Action, type Observation } from '../policy/decide.ts';
 import { formatDuration, parseDuration } from '../policy/duration.ts';
 import { planRenewal } from '../policy/renewal.ts';
+import { pendingMarkerForWrite } from '../policy/rollout.ts';
 import { ProviderError, StateConflictError } from '../providers/errors.ts';
 import { selectProvider, type ProviderRegistry, type SelectedProvider } from '../providers/registry.ts';
 import type { InputReference, ProviderContext, TokenSet } from '../providers/types.ts';
@@ -41,6 +42,7 @@ import {
   ANNOTATION_INPUTS_HASH,
   ANNOTATION_ISSUED_AT,
   ANNOTATION_NEXT_CHECK_AT,
+  ANNOTATION_ROLLOUT_PENDING,
   applySecret,
   consumerSecretBody,
   contentDigest,
@@ -52,6 +54,7 @@ import {
 import { SecretStateStore } from '../secrets/state.ts';
 import { crashPoint } from '../testing/crash-points.ts';
 import { describeMissing, inputsHash, missingInputs, readInputs } from './inputs.ts';
+import { RolloutRestarter } from './rollout.ts';
 import { iso, mergeConditions, sameStatus, type ConditionInput } from './status.ts';
 
 export interface ReconcilerOptions {
@@ -63,6 +66,8 @@ export interface ReconcilerOptions {
   providerTimeoutMs: number;
   /** Bound on revocation/logout when an ApiCredential is deleted. */
   releaseTimeoutMs: number;
+  /** Least time between two rollout restarts of one workload (--rollout-restart-min-interval). */
+  rolloutMinIntervalMs: number;
 }
 
 export interface Caches {
@@ -113,6 +118,11 @@ function standingWarning(credential: ApiCredential): { reason: string; message: 
   return { reason: ready.reason, message: ready.message };
 }
 
+function earliestOf(...times: (number | undefined)[]): number | undefined {
+  const defined = times.filter((time): time is number => time !== undefined);
+  return defined.length === 0 ? undefined : Math.min(...defined);
+}
+
 function keyOf(credential: ApiCredential): string {
   return `${credential.metadata.namespace}/${credential.metadata.name}`;
 }
@@ -135,6 +145,8 @@ interface ReconcileContext {
   issuedAt?: number;
   expiresAt?: number;
   renewAt?: number;
+  /** Token change whose rollout restarts are pending (marker on the Secret); updated by each write. */
+  rolloutPending?: number;
 }
 
 export class Reconciler {
@@ -145,9 +157,11 @@ export class Reconciler {
   readonly #core: CoreV1Api;
   /** What the operator last wrote per credential, to repair an edited Secret without a provider call. */
   readonly #written = new Map<string, Written>();
+  readonly #rollout: RolloutRestarter;
 
   constructor(deps: ReconcilerDeps) {
     this.#deps = deps;
+    this.#rollout = new RolloutRestarter({ ...deps, minIntervalMs: deps.options.rolloutMinIntervalMs });
     this.#objects = KubernetesObjectApi.makeApiClient(deps.kubeConfig);
     this.#customObjects = deps.kubeConfig.makeApiClient(CustomObjectsApi);
     this.#core = deps.kubeConfig.makeApiClient(CoreV1Api);
@@ -157,6 +171,7 @@ export class Reconciler {
   forget(key: string): void {
     this.#deps.redactor.forget(key);
     this.#written.delete(key);
+    this.#rollout.forget(key);
     const [namespace = '', name = ''] = key.split('/');
     this.#deps.metrics.forgetCredential(namespace, name);
   }
@@ -224,7 +239,20 @@ export class Reconciler {
     const view = this.#deps.caches.secret(namespace, secretName);
     const observation = this.#observe(credential, spec, hash, view);
     const action = decide(observation.observation);
-    return this.#act(action, { credential, spec, selected, hash, secretName, view, ...observation });
+    const rolloutPending =
+      observation.observation.output.state === 'ours'
+        ? parseTime(view?.annotations[ANNOTATION_ROLLOUT_PENDING])
+        : undefined;
+    const context = { credential, spec, selected, hash, secretName, view, ...observation, rolloutPending };
+    const result = await this.#act(action, context);
+    // After the token write, whatever its outcome: a failed renewal must not hold back pending restarts.
+    const rollout = await this.#rollout.run({
+      credential,
+      targets: spec.rolloutRestartTargets ?? [],
+      secretName,
+      pending: context.rolloutPending,
+    });
+    return { requeueAt: earliestOf(result.requeueAt, rollout.requeueAt) };
   }
 
   #references(selected: SelectedProvider): InputReference[] {
@@ -439,10 +467,19 @@ export class Reconciler {
       return this.#handleFailure(context, error);
     }
     const previousDigest = context.view?.annotations[ANNOTATION_CONTENT_DIGEST];
+    const unchanged = previousDigest === contentDigest(tokenSet.data);
+    context.rolloutPending = pendingMarkerForWrite({
+      hasTargets: (spec.rolloutRestartTargets ?? []).length > 0,
+      tokenChanged: !unchanged,
+      hadToken: context.view !== undefined || credential.status?.issuedAt !== undefined,
+      pending: context.rolloutPending,
+      now: clock.now(),
+    });
     // The redactor holds exactly this credential's current secrets: rotated tokens are let go.
     redactor.replace(key, [...inputValues, ...Object.values(tokenSet.data)]);
     crashPoint('controller:before-secret-write');
     await this.#applyConsumerSecret(context, tokenSet);
+    crashPoint('controller:after-secret-write');
     this.#written.set(key, { data: tokenSet.data, digest: contentDigest(tokenSet.data) });
 
     const now = clock.now();
@@ -467,7 +504,6 @@ export class Reconciler {
     metrics.renewals.inc({ provider: selected.name, result: 'success' });
     metrics.renewalDuration.observe({ provider: selected.name }, (now - started) / 1000);
     this.#recordTokenMetrics(credential, selected, tokenSet.expiresAt, true, 0);
-    const unchanged = previousDigest === contentDigest(tokenSet.data);
     if (!unchanged) {
       // A check that found the same tokens (IDMP cloud) is not news: no Event every few minutes.
       const verb = why === 'initial' ? 'Issued' : 'Renewed';
@@ -531,7 +567,7 @@ export class Reconciler {
   }
 
   async #applyConsumerSecret(
-    context: { credential: ApiCredential; spec: ApiCredentialSpec; hash: string; secretName: string },
+    context: Pick<ReconcileContext, 'credential' | 'spec' | 'hash' | 'secretName' | 'rolloutPending'>,
     token: Pick<TokenSet, 'data' | 'issuedAt' | 'expiresAt' | 'expirySource' | 'checkAgainAt'>,
   ): Promise<void> {
     const { credential, spec, hash, secretName } = context;
@@ -543,6 +579,7 @@ export class Reconciler {
         expiresAt: token.expiresAt,
         expirySource: token.expirySource,
         checkAgainAt: token.checkAgainAt,
+        rolloutPendingSince: context.rolloutPending,
         inputsHash: hash,
         labels: spec.secret.labels,
         annotations: spec.secret.annotations,

@@ -4,6 +4,7 @@
 // through the validator in labels.ts.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ProviderName } from '../api/apicredential.ts';
+import type { WorkloadKind } from '../policy/rollout.ts';
 import { LabelValidator, httpMethod, statusClass } from './labels.ts';
 import type { LabelGuard } from './labels.ts';
 
@@ -16,6 +17,9 @@ export interface CredentialLabels {
   name: string;
   provider: ProviderName;
 }
+
+/** How one rollout restart of a workload ended. */
+export type RolloutRestartResult = 'success' | 'not_found' | 'forbidden' | 'conflict' | 'error';
 
 export interface CounterHandle<L> {
   inc(labels: L, value?: number): void;
@@ -63,6 +67,8 @@ export interface Metrics {
   /** `status` is the HTTP status, or 'error' when no response arrived. */
   providerRequest(provider: ProviderName, method: string, status: number | 'error'): void;
   readonly informerRestarts: CounterHandle<{ resource: string }>;
+  /** Rollout restarts of spec.rolloutRestartTargets by workload kind and outcome. */
+  readonly rolloutRestarts: CounterHandle<{ kind: WorkloadKind; result: RolloutRestartResult }>;
   setLeader(isLeader: boolean): void;
 }
 
@@ -230,6 +236,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['resource'] as const,
     registers,
   });
+  const rolloutRestarts = new Counter({
+    name: 'apicred_rollout_restarts_total',
+    help: 'Rollout restarts of spec.rolloutRestartTargets workloads after a token change, by kind and result',
+    labelNames: ['kind', 'result'] as const,
+    registers,
+  });
   const leader = new Gauge({
     name: 'apicred_leader',
     help: 'Whether this replica holds the leader lease (1) or is a standby (0)',
@@ -357,6 +369,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     informerRestarts: {
       inc(l, value) {
         informerRestarts.inc({ resource: labels.generic(l.resource) }, value);
+      },
+    },
+    rolloutRestarts: {
+      inc(l, value) {
+        rolloutRestarts.inc({ kind: labels.generic(l.kind), result: labels.generic(l.result) }, value);
       },
     },
     setLeader(isLeader) {

@@ -1,7 +1,14 @@
 // The consumer Secret: what pods mount. Written by server-side apply with the operator's own field
 // manager, owned by its ApiCredential, and never taken from another owner unless asked to.
-import { KubernetesObjectApi, PatchStrategy, type V1Secret } from '@kubernetes/client-node';
+import {
+  KubernetesObjectApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type CoreV1Api,
+  type V1Secret,
+} from '@kubernetes/client-node';
 import { API_VERSION, KIND, type ApiCredential } from '../api/apicredential.ts';
+import { httpStatusOf } from '../kube/errors.ts';
 import { combineDigests, digestPlainValue, type SecretView } from '../kube/secret-view.ts';
 
 export const FIELD_MANAGER = 'apicred-operator';
@@ -18,6 +25,13 @@ export const ANNOTATION_EXPIRY_SOURCE = 'apicred.dev/expiry-source';
 export const ANNOTATION_NEXT_CHECK_AT = 'apicred.dev/next-check-at';
 /** The keys the operator wrote (names only), so a restarted operator can check them all for edits. */
 export const ANNOTATION_WRITTEN_KEYS = 'apicred.dev/written-keys';
+
+/**
+ * A token change whose rollout restarts are not all done yet: the time of the change (ISO, ms).
+ * Written with the token itself, so a crash before the restarts cannot lose them; removed once
+ * every spec.rolloutRestartTargets workload has restarted since.
+ */
+export const ANNOTATION_ROLLOUT_PENDING = 'apicred.dev/rollout-restart-pending';
 
 export type Ownership = { state: 'absent' } | { state: 'ours' } | { state: 'foreign'; owner: string };
 
@@ -61,6 +75,8 @@ export interface ConsumerSecretContent {
   expirySource: string;
   inputsHash: string;
   checkAgainAt?: number;
+  /** See ANNOTATION_ROLLOUT_PENDING; omitted removes it. */
+  rolloutPendingSince?: number;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
 }
@@ -109,6 +125,9 @@ export function consumerSecretBody(
         ...(content.checkAgainAt !== undefined
           ? { [ANNOTATION_NEXT_CHECK_AT]: new Date(content.checkAgainAt).toISOString() }
           : {}),
+        ...(content.rolloutPendingSince !== undefined
+          ? { [ANNOTATION_ROLLOUT_PENDING]: new Date(content.rolloutPendingSince).toISOString() }
+          : {}),
       },
       ownerReferences: ownerReference(credential),
     },
@@ -124,6 +143,40 @@ export function consumerSecretBody(
 
 export async function applySecret(objects: KubernetesObjectApi, body: V1Secret): Promise<V1Secret> {
   return objects.patch(body, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+}
+
+/**
+ * Removes the pending-restart marker if it still says `expected`: a newer token change written in
+ * between keeps its own marker. JSON Patch `test` makes the removal conditional.
+ * Returns false when the marker (or the Secret) was no longer as expected.
+ */
+export async function clearRolloutMarker(
+  core: CoreV1Api,
+  namespace: string,
+  secretName: string,
+  expected: string,
+): Promise<boolean> {
+  const path = `/metadata/annotations/${ANNOTATION_ROLLOUT_PENDING.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+  try {
+    await core.patchNamespacedSecret(
+      {
+        name: secretName,
+        namespace,
+        fieldManager: FIELD_MANAGER,
+        body: [
+          { op: 'test', path, value: expected },
+          { op: 'remove', path },
+        ],
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+    );
+    return true;
+  } catch (error) {
+    // 404: the Secret is gone; 409/422: the test failed because the marker changed or went away.
+    const status = httpStatusOf(error);
+    if (status === 404 || status === 409 || status === 422) return false;
+    throw error;
+  }
 }
 
 export function parseTime(value: string | undefined): number | undefined {

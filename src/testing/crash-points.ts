@@ -10,7 +10,11 @@ export type CrashPoint =
   | 'idempiere:after-intent-write'
   | 'idempiere:after-refresh-response'
   | 'idempiere:after-state-write'
-  | 'controller:before-secret-write';
+  | 'controller:before-secret-write'
+  /** The token (and its pending-restart marker) is written; no workload is restarted yet. */
+  | 'controller:after-secret-write'
+  /** Every rollout restart is patched; the pending marker is not yet cleared. */
+  | 'rollout:before-marker-clear';
 
 export function crashPoint(point: CrashPoint): void {
   if (point !== armedPoint) return;

@@ -99,6 +99,8 @@ export const operatorRules = [
   { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+  // spec.rolloutRestartTargets: read the pod template, patch its restart annotation.
+  { apiGroups: ['apps'], resources: ['deployments', 'statefulsets', 'daemonsets'], verbs: ['get', 'patch'] },
 ];
 
 /** A namespace with the operator's least-privilege identity and a log directory for its processes. */
