@@ -12,7 +12,13 @@ import { ANNOTATION_ROLLOUT_PENDING } from '../../src/secrets/consumer.ts';
 import { TapdataEmulator } from '../emulators/tapdata.ts';
 import { adminKubeConfig } from '../harness/controlplane.ts';
 import { TestKube, condition } from '../harness/kube.ts';
-import { prepareOperatorNamespace, startOperator, type RunningOperator } from '../harness/operator.ts';
+import { createIdentity } from '../harness/identity.ts';
+import {
+  operatorRules,
+  prepareOperatorNamespace,
+  startOperator,
+  type RunningOperator,
+} from '../harness/operator.ts';
 import { waitFor } from '../harness/wait.ts';
 
 const plane = inject('controlPlane');
@@ -357,6 +363,75 @@ describe('rolloutRestartTargets', () => {
       expect(value.length).toBeGreaterThan(10);
       for (const [where, text] of Object.entries(texts))
         expect(text.includes(value), `${where} leaks a secret`).toBe(false);
+    }
+  });
+});
+
+describe('rolloutRestartTargets without RBAC for apps', () => {
+  it('a 403 is a Warning Event saying which permission to grant, and renewal goes on', async () => {
+    const restricted = `${namespace}-norbac`;
+    const identity = await createIdentity(plane, {
+      namespace: restricted,
+      serviceAccount: 'apicred-operator',
+      rules: operatorRules.filter((rule) => !rule.apiGroups.includes('apps')),
+    });
+    const restrictedOperator = await startOperator({
+      kubeconfig: identity.kubeconfigPath,
+      logDir: operatorEnv.logDir,
+      name: 'rollout-op-norbac',
+      namespaces: [restricted],
+      extraArgs: ['--leader-elect=false'],
+    });
+    try {
+      await apps.createNamespacedDeployment({
+        namespace: restricted,
+        body: {
+          metadata: { name: 'web' },
+          spec: { replicas: 1, selector: { matchLabels: { app: 'web' } }, template: template('web') },
+        },
+      });
+      await kube.putSecret(restricted, 'web-client', {
+        client_id: longClient.clientId,
+        client_secret: longClient.clientSecret,
+      });
+      await kube.createCredential(restricted, 'web', {
+        provider: { tapdata: { baseUrl: tapdata.url, credentialsRef: { name: 'web-client' } } },
+        rolloutRestartTargets: [{ kind: 'Deployment', name: 'web' }],
+      });
+      const tokenOf = async () => (await kube.secretValues(restricted, 'web'))?.token;
+      const first = await waitFor('the first token', tokenOf, { timeoutMs: 30_000, intervalMs: 200 });
+      await kube.objects.patchNamespacedCustomObject(
+        {
+          group: GROUP,
+          version: VERSION,
+          plural: PLURAL,
+          namespace: restricted,
+          name: 'web',
+          body: {
+            metadata: { annotations: { 'apicred.dev/refresh-requested-at': new Date().toISOString() } },
+          },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+      const warning = await waitFor(
+        'a RolloutRestartFailed event',
+        async () =>
+          (await kube.events(restricted, 'web')).find(
+            (e) => e.type === 'Warning' && e.reason === 'RolloutRestartFailed',
+          ),
+        { timeoutMs: 30_000, intervalMs: 200 },
+      );
+      expect(warning.message).toContain(`may not get or patch Deployment ${restricted}/web (HTTP 403)`);
+      expect(warning.message).toContain(
+        `Grant the operator's ServiceAccount get and patch on apps/deployments in namespace ${restricted}`,
+      );
+      expect(await tokenOf()).not.toBe(first); // the new token is there all the same
+      const credential = await kube.credential(restricted, 'web');
+      expect(condition(credential, 'Ready')?.status).toBe('True');
+      const text = await (await fetch(restrictedOperator.metricsUrl)).text();
+      expect(text).toContain('apicred_rollout_restarts_total{kind="Deployment",result="forbidden"}');
+    } finally {
+      await restrictedOperator.stop();
     }
   });
 });
