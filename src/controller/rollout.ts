@@ -19,6 +19,7 @@ import type { Metrics, RolloutRestartResult } from '../observability/metrics.ts'
 import type { Clock } from '../policy/clock.ts';
 import { formatDuration } from '../policy/duration.ts';
 import {
+  distinctTargets,
   planRollout,
   rolloutRetryAt,
   rolloutStep,
@@ -138,7 +139,8 @@ export class RolloutRestarter {
 
   /** Restarts what the pending marker asks for; returns when to look again. */
   async run(request: RolloutRequest): Promise<{ requeueAt?: number }> {
-    const { credential, targets, secretName, pending } = request;
+    const { credential, secretName, pending } = request;
+    const targets = distinctTargets(request.targets);
     const namespace = credential.metadata.namespace;
     const step = rolloutStep(pending, targets.length);
     if (step.type === 'none' || pending === undefined) return {};

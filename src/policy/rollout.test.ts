@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock } from './clock.ts';
 import {
   ROLLOUT_BACKOFF,
+  distinctTargets,
   pendingMarkerForWrite,
   planRollout,
   rolloutStep,
@@ -61,6 +62,17 @@ describe('pendingMarkerForWrite', () => {
   it('without targets there is never a marker, and a stale one is dropped', () => {
     expect(pendingMarkerForWrite({ ...base, hasTargets: false })).toBeUndefined();
     expect(pendingMarkerForWrite({ ...base, hasTargets: false, pending: 1_000 })).toBeUndefined();
+  });
+});
+
+describe('distinctTargets', () => {
+  it('restarts a workload named twice only once, keeping the order', () => {
+    expect(distinctTargets([api, db, { ...api }, agent, db])).toEqual([api, db, agent]);
+  });
+
+  it('the same name under another kind is another workload', () => {
+    const sameName: RolloutTarget = { kind: 'StatefulSet', name: 'orders-api' };
+    expect(distinctTargets([api, sameName])).toEqual([api, sameName]);
   });
 });
 

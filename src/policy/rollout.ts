@@ -42,6 +42,17 @@ export function pendingMarkerForWrite(input: {
   return input.pending;
 }
 
+/** The targets with repeats removed: one workload is restarted once, not once per mention. */
+export function distinctTargets(targets: readonly RolloutTarget[]): RolloutTarget[] {
+  const seen = new Set<string>();
+  return targets.filter(({ kind, name }) => {
+    const key = `${kind}/${name}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
 /** What the reconciler does about restarts before looking at any workload. */
 export type RolloutStep = { type: 'none' } | { type: 'clear-marker' } | { type: 'inspect' };
 
