@@ -1,0 +1,97 @@
+// Runs the Helm binary built by test/helm/build.ts against deploy/apicred-operator, with Helm's own
+// config, cache and data directories kept out of the user's home.
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { repoRoot } from '../harness/crds.ts';
+import { ensureHelmBuilt } from './build.ts';
+
+export const chartDir = join(repoRoot, 'deploy', 'apicred-operator');
+
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  [field: string]: unknown;
+}
+
+export interface HelmResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const helmHome = mkdtempSync(join(tmpdir(), 'apicred-helm-'));
+process.once('exit', () => {
+  rmSync(helmHome, { recursive: true, force: true });
+});
+
+function helmEnv(): NodeJS.ProcessEnv {
+  const dirs = { HELM_CACHE_HOME: 'cache', HELM_CONFIG_HOME: 'config', HELM_DATA_HOME: 'data' };
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: helmHome };
+  for (const [variable, dir] of Object.entries(dirs)) {
+    env[variable] = join(helmHome, dir);
+    mkdirSync(join(helmHome, dir), { recursive: true });
+  }
+  return env;
+}
+
+/** Runs `helm args...`; never throws on a non-zero exit, so tests can assert on failures. */
+export async function helm(args: string[], options: { kubeconfig?: string } = {}): Promise<HelmResult> {
+  const binary = await ensureHelmBuilt();
+  const fullArgs = options.kubeconfig ? [...args, `--kubeconfig=${options.kubeconfig}`] : args;
+  return new Promise((resolve, reject) => {
+    execFile(
+      binary,
+      fullArgs,
+      { env: helmEnv(), maxBuffer: 32 * 1024 * 1024, timeout: 120_000 },
+      (error, stdout, stderr) => {
+        if (error && typeof error.code !== 'number') {
+          reject(new Error(`could not run ${binary}: ${error.message}`, { cause: error }));
+          return;
+        }
+        resolve({ code: typeof error?.code === 'number' ? error.code : 0, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** A values file for `-f`: JSON is YAML. */
+export function valuesFile(values: Record<string, unknown>): string {
+  const file = join(mkdtempSync(join(helmHome, 'values-')), 'values.yaml');
+  writeFileSync(file, JSON.stringify(values));
+  return file;
+}
+
+export function parseManifests(text: string): KubeObject[] {
+  return parseAllDocuments(text)
+    .map((document) => document.toJS() as KubeObject | null)
+    .filter((object): object is KubeObject => object !== null);
+}
+
+export interface RenderOptions {
+  release?: string;
+  namespace?: string;
+  values?: Record<string, unknown>;
+  includeCrds?: boolean;
+}
+
+/** `helm template`; throws with Helm's message when rendering fails. */
+export async function renderChart(options: RenderOptions = {}): Promise<KubeObject[]> {
+  const result = await helmTemplate(options);
+  if (result.code !== 0) throw new Error(`helm template failed: ${result.stderr}`);
+  return parseManifests(result.stdout);
+}
+
+export function helmTemplate(options: RenderOptions = {}): Promise<HelmResult> {
+  return helm([
+    'template',
+    options.release ?? 'apicred-operator',
+    chartDir,
+    `--namespace=${options.namespace ?? 'apicred-system'}`,
+    ...(options.includeCrds ? ['--include-crds'] : []),
+    ...(options.values ? [`--values=${valuesFile(options.values)}`] : []),
+  ]);
+}
