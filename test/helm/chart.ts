@@ -1,12 +1,13 @@
 // Runs the Helm binary built by test/helm/build.ts against deploy/apicred-operator, with Helm's own
 // config, cache and data directories kept out of the user's home.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { repoRoot } from '../harness/crds.ts';
-import { ensureHelmBuilt } from './build.ts';
+import { ensureHelmBuilt, helmBinary } from './build.ts';
 
 export const chartDir = join(repoRoot, 'deploy', 'apicred-operator');
 
@@ -94,4 +95,23 @@ export function helmTemplate(options: RenderOptions = {}): Promise<HelmResult> {
     ...(options.includeCrds ? ['--include-crds'] : []),
     ...(options.values ? [`--values=${valuesFile(options.values)}`] : []),
   ]);
+}
+
+/**
+ * The chart's rules for the watched namespaces, rendered synchronously for the harness's module-level
+ * grants. The integration tier's global setup builds Helm first.
+ */
+export function chartOperatorRules(): unknown[] {
+  if (!existsSync(helmBinary)) {
+    throw new Error(`${helmBinary} is missing: run \`npm run helm:build\` (npm test builds it too)`);
+  }
+  const manifest = execFileSync(
+    helmBinary,
+    ['template', 'apicred-operator', chartDir, '--show-only=templates/rbac.yaml'],
+    { env: helmEnv(), encoding: 'utf8' },
+  );
+  const role = parseManifests(manifest).find((object) => object.kind === 'ClusterRole');
+  const rules = (role as { rules?: unknown[] } | undefined)?.rules;
+  if (!rules) throw new Error('the chart rendered no ClusterRole rules');
+  return rules;
 }
