@@ -1,13 +1,12 @@
 // Runs the Helm binary built by test/helm/build.ts against deploy/apicred-operator, with Helm's own
 // config, cache and data directories kept out of the user's home.
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { repoRoot } from '../harness/crds.ts';
-import { ensureHelmBuilt, helmBinary } from './build.ts';
+import { ensureHelmBuilt, helmBinDir, helmBinary } from './build.ts';
 
 export const chartDir = join(repoRoot, 'deploy', 'apicred-operator');
 
@@ -24,10 +23,8 @@ export interface HelmResult {
   stderr: string;
 }
 
-const helmHome = mkdtempSync(join(tmpdir(), 'apicred-helm-'));
-process.once('exit', () => {
-  rmSync(helmHome, { recursive: true, force: true });
-});
+// Helm's config, cache and data: small, so they stay with the binary instead of leaking temp dirs.
+const helmHome = join(helmBinDir, '..', 'home');
 
 function helmEnv(): NodeJS.ProcessEnv {
   const dirs = { HELM_CACHE_HOME: 'cache', HELM_CONFIG_HOME: 'config', HELM_DATA_HOME: 'data' };
@@ -39,31 +36,41 @@ function helmEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-/** Runs `helm args...`; never throws on a non-zero exit, so tests can assert on failures. */
-export async function helm(args: string[], options: { kubeconfig?: string } = {}): Promise<HelmResult> {
-  const binary = await ensureHelmBuilt();
-  const fullArgs = options.kubeconfig ? [...args, `--kubeconfig=${options.kubeconfig}`] : args;
-  return new Promise((resolve, reject) => {
-    execFile(
-      binary,
-      fullArgs,
-      { env: helmEnv(), maxBuffer: 32 * 1024 * 1024, timeout: 120_000 },
-      (error, stdout, stderr) => {
-        if (error && typeof error.code !== 'number') {
-          reject(new Error(`could not run ${binary}: ${error.message}`, { cause: error }));
-          return;
-        }
-        resolve({ code: typeof error?.code === 'number' ? error.code : 0, stdout, stderr });
-      },
-    );
-  });
+export interface HelmOptions {
+  kubeconfig?: string;
+  /** Passed as a values file (JSON is YAML), removed afterwards. */
+  values?: Record<string, unknown>;
 }
 
-/** A values file for `-f`: JSON is YAML. */
-export function valuesFile(values: Record<string, unknown>): string {
-  const file = join(mkdtempSync(join(helmHome, 'values-')), 'values.yaml');
-  writeFileSync(file, JSON.stringify(values));
-  return file;
+/** Runs `helm args...`; never throws on a non-zero exit, so tests can assert on failures. */
+export async function helm(args: string[], options: HelmOptions = {}): Promise<HelmResult> {
+  const binary = await ensureHelmBuilt();
+  const scratch = mkdtempSync(join(tmpdir(), 'apicred-helm-values-'));
+  const valuesFile = join(scratch, 'values.yaml');
+  if (options.values) writeFileSync(valuesFile, JSON.stringify(options.values));
+  const fullArgs = [
+    ...args,
+    ...(options.values ? [`--values=${valuesFile}`] : []),
+    ...(options.kubeconfig ? [`--kubeconfig=${options.kubeconfig}`] : []),
+  ];
+  try {
+    return await new Promise((resolve, reject) => {
+      execFile(
+        binary,
+        fullArgs,
+        { env: helmEnv(), maxBuffer: 32 * 1024 * 1024, timeout: 120_000 },
+        (error, stdout, stderr) => {
+          if (error && typeof error.code !== 'number') {
+            reject(new Error(`could not run ${binary}: ${error.message}`, { cause: error }));
+            return;
+          }
+          resolve({ code: typeof error?.code === 'number' ? error.code : 0, stdout, stderr });
+        },
+      );
+    });
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
 }
 
 export function parseManifests(text: string): KubeObject[] {
@@ -87,14 +94,16 @@ export async function renderChart(options: RenderOptions = {}): Promise<KubeObje
 }
 
 export function helmTemplate(options: RenderOptions = {}): Promise<HelmResult> {
-  return helm([
-    'template',
-    options.release ?? 'apicred-operator',
-    chartDir,
-    `--namespace=${options.namespace ?? 'apicred-system'}`,
-    ...(options.includeCrds ? ['--include-crds'] : []),
-    ...(options.values ? [`--values=${valuesFile(options.values)}`] : []),
-  ]);
+  return helm(
+    [
+      'template',
+      options.release ?? 'apicred-operator',
+      chartDir,
+      `--namespace=${options.namespace ?? 'apicred-system'}`,
+      ...(options.includeCrds ? ['--include-crds'] : []),
+    ],
+    { values: options.values },
+  );
 }
 
 /**

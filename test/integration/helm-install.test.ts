@@ -23,7 +23,7 @@ import { ensureNamespace, serviceAccountKubeconfig } from '../harness/identity.t
 import { TestKube, condition } from '../harness/kube.ts';
 import { startOperator, type RunningOperator } from '../harness/operator.ts';
 import { waitFor } from '../harness/wait.ts';
-import { chartDir, helm, valuesFile } from '../helm/chart.ts';
+import { chartDir, helm } from '../helm/chart.ts';
 import { podCommand } from '../helm/pod-command.ts';
 
 const plane = inject('controlPlane');
@@ -90,15 +90,8 @@ describe.each(modes)('helm install with rbac.scope=$scope', ({ scope, watchAll }
         : { namespaces: [watched] },
     };
     const install = await helm(
-      [
-        'install',
-        release,
-        chartDir,
-        `--namespace=${releaseNamespace}`,
-        '--create-namespace',
-        `--values=${valuesFile(values)}`,
-      ],
-      { kubeconfig: plane.adminKubeconfig },
+      ['install', release, chartDir, `--namespace=${releaseNamespace}`, '--create-namespace'],
+      { kubeconfig: plane.adminKubeconfig, values },
     );
     expect(install.code, `helm install failed:\n${install.stderr}`).toBe(0);
 
