@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureControlPlaneBuilt } from '../test/controlplane/build.ts';
+import { ensureHelmBuilt } from '../test/helm/build.ts';
 import { ensureKeycloakInstalled } from '../test/keycloak/keycloak.ts';
 import { repoRoot } from '../test/harness/crds.ts';
 
@@ -32,6 +33,7 @@ const reportFile = join(reportDir, 'vitest.json');
 try {
   // Real servers the tiers need, built or downloaded once per machine and then reused.
   await ensureControlPlaneBuilt();
+  await ensureHelmBuilt();
   await ensureKeycloakInstalled();
 } catch (error) {
   console.error(error instanceof Error ? error.message : String(error));

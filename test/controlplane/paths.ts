@@ -1,14 +1,8 @@
-import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { cacheRoot } from '../go-tools/cache.ts';
 
-/**
- * Stable, git-ignored home for the Go-built control plane and its Go caches. It lives outside the
- * checkout so that a fresh clone on the same machine (CI) reuses a warm build.
- */
-export const cacheRoot = process.env.APICRED_CACHE_DIR ?? join(homedir(), '.cache', 'apicred-operator');
+export { cacheRoot } from '../go-tools/cache.ts';
 export const controlPlaneBinDir = join(cacheRoot, 'controlplane', 'bin');
-export const goBuildCache = join(cacheRoot, 'go-build');
-export const goModCache = join(cacheRoot, 'go-mod');
 
 export const controlPlaneBinaries = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kubectl'] as const;
 export type ControlPlaneBinary = (typeof controlPlaneBinaries)[number];

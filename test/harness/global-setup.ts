@@ -2,6 +2,7 @@
 // shared by both projects (their setups run in the same main process), torn down after the last one.
 import type { TestProject } from 'vitest/node';
 import { startControlPlane, type ControlPlane, type ControlPlaneInfo } from './controlplane.ts';
+import { ensureHelmBuilt } from '../helm/build.ts';
 import { crdFiles } from './crds.ts';
 
 declare module 'vitest' {
@@ -19,6 +20,8 @@ const KEY = Symbol.for('apicred-operator.test.control-plane');
 type SharedGlobal = typeof globalThis & { [KEY]?: Shared | undefined };
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // The harness grants the operator the Helm chart's RBAC, rendered by Helm (a no-op once built).
+  await ensureHelmBuilt();
   const store = globalThis as SharedGlobal;
   const shared = (store[KEY] ??= { users: 0, plane: startControlPlane({ crdFiles: crdFiles() }) });
   shared.users += 1;

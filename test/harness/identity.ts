@@ -33,6 +33,36 @@ export async function ensureNamespace(core: CoreV1Api, name: string): Promise<vo
   }
 }
 
+/** A kubeconfig holding a TokenRequest token of an existing ServiceAccount, as a pod would be given. */
+export async function serviceAccountKubeconfig(
+  plane: ControlPlaneInfo,
+  namespace: string,
+  serviceAccount: string,
+  tokenSeconds = 3600,
+): Promise<Pick<Identity, 'username' | 'token' | 'kubeconfigPath' | 'kubeConfig'>> {
+  const core = adminKubeConfig(plane).makeApiClient(CoreV1Api);
+  const tokenRequest = await core.createNamespacedServiceAccountToken({
+    name: serviceAccount,
+    namespace,
+    body: { spec: { audiences: [], expirationSeconds: tokenSeconds } },
+  });
+  const token = tokenRequest.status?.token;
+  if (!token) throw new Error(`TokenRequest for ${namespace}/${serviceAccount} returned no token`);
+
+  const kubeconfigPath = join(plane.dir, `${namespace}-${serviceAccount}.kubeconfig`);
+  const username = `system:serviceaccount:${namespace}:${serviceAccount}`;
+  writeFileSync(
+    kubeconfigPath,
+    kubeconfigJson({ server: plane.server, caFile: plane.caFile, user: username, token }),
+    {
+      mode: 0o600,
+    },
+  );
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromFile(kubeconfigPath);
+  return { username, token, kubeconfigPath, kubeConfig };
+}
+
 export async function createIdentity(plane: ControlPlaneInfo, options: IdentityOptions): Promise<Identity> {
   const admin = adminKubeConfig(plane);
   const core = admin.makeApiClient(CoreV1Api);
@@ -73,24 +103,11 @@ export async function createIdentity(plane: ControlPlaneInfo, options: IdentityO
     });
   }
 
-  const tokenRequest = await core.createNamespacedServiceAccountToken({
-    name: serviceAccount,
+  const { username, token, kubeconfigPath, kubeConfig } = await serviceAccountKubeconfig(
+    plane,
     namespace,
-    body: { spec: { audiences: [], expirationSeconds: options.tokenSeconds ?? 3600 } },
-  });
-  const token = tokenRequest.status?.token;
-  if (!token) throw new Error(`TokenRequest for ${namespace}/${serviceAccount} returned no token`);
-
-  const kubeconfigPath = join(plane.dir, `${namespace}-${serviceAccount}.kubeconfig`);
-  const username = `system:serviceaccount:${namespace}:${serviceAccount}`;
-  writeFileSync(
-    kubeconfigPath,
-    kubeconfigJson({ server: plane.server, caFile: plane.caFile, user: username, token }),
-    {
-      mode: 0o600,
-    },
+    serviceAccount,
+    options.tokenSeconds,
   );
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromFile(kubeconfigPath);
   return { namespace, serviceAccount, username, token, kubeconfigPath, kubeConfig };
 }

@@ -2,6 +2,8 @@
 // kubeconfig, flags, a health port to wait on, and JSON logs captured for assertions and leak scans.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { V1PolicyRule } from '@kubernetes/client-node';
+import { chartOperatorRules } from '../helm/chart.ts';
 import type { ControlPlaneInfo } from './controlplane.ts';
 import { createIdentity } from './identity.ts';
 import { ManagedProcess } from './process.ts';
@@ -86,18 +88,12 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   return operator;
 }
 
-/** The ClusterRole/Role rules the operator needs; the Helm chart grants exactly these. */
+/**
+ * The rules the operator runs with in every integration test: exactly the Helm chart's, plus the
+ * Lease verbs the chart grants for its one Lease (tests choose their own Lease names).
+ */
 export const operatorRules = [
-  {
-    apiGroups: ['apicred.dev'],
-    resources: ['apicredentials'],
-    verbs: ['get', 'list', 'watch', 'patch', 'update'],
-  },
-  { apiGroups: ['apicred.dev'], resources: ['apicredentials/status'], verbs: ['get', 'patch', 'update'] },
-  { apiGroups: ['apicred.dev'], resources: ['apicredentials/finalizers'], verbs: ['update'] },
-  { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'update'] },
-  { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch'] },
-  { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+  ...(chartOperatorRules() as V1PolicyRule[]),
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
   // spec.rolloutRestartTargets: read the pod template, patch its restart annotation.
   { apiGroups: ['apps'], resources: ['deployments', 'statefulsets', 'daemonsets'], verbs: ['get', 'patch'] },

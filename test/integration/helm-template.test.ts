@@ -1,0 +1,324 @@
+// The chart as rendered by Helm 4: lint, both RBAC modes, every optional object, the security context,
+// values the schema or the templates refuse, and CRDs equal to the generated ones.
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { chartDir, helm, helmTemplate, renderChart, type KubeObject } from '../helm/chart.ts';
+import { repoRoot } from '../harness/crds.ts';
+
+interface PolicyRule {
+  apiGroups?: string[];
+  resources?: string[];
+  verbs: string[];
+  resourceNames?: string[];
+}
+
+interface Container {
+  args: string[];
+  env: { name: string; valueFrom?: unknown }[];
+  securityContext: Record<string, unknown>;
+  livenessProbe: { httpGet: { path: string; port: string } };
+  readinessProbe: { httpGet: { path: string; port: string } };
+  resources?: unknown;
+  image: string;
+}
+
+interface Deployment extends KubeObject {
+  spec: {
+    replicas: number;
+    template: { spec: { securityContext: Record<string, unknown>; containers: Container[] } };
+  };
+}
+
+function kinds(objects: KubeObject[]): string[] {
+  return objects
+    .map((object) => `${object.kind}/${object.metadata.namespace ?? ''}/${object.metadata.name}`)
+    .sort();
+}
+
+function find<T extends KubeObject = KubeObject>(objects: KubeObject[], kind: string): T[] {
+  return objects.filter((object) => object.kind === kind) as T[];
+}
+
+function container(objects: KubeObject[]): Container {
+  const [deployment] = find<Deployment>(objects, 'Deployment');
+  const first = deployment?.spec.template.spec.containers[0];
+  if (!first) throw new Error('no Deployment container rendered');
+  return first;
+}
+
+function rules(role: KubeObject | undefined): PolicyRule[] {
+  return (role as { rules?: PolicyRule[] } | undefined)?.rules ?? [];
+}
+
+function verbsFor(ruleList: PolicyRule[], group: string, resource: string): string[] {
+  return ruleList
+    .filter((rule) => rule.apiGroups?.includes(group) && rule.resources?.includes(resource))
+    .flatMap((rule) => rule.verbs)
+    .sort();
+}
+
+async function failure(values: Record<string, unknown>): Promise<string> {
+  const result = await helmTemplate({ values });
+  expect(result.code, `helm template unexpectedly succeeded with ${JSON.stringify(values)}`).not.toBe(0);
+  return result.stderr;
+}
+
+describe('the Helm chart', () => {
+  it('passes helm lint --strict', async () => {
+    const result = await helm(['lint', '--strict', chartDir]);
+    expect(result.stdout + result.stderr).toContain('1 chart(s) linted, 0 chart(s) failed');
+    expect(result.code).toBe(0);
+  });
+
+  it('renders cluster-wide RBAC by default, with 2 replicas and a Lease role in the release namespace', async () => {
+    const objects = await renderChart({ namespace: 'ops' });
+    expect(kinds(objects)).toEqual([
+      'ClusterRole//apicred-operator',
+      'ClusterRoleBinding//apicred-operator',
+      'Deployment/ops/apicred-operator',
+      'PodDisruptionBudget/ops/apicred-operator',
+      'Role/ops/apicred-operator-leader-election',
+      'RoleBinding/ops/apicred-operator-leader-election',
+      'Service/ops/apicred-operator-metrics',
+      'ServiceAccount/ops/apicred-operator',
+    ]);
+    const [deployment] = find<Deployment>(objects, 'Deployment');
+    expect(deployment?.spec.replicas).toBe(2);
+    const clusterRules = rules(find(objects, 'ClusterRole')[0]);
+    expect(verbsFor(clusterRules, 'apicred.dev', 'apicredentials')).toEqual(['list', 'patch', 'watch']);
+    expect(verbsFor(clusterRules, '', 'secrets')).toEqual([
+      'create',
+      'get',
+      'list',
+      'patch',
+      'update',
+      'watch',
+    ]);
+    expect(verbsFor(clusterRules, '', 'configmaps')).toEqual(['get', 'list', 'watch']);
+    for (const workload of ['deployments', 'statefulsets', 'daemonsets']) {
+      expect(verbsFor(clusterRules, 'apps', workload)).toEqual(['get', 'patch']);
+    }
+    expect(clusterRules.some((rule) => rule.verbs.includes('delete') || rule.verbs.includes('*'))).toBe(
+      false,
+    );
+    expect(verbsFor(clusterRules, 'coordination.k8s.io', 'leases')).toEqual([]);
+    const leaseRules = rules(find(objects, 'Role')[0]);
+    expect(leaseRules).toEqual([
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+      {
+        apiGroups: ['coordination.k8s.io'],
+        resources: ['leases'],
+        resourceNames: ['apicred-operator'],
+        verbs: ['get', 'update'],
+      },
+    ]);
+    const binding = find(objects, 'ClusterRoleBinding')[0] as unknown as { subjects: unknown[] };
+    expect(binding.subjects).toEqual([
+      { kind: 'ServiceAccount', name: 'apicred-operator', namespace: 'ops' },
+    ]);
+  });
+
+  it('renders Roles only in the watched namespaces in namespaced mode', async () => {
+    const objects = await renderChart({
+      namespace: 'ops',
+      values: { rbac: { scope: 'namespaced' }, operator: { namespaces: ['team-a', 'team-b'] } },
+    });
+    expect(find(objects, 'ClusterRole')).toEqual([]);
+    expect(find(objects, 'ClusterRoleBinding')).toEqual([]);
+    expect(kinds(objects).filter((kind) => /^Role(Binding)?\//.test(kind))).toEqual([
+      'Role/ops/apicred-operator-leader-election',
+      'Role/team-a/apicred-operator',
+      'Role/team-b/apicred-operator',
+      'RoleBinding/ops/apicred-operator-leader-election',
+      'RoleBinding/team-a/apicred-operator',
+      'RoleBinding/team-b/apicred-operator',
+    ]);
+    const teamRole = find(objects, 'Role').find((role) => role.metadata.namespace === 'team-a');
+    const clusterRole = find(await renderChart(), 'ClusterRole')[0];
+    expect(rules(teamRole)).toEqual(rules(clusterRole));
+    expect(container(objects).args).toContain('--namespaces=team-a,team-b');
+  });
+
+  it('passes the values as the operator flags, the lease namespace from the downward API', async () => {
+    const objects = await renderChart({
+      release: 'shard-a',
+      values: {
+        operator: {
+          namespaces: ['team-a'],
+          labelSelector: 'shard=a',
+          concurrency: 8,
+          logLevel: 'debug',
+          metricsPort: 9090,
+          healthPort: 9091,
+          allowedCidrs: ['10.0.0.0/8', 'fd00::/8'],
+          leaderElection: { leaseName: 'shard-a-lease' },
+        },
+      },
+    });
+    const { args, env } = container(objects);
+    expect(args).toEqual([
+      '--namespaces=team-a',
+      '--label-selector=shard=a',
+      '--concurrency=8',
+      '--log-level=debug',
+      '--metrics-address=:9090',
+      '--health-address=:9091',
+      '--allowed-cidrs=10.0.0.0/8,fd00::/8',
+      '--provider-qps=20',
+      '--provider-burst=50',
+      '--propagation-margin=2m',
+      '--provider-timeout=30s',
+      '--leader-elect=true',
+      '--lease-namespace=$(POD_NAMESPACE)',
+      '--lease-name=shard-a-lease',
+    ]);
+    expect(env).toEqual([
+      { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    ]);
+    const leaseRole = find(objects, 'Role')[0];
+    expect(rules(leaseRole)[1]?.resourceNames).toEqual(['shard-a-lease']);
+  });
+
+  it('runs under the restricted Pod Security profile with probes, resources and the appVersion image', async () => {
+    const objects = await renderChart();
+    const [deployment] = find<Deployment>(objects, 'Deployment');
+    expect(deployment?.spec.template.spec.securityContext).toEqual({
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      runAsGroup: 65532,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    const operator = container(objects);
+    expect(operator.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(operator.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'health' });
+    expect(operator.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'health' });
+    expect(operator.resources).toBeDefined();
+    const chart = parse(readFileSync(join(chartDir, 'Chart.yaml'), 'utf8')) as { appVersion: string };
+    expect(operator.image).toBe(`ghcr.io/apicred/apicred-operator:${chart.appVersion}`);
+    const pinned = container(
+      await renderChart({ values: { image: { digest: `sha256:${'a'.repeat(64)}` } } }),
+    );
+    expect(pinned.image).toBe(`ghcr.io/apicred/apicred-operator@sha256:${'a'.repeat(64)}`);
+  });
+
+  it('renders each optional object only when enabled', async () => {
+    const all = await renderChart({
+      values: {
+        metrics: { serviceMonitor: { enabled: true }, prometheusRule: { enabled: true } },
+        networkPolicy: { enabled: true },
+      },
+    });
+    for (const kind of ['ServiceMonitor', 'PrometheusRule', 'NetworkPolicy']) {
+      expect(find(all, kind), kind).toHaveLength(1);
+    }
+    const none = await renderChart({
+      values: {
+        replicaCount: 1,
+        serviceAccount: { create: false, name: 'existing' },
+        rbac: { create: false },
+        podDisruptionBudget: { enabled: false },
+        metrics: { service: { enabled: false } },
+        operator: { leaderElection: { enabled: false } },
+      },
+    });
+    expect(kinds(none)).toEqual(['Deployment/apicred-system/apicred-operator']);
+    expect(container(none).args).toContain('--leader-elect=false');
+    expect(container(none).args.some((arg) => arg.startsWith('--lease-'))).toBe(false);
+  });
+
+  it('alerts on the metrics the operator publishes', async () => {
+    const objects = await renderChart({
+      values: {
+        metrics: {
+          prometheusRule: {
+            enabled: true,
+            notReadyFor: '20m',
+            expiringWithinSeconds: 300,
+            consecutiveFailures: 5,
+          },
+        },
+      },
+    });
+    const rule = find(objects, 'PrometheusRule')[0] as unknown as {
+      spec: { groups: { rules: { alert: string; expr: string; for?: string }[] }[] };
+    };
+    const alerts = rule.spec.groups.flatMap((group) => group.rules);
+    expect(alerts.map((alert) => [alert.alert, alert.expr, alert.for])).toEqual([
+      ['ApiCredentialNotReady', 'max by (namespace, name, provider) (apicred_credential_ready) == 0', '20m'],
+      [
+        'ApiCredentialTokenExpiringSoon',
+        'max by (namespace, name, provider) (apicred_token_expiry_timestamp_seconds) - time() < 300',
+        undefined,
+      ],
+      [
+        'ApiCredentialRenewalFailing',
+        'max by (namespace, name, provider) (apicred_consecutive_failures) >= 5',
+        undefined,
+      ],
+    ]);
+    // Every metric an alert uses is one the operator registers.
+    const metricsSource = readFileSync(join(repoRoot, 'src', 'observability', 'metrics.ts'), 'utf8');
+    for (const alert of alerts) {
+      for (const metric of alert.expr.match(/apicred_[a-z_]+/g) ?? []) {
+        expect(metricsSource).toContain(`name: '${metric}'`);
+      }
+    }
+  });
+
+  it('limits egress to the allowed CIDRs in the NetworkPolicy', async () => {
+    const objects = await renderChart({
+      values: {
+        networkPolicy: { enabled: true },
+        operator: { allowedCidrs: ['10.1.2.3', '192.168.0.0/16'] },
+      },
+    });
+    const policy = find(objects, 'NetworkPolicy')[0] as unknown as {
+      spec: { egress: { to?: { ipBlock: { cidr: string } }[] }[] };
+    };
+    expect(policy.spec.egress.flatMap((rule) => rule.to ?? []).map((peer) => peer.ipBlock.cidr)).toEqual([
+      '10.1.2.3/32',
+      '192.168.0.0/16',
+    ]);
+  });
+
+  it('refuses bad values with a message that names the field', async () => {
+    expect(await failure({ rbac: { scope: 'namespaced' } })).toContain(
+      'rbac.scope=namespaced needs operator.namespaces',
+    );
+    expect(await failure({ rbac: { scope: 'global' } })).toMatch(/rbac\/scope|scope/);
+    expect(await failure({ rbac: { scope: 'global' } })).toContain("'cluster', 'namespaced'");
+    expect(await failure({ operator: { logLevel: 'verbose' } })).toContain('logLevel');
+    expect(await failure({ operator: { namespaces: ['Team_A'] } })).toContain('namespaces');
+    expect(await failure({ operator: { concurrency: 0 } })).toContain('concurrency');
+    expect(await failure({ operator: { allowedCidrs: ['everywhere'] } })).toContain('allowedCidrs');
+    expect(await failure({ operator: { propagationMargin: 'two minutes' } })).toContain('propagationMargin');
+    expect(await failure({ replicas: 3 })).toContain("additional properties 'replicas' not allowed");
+    expect(await failure({ operator: { leaderElection: { enabled: false } } })).toContain(
+      'replicaCount > 1 needs operator.leaderElection.enabled=true',
+    );
+    expect(await failure({ podDisruptionBudget: { maxUnavailable: 1 } })).toContain('podDisruptionBudget');
+  });
+
+  it('carries exactly the generated CRDs', async () => {
+    const chartCrds = (await helm(['show', 'crds', chartDir])).stdout;
+    const generated = readdirSync(join(repoRoot, 'crds'))
+      .filter((name) => name.endsWith('.yaml'))
+      .sort()
+      .map((name) => parse(readFileSync(join(repoRoot, 'crds', name), 'utf8')) as unknown);
+    const shown = (await renderChart({ includeCrds: true })).filter(
+      (object) => object.kind === 'CustomResourceDefinition',
+    );
+    expect(shown).toEqual(generated);
+    expect(chartCrds).toContain('apicredentials.apicred.dev');
+  });
+});
