@@ -95,8 +95,6 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
 export const operatorRules = [
   ...(chartOperatorRules() as V1PolicyRule[]),
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
-  // spec.rolloutRestartTargets: read the pod template, patch its restart annotation.
-  { apiGroups: ['apps'], resources: ['deployments', 'statefulsets', 'daemonsets'], verbs: ['get', 'patch'] },
 ];
 
 /** A namespace with the operator's least-privilege identity and a log directory for its processes. */
