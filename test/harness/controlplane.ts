@@ -164,6 +164,9 @@ class ControlPlaneImpl implements ControlPlane {
       '--endpoint-reconciler-type=none',
       // No kubelet runs pods here; the ServiceAccount admission plugin would only add noise.
       '--disable-admission-plugins=ServiceAccount',
+      // As on most clusters: setting blockOwnerDeletion needs update on the owner's finalizers, so a
+      // chart without that permission fails here as it would in production.
+      '--enable-admission-plugins=OwnerReferencesPermissionEnforcement',
       '--v=1',
       ...(this.#options.apiserverArgs ?? []),
     ];

@@ -84,9 +84,13 @@ describe('leader election with two operator processes', () => {
     await kube.createCredential(namespace, 'orders', {
       provider: { tapdata: { baseUrl: tapdata.url, credentialsRef: { name: 'tapdata-client' } } },
     });
+    // The Secret can be visible before the leader's log line is flushed: wait for both.
     await waitFor(
-      'the token',
-      async () => ((await kube.secretValues(namespace, 'orders'))?.token ? true : undefined),
+      'the token, and the leader logging its write',
+      async () =>
+        (await kube.secretValues(namespace, 'orders'))?.token && leader && wrote(leader) > 0
+          ? true
+          : undefined,
       {
         timeoutMs: 30_000,
         intervalMs: 200,
