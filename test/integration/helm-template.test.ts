@@ -170,6 +170,7 @@ describe('the Helm chart', () => {
       '--provider-burst=50',
       '--propagation-margin=2m',
       '--provider-timeout=30s',
+      '--rollout-restart-min-interval=1m',
       '--leader-elect=true',
       '--lease-namespace=$(POD_NAMESPACE)',
       '--lease-name=shard-a-lease',
