@@ -194,7 +194,10 @@ export class OAuth2Provider implements TokenProvider<Oauth2Spec> {
         retryAfterMs: response.retryAfterMs(),
       });
     }
-    const document = response.json() as { token_endpoint?: unknown; revocation_endpoint?: unknown };
+    const body = response.json();
+    // `null`, an array or a string is as useless as a document without the field.
+    const document: { token_endpoint?: unknown; revocation_endpoint?: unknown } =
+      typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {};
     if (typeof document.token_endpoint !== 'string' || !/^https?:\/\//.test(document.token_endpoint)) {
       throw new ProviderError({
         kind: 'terminal',
