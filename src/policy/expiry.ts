@@ -12,11 +12,12 @@
 // - The earliest candidate wins; without any, the assumed lifetime; without that, an error.
 //
 // On arrival:
-// - Already expired on our clock: an `ExpiredOnArrival` error. Writing it would hand pods a dead
+// - Already expired on our clock, or less than a second left: an `ExpiredOnArrival` error. Writing it would hand pods a dead
 //   token, and asking again at once would loop, so the caller backs off.
 // - Less than half its lifetime left: accepted, with a `warning`. `issuedAt` is always our request
 //   start, so the renewal plan lands inside what is left and never before now.
 import { decodeJwt } from 'jose';
+import { safeExcerpt } from '../http/safe-excerpt.ts';
 import { formatDuration } from './duration.ts';
 
 export type ExpirySource = 'expires_in' | 'jwt' | 'assumed';
@@ -58,6 +59,11 @@ export type ExpiryResult = ({ ok: true } & Expiry) | ({ ok: false } & ExpiryErro
 
 /** Longer than any real token lives: such a value is a unit mix-up or garbage. */
 export const MAX_LIFETIME_MS = 10 * 365 * 24 * 3_600_000;
+/**
+ * A token with less left than this on arrival is treated as expired: no pod could use it, and
+ * accepting it would only schedule the next renewal a moment later, again and again.
+ */
+export const MIN_USABLE_MS = 1_000;
 // Below this a `timestamp` is not epoch milliseconds (1e11 ms is March 1973): probably seconds.
 const MIN_EPOCH_MS = 1e11;
 const NUMERIC = /^\s*-?\d+(\.\d+)?\s*$/;
@@ -106,22 +112,27 @@ function anchored(
 }
 
 function onArrival(candidate: Candidate, start: number, arrived: number): ExpiryResult {
-  const remaining = candidate.expiresAt - arrived;
+  // Whole milliseconds: an expires_in of 0.0001 s must not yield a fractional epoch time.
+  const expiresAt = Math.floor(candidate.expiresAt);
+  const remaining = expiresAt - arrived;
   const from = candidate.source === 'jwt' ? 'the JWT exp claim' : 'expires_in';
-  if (remaining <= 0) {
+  if (remaining < MIN_USABLE_MS) {
+    const when =
+      remaining <= 0
+        ? `that had already expired when it arrived (by ${from}, ${formatDuration(-remaining)} before)`
+        : `that had only ${formatDuration(remaining)} left when it arrived (by ${from}), too little to hand to pods`;
     return {
       ok: false,
       reason: 'ExpiredOnArrival',
       message:
-        `the provider returned a token that had already expired when it arrived (by ${from}, ` +
-        `${formatDuration(-remaining)} before). The provider's clock may be behind the operator's (check NTP on both ` +
+        `the provider returned a token ${when}. The provider's clock may be behind the operator's (check NTP on both ` +
         'sides), it may have handed out an old token, or the answer took longer than the token lives. Retrying with backoff.',
     };
   }
   const result: { ok: true } & Expiry = {
     ok: true,
     issuedAt: start,
-    expiresAt: candidate.expiresAt,
+    expiresAt,
     source: candidate.source,
   };
   if (remaining < candidate.lifetimeMs / 2) {
@@ -232,8 +243,9 @@ function toNumber(value: unknown): number | undefined {
 
 /** The offending value for a message, bounded and typed, e.g. `"abc" (a string)`. */
 function describe(value: unknown): string {
+  // A server that puts a token where a number belongs must not get it quoted into a condition.
   if (typeof value === 'string')
-    return `${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)} (a string)`;
+    return `${JSON.stringify(value.trim() === '' ? value.slice(0, 8) : safeExcerpt(value, undefined, 40))} (a string)`;
   if (typeof value === 'number') return String(value);
   return `of type ${Array.isArray(value) ? 'array' : typeof value}`;
 }
