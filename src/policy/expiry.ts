@@ -44,6 +44,8 @@ export interface Expiry {
   source: ExpirySource;
   /** Something a person should know (clock skew, a half-used token); safe to show. */
   warning?: string;
+  /** Event reason of the warning: a half-used token, or a provider clock ahead of ours. */
+  warningReason?: 'ShortTokenLifetime' | 'ClockSkew';
 }
 
 export type ExpiryErrorReason =
@@ -72,7 +74,12 @@ interface Candidate {
   expiresAt: number;
   lifetimeMs: number;
   source: 'expires_in' | 'jwt';
+  /** How far the provider's issue time (iat, timestamp) lies after our request start, when it does. */
+  aheadMs?: number;
 }
+
+/** A provider clock further ahead of ours than this gets a warning: NTP keeps real clocks far closer. */
+export const SKEW_WARNING_MS = 60_000;
 
 type Parsed<T> = { ok: true; value: T | undefined } | ({ ok: false } & ExpiryError);
 
@@ -96,7 +103,9 @@ export function resolveExpiry(input: ExpiryInput): ExpiryResult {
     (best, next) => (best === undefined || next.expiresAt < best.expiresAt ? next : best),
     undefined,
   );
-  if (earliest) return onArrival(earliest, start, arrived);
+  // Any source may show the provider's clock ahead of ours, not only the one that sets the expiry.
+  const aheadMs = Math.max(0, ...candidates.map((candidate) => candidate.aheadMs ?? 0));
+  if (earliest) return onArrival(earliest, start, arrived, aheadMs);
   return assumed(input.assumedLifetimeMs, start, input.jwt !== undefined && looksLikeJwt(input.jwt));
 }
 
@@ -108,10 +117,13 @@ function anchored(
   source: Candidate['source'],
 ): Candidate {
   const issued = providerIssuedAt === undefined ? start : Math.min(start, providerIssuedAt);
-  return { expiresAt: issued + lifetimeMs, lifetimeMs, source };
+  const candidate: Candidate = { expiresAt: issued + lifetimeMs, lifetimeMs, source };
+  if (providerIssuedAt !== undefined && providerIssuedAt > start)
+    candidate.aheadMs = providerIssuedAt - start;
+  return candidate;
 }
 
-function onArrival(candidate: Candidate, start: number, arrived: number): ExpiryResult {
+function onArrival(candidate: Candidate, start: number, arrived: number, aheadMs: number): ExpiryResult {
   // Whole milliseconds: an expires_in of 0.0001 s must not yield a fractional epoch time.
   const expiresAt = Math.floor(candidate.expiresAt);
   const remaining = expiresAt - arrived;
@@ -136,10 +148,17 @@ function onArrival(candidate: Candidate, start: number, arrived: number): Expiry
     source: candidate.source,
   };
   if (remaining < candidate.lifetimeMs / 2) {
+    result.warningReason = 'ShortTokenLifetime';
     result.warning =
       `the token had only ${formatDuration(remaining)} of its ${formatDuration(candidate.lifetimeMs)} lifetime left ` +
       `when it arrived (by ${from}): the provider's clock may be behind the operator's, or the token was issued ` +
       'before the request. Renewal is planned within what is left.';
+  } else if (aheadMs - (arrived - start) > SKEW_WARNING_MS) {
+    result.warningReason = 'ClockSkew';
+    result.warning =
+      `the provider's issue time (JWT iat or timestamp) lies ${formatDuration(aheadMs)} after the operator sent the request: the provider's clock ` +
+      "is ahead of the operator's (check NTP on both sides). The token's lifetime is counted from the request, " +
+      "so renewal stays early enough; services that check nbf or iat on the operator's clock may refuse the token.";
   }
   return result;
 }

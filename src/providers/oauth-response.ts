@@ -196,7 +196,9 @@ export function tokenSetFromResponse(
     expirySource: expiry.source,
   };
   if (expiry.warning !== undefined) {
-    tokenSet.warnings = [{ reason: 'ShortTokenLifetime', message: `${endpoint}: ${expiry.warning}` }];
+    tokenSet.warnings = [
+      { reason: expiry.warningReason ?? 'ShortTokenLifetime', message: `${endpoint}: ${expiry.warning}` },
+    ];
   }
   return tokenSet;
 }
