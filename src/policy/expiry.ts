@@ -176,14 +176,19 @@ function assumed(assumedLifetimeMs: number | undefined, start: number, isJwt: bo
         'Set spec.refresh.assumedLifetime (for example 1h) to the lifetime the provider gives its tokens.',
     };
   }
-  if (!Number.isFinite(assumedLifetimeMs) || assumedLifetimeMs <= 0 || assumedLifetimeMs > MAX_LIFETIME_MS) {
+  // Below a second, every renewal would be followed by another at once: a loop, not a lifetime.
+  if (
+    !Number.isFinite(assumedLifetimeMs) ||
+    assumedLifetimeMs < MIN_USABLE_MS ||
+    assumedLifetimeMs > MAX_LIFETIME_MS
+  ) {
     return {
       ok: false,
       reason: 'InvalidAssumedLifetime',
-      message: `spec.refresh.assumedLifetime must be more than 0 and at most 10 years (got ${assumedLifetimeMs} ms).`,
+      message: `spec.refresh.assumedLifetime must be at least 1s and at most 10 years (got ${assumedLifetimeMs} ms).`,
     };
   }
-  return { ok: true, issuedAt: start, expiresAt: start + assumedLifetimeMs, source: 'assumed' };
+  return { ok: true, issuedAt: start, expiresAt: start + Math.floor(assumedLifetimeMs), source: 'assumed' };
 }
 
 function parseExpiresIn(value: unknown): Parsed<number> {
