@@ -207,7 +207,11 @@ export class OAuth2Provider implements TokenProvider<Oauth2Spec> {
     }
     const endpoints: Endpoints = {
       token: document.token_endpoint,
-      revocation: typeof document.revocation_endpoint === 'string' ? document.revocation_endpoint : undefined,
+      // An unusable revocation endpoint means none: deletion must not fail on the server's typo.
+      revocation:
+        typeof document.revocation_endpoint === 'string' && /^https?:\/\//.test(document.revocation_endpoint)
+          ? document.revocation_endpoint
+          : undefined,
     };
     this.#discovered.set(issuer, { endpoints, at: now });
     return endpoints;
