@@ -343,7 +343,19 @@ export class ScriptedHttp implements HttpClient {
   request(request: HttpRequest): Promise<HttpResponse> {
     const answer = this.#answers[Math.min(this.requests.length, this.#answers.length - 1)] as RawAnswer;
     this.requests.push(request);
-    const url = new URL(request.url);
+    let url: URL;
+    try {
+      url = new URL(request.url);
+    } catch {
+      // What the real client (src/http/request.ts) answers to a URL it cannot parse.
+      return Promise.reject(
+        new ProviderError({
+          kind: 'terminal',
+          reason: 'InvalidURL',
+          message: 'the provider URL is not an absolute URL.',
+        }),
+      );
+    }
     return Promise.resolve(createResponse(answer, `${url.host}${url.pathname}`, () => FUZZ_NOW));
   }
 }
