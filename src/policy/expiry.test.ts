@@ -16,11 +16,23 @@ function jwt(claims: Record<string, unknown>): string {
   return `${b64url({ alg: 'RS256', typ: 'JWT' })}.${b64url(claims)}.c2lnbmF0dXJl`;
 }
 
-const ok = (expiresAt: number, source: 'expires_in' | 'jwt' | 'assumed'): ExpiryResult => ({
+const ok = (
+  expiresAt: number,
+  source: 'expires_in' | 'jwt' | 'assumed',
+): Extract<ExpiryResult, { ok: true }> => ({
   ok: true,
   issuedAt: T0,
   expiresAt,
   source,
+});
+
+/** The same result, with the warning that the provider's clock runs ahead of ours. */
+const aheadWarned = (result: Extract<ExpiryResult, { ok: true }>): ExpiryResult => ({
+  ...result,
+  warning: expect.stringMatching(
+    /lies 10m after the operator sent the request: the provider's clock is ahead/,
+  ) as string,
+  warningReason: 'ClockSkew',
 });
 
 describe('resolveExpiry: the earliest candidate wins', () => {
@@ -45,7 +57,7 @@ describe('resolveExpiry: the earliest candidate wins', () => {
     [
       'Insights Hub timestamp ahead of our clock: never lengthens the lifetime',
       { expiresIn: 1799, timestamp: T0 + 10 * MIN },
-      ok(T0 + 1799 * S, 'expires_in'),
+      aheadWarned(ok(T0 + 1799 * S, 'expires_in')),
     ],
     [
       'JWT only (iDempiere): exp - iat from the issue time',
@@ -70,12 +82,12 @@ describe('resolveExpiry: the earliest candidate wins', () => {
     [
       'iat in our future (provider clock 10 min ahead): lifetime counts from our request start',
       { jwt: jwt({ iat: T0_S + 600, exp: T0_S + 900 }) },
-      ok(T0 + 300 * S, 'jwt'),
+      aheadWarned(ok(T0 + 300 * S, 'jwt')),
     ],
     [
       'iat in our future with expires_in: still never later than request start + lifetime',
       { expiresIn: 300, jwt: jwt({ iat: T0_S + 600, exp: T0_S + 900 }) },
-      ok(T0 + 300 * S, 'expires_in'),
+      aheadWarned(ok(T0 + 300 * S, 'expires_in')),
     ],
     [
       'iat two minutes in our past (provider behind, or an older token): the earlier expiry is kept',

@@ -12,11 +12,12 @@
 // - The earliest candidate wins; without any, the assumed lifetime; without that, an error.
 //
 // On arrival:
-// - Already expired on our clock: an `ExpiredOnArrival` error. Writing it would hand pods a dead
+// - Already expired on our clock, or less than a second left: an `ExpiredOnArrival` error. Writing it would hand pods a dead
 //   token, and asking again at once would loop, so the caller backs off.
 // - Less than half its lifetime left: accepted, with a `warning`. `issuedAt` is always our request
 //   start, so the renewal plan lands inside what is left and never before now.
 import { decodeJwt } from 'jose';
+import { safeExcerpt } from '../http/safe-excerpt.ts';
 import { formatDuration } from './duration.ts';
 
 export type ExpirySource = 'expires_in' | 'jwt' | 'assumed';
@@ -43,6 +44,8 @@ export interface Expiry {
   source: ExpirySource;
   /** Something a person should know (clock skew, a half-used token); safe to show. */
   warning?: string;
+  /** Event reason of the warning: a half-used token, or a provider clock ahead of ours. */
+  warningReason?: 'ShortTokenLifetime' | 'ClockSkew';
 }
 
 export type ExpiryErrorReason =
@@ -58,6 +61,11 @@ export type ExpiryResult = ({ ok: true } & Expiry) | ({ ok: false } & ExpiryErro
 
 /** Longer than any real token lives: such a value is a unit mix-up or garbage. */
 export const MAX_LIFETIME_MS = 10 * 365 * 24 * 3_600_000;
+/**
+ * A token with less left than this on arrival is treated as expired: no pod could use it, and
+ * accepting it would only schedule the next renewal a moment later, again and again.
+ */
+export const MIN_USABLE_MS = 1_000;
 // Below this a `timestamp` is not epoch milliseconds (1e11 ms is March 1973): probably seconds.
 const MIN_EPOCH_MS = 1e11;
 const NUMERIC = /^\s*-?\d+(\.\d+)?\s*$/;
@@ -66,7 +74,12 @@ interface Candidate {
   expiresAt: number;
   lifetimeMs: number;
   source: 'expires_in' | 'jwt';
+  /** How far the provider's issue time (iat, timestamp) lies after our request start, when it does. */
+  aheadMs?: number;
 }
+
+/** A provider clock further ahead of ours than this gets a warning: NTP keeps real clocks far closer. */
+export const SKEW_WARNING_MS = 60_000;
 
 type Parsed<T> = { ok: true; value: T | undefined } | ({ ok: false } & ExpiryError);
 
@@ -90,7 +103,9 @@ export function resolveExpiry(input: ExpiryInput): ExpiryResult {
     (best, next) => (best === undefined || next.expiresAt < best.expiresAt ? next : best),
     undefined,
   );
-  if (earliest) return onArrival(earliest, start, arrived);
+  // Any source may show the provider's clock ahead of ours, not only the one that sets the expiry.
+  const aheadMs = Math.max(0, ...candidates.map((candidate) => candidate.aheadMs ?? 0));
+  if (earliest) return onArrival(earliest, start, arrived, aheadMs);
   return assumed(input.assumedLifetimeMs, start, input.jwt !== undefined && looksLikeJwt(input.jwt));
 }
 
@@ -102,33 +117,48 @@ function anchored(
   source: Candidate['source'],
 ): Candidate {
   const issued = providerIssuedAt === undefined ? start : Math.min(start, providerIssuedAt);
-  return { expiresAt: issued + lifetimeMs, lifetimeMs, source };
+  const candidate: Candidate = { expiresAt: issued + lifetimeMs, lifetimeMs, source };
+  if (providerIssuedAt !== undefined && providerIssuedAt > start)
+    candidate.aheadMs = providerIssuedAt - start;
+  return candidate;
 }
 
-function onArrival(candidate: Candidate, start: number, arrived: number): ExpiryResult {
-  const remaining = candidate.expiresAt - arrived;
+function onArrival(candidate: Candidate, start: number, arrived: number, aheadMs: number): ExpiryResult {
+  // Whole milliseconds: an expires_in of 0.0001 s must not yield a fractional epoch time.
+  const expiresAt = Math.floor(candidate.expiresAt);
+  const remaining = expiresAt - arrived;
   const from = candidate.source === 'jwt' ? 'the JWT exp claim' : 'expires_in';
-  if (remaining <= 0) {
+  if (remaining < MIN_USABLE_MS) {
+    const when =
+      remaining <= 0
+        ? `that had already expired when it arrived (by ${from}, ${formatDuration(-remaining)} before)`
+        : `that had only ${formatDuration(remaining)} left when it arrived (by ${from}), too little to hand to pods`;
     return {
       ok: false,
       reason: 'ExpiredOnArrival',
       message:
-        `the provider returned a token that had already expired when it arrived (by ${from}, ` +
-        `${formatDuration(-remaining)} before). The provider's clock may be behind the operator's (check NTP on both ` +
+        `the provider returned a token ${when}. The provider's clock may be behind the operator's (check NTP on both ` +
         'sides), it may have handed out an old token, or the answer took longer than the token lives. Retrying with backoff.',
     };
   }
   const result: { ok: true } & Expiry = {
     ok: true,
     issuedAt: start,
-    expiresAt: candidate.expiresAt,
+    expiresAt,
     source: candidate.source,
   };
   if (remaining < candidate.lifetimeMs / 2) {
+    result.warningReason = 'ShortTokenLifetime';
     result.warning =
       `the token had only ${formatDuration(remaining)} of its ${formatDuration(candidate.lifetimeMs)} lifetime left ` +
       `when it arrived (by ${from}): the provider's clock may be behind the operator's, or the token was issued ` +
       'before the request. Renewal is planned within what is left.';
+  } else if (aheadMs - (arrived - start) > SKEW_WARNING_MS) {
+    result.warningReason = 'ClockSkew';
+    result.warning =
+      `the provider's issue time (JWT iat or timestamp) lies ${formatDuration(aheadMs)} after the operator sent the request: the provider's clock ` +
+      "is ahead of the operator's (check NTP on both sides). The token's lifetime is counted from the request, " +
+      "so renewal stays early enough; services that check nbf or iat on the operator's clock may refuse the token.";
   }
   return result;
 }
@@ -146,14 +176,19 @@ function assumed(assumedLifetimeMs: number | undefined, start: number, isJwt: bo
         'Set spec.refresh.assumedLifetime (for example 1h) to the lifetime the provider gives its tokens.',
     };
   }
-  if (!Number.isFinite(assumedLifetimeMs) || assumedLifetimeMs <= 0 || assumedLifetimeMs > MAX_LIFETIME_MS) {
+  // Below a second, every renewal would be followed by another at once: a loop, not a lifetime.
+  if (
+    !Number.isFinite(assumedLifetimeMs) ||
+    assumedLifetimeMs < MIN_USABLE_MS ||
+    assumedLifetimeMs > MAX_LIFETIME_MS
+  ) {
     return {
       ok: false,
       reason: 'InvalidAssumedLifetime',
-      message: `spec.refresh.assumedLifetime must be more than 0 and at most 10 years (got ${assumedLifetimeMs} ms).`,
+      message: `spec.refresh.assumedLifetime must be at least 1s and at most 10 years (got ${assumedLifetimeMs} ms).`,
     };
   }
-  return { ok: true, issuedAt: start, expiresAt: start + assumedLifetimeMs, source: 'assumed' };
+  return { ok: true, issuedAt: start, expiresAt: start + Math.floor(assumedLifetimeMs), source: 'assumed' };
 }
 
 function parseExpiresIn(value: unknown): Parsed<number> {
@@ -232,8 +267,9 @@ function toNumber(value: unknown): number | undefined {
 
 /** The offending value for a message, bounded and typed, e.g. `"abc" (a string)`. */
 function describe(value: unknown): string {
+  // A server that puts a token where a number belongs must not get it quoted into a condition.
   if (typeof value === 'string')
-    return `${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)} (a string)`;
+    return `${JSON.stringify(value.trim() === '' ? value.slice(0, 8) : safeExcerpt(value, undefined, 40))} (a string)`;
   if (typeof value === 'number') return String(value);
   return `of type ${Array.isArray(value) ? 'array' : typeof value}`;
 }

@@ -191,7 +191,7 @@ function tokenSet(token: string, requestStartedAt: number, context: ProviderCont
           : ''),
     });
   }
-  return {
+  const tokens: TokenSet = {
     data: {
       [context.keys.token]: token,
       [context.keys.tokenType]: 'Bearer',
@@ -201,6 +201,12 @@ function tokenSet(token: string, requestStartedAt: number, context: ProviderCont
     expiresAt: expiry.expiresAt,
     expirySource: expiry.source,
   };
+  if (expiry.warning !== undefined) {
+    tokens.warnings = [
+      { reason: expiry.warningReason ?? 'ShortTokenLifetime', message: `iDempiere: ${expiry.warning}` },
+    ];
+  }
+  return tokens;
 }
 
 export class IdempiereProvider implements TokenProvider<IdempiereSpec> {

@@ -96,7 +96,7 @@ export class IdmpCloudProvider implements TokenProvider<IdmpCloudSpec> {
     const bearer = pasted(context.inputs.require(r.bearer), 'bearer', secret, spec, instructions);
     const accessToken = pasted(context.inputs.require(r.accessToken), 'access', secret, spec, instructions);
     const now = context.clock.now();
-    const jwtExp = jwtExpiresAt(bearer);
+    const jwtExp = jwtExpiresAt(bearer, now);
     if (jwtExp !== undefined && jwtExp <= now) {
       // No request: the server would only confirm it, and a person has to act either way.
       throw humanActionRequired(

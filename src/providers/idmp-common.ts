@@ -4,6 +4,7 @@ import { decodeJwt } from 'jose';
 import type { HttpResponse } from '../http/client.ts';
 import { safeExcerpt } from '../http/safe-excerpt.ts';
 import { formatDuration } from '../policy/duration.ts';
+import { MAX_LIFETIME_MS } from '../policy/expiry.ts';
 import { ProviderError } from './errors.ts';
 
 /** `{baseUrl}{path}` without a doubled slash; path starts with '/' and may carry a query. */
@@ -86,12 +87,16 @@ export function serverError(
   });
 }
 
-/** The exp claim (epoch ms) of a JWT, read without verification; undefined for opaque tokens. */
-export function jwtExpiresAt(token: string): number | undefined {
+/**
+ * The exp claim (epoch ms) of a JWT, read without verification; undefined for opaque tokens and for
+ * an exp more than 10 years from `now` (a unit mix-up or garbage, and past what a Date can hold).
+ */
+export function jwtExpiresAt(token: string, now: number): number | undefined {
   if (token.split('.').length !== 3) return undefined;
   try {
     const exp = decodeJwt(token).exp;
-    return typeof exp === 'number' && Number.isFinite(exp) && exp > 0 ? exp * 1000 : undefined;
+    if (typeof exp !== 'number' || !Number.isFinite(exp) || exp <= 0) return undefined;
+    return exp * 1000 - now > MAX_LIFETIME_MS ? undefined : exp * 1000;
   } catch {
     return undefined; // opaque after all
   }

@@ -134,7 +134,9 @@ export class IdmpProvider implements TokenProvider<IdmpSpec> {
       expirySource: expiry.source,
     };
     if (expiry.warning !== undefined) {
-      tokenSet.warnings = [{ reason: 'ShortTokenLifetime', message: `IDMP login: ${expiry.warning}` }];
+      tokenSet.warnings = [
+        { reason: expiry.warningReason ?? 'ShortTokenLifetime', message: `IDMP login: ${expiry.warning}` },
+      ];
     }
     return tokenSet;
   }

@@ -1,6 +1,7 @@
 // Reading token endpoint answers the way RFC 6749 §5 defines them, shared by every provider that
 // speaks OAuth 2.0 (oauth2, tapdata): success bodies, error bodies, and what each error means for us.
 import type { HttpResponse } from '../http/client.ts';
+import { safeExcerpt } from '../http/safe-excerpt.ts';
 import { resolveExpiry } from '../policy/expiry.ts';
 import { ProviderError, excerpt, type FailureKind } from './errors.ts';
 import type { ProviderContext, TokenSet } from './types.ts';
@@ -80,10 +81,15 @@ export function tokenEndpointError(response: HttpResponse, url: string, where: s
     body = undefined;
   }
   const code = safeString((body as { error?: unknown } | undefined)?.error, 64);
-  const description = safeString((body as { error_description?: unknown } | undefined)?.error_description);
+  const rawDescription = (body as { error_description?: unknown } | undefined)?.error_description;
+  // Servers quote tokens and assertions in descriptions and error pages: cut them out first.
+  const description =
+    typeof rawDescription === 'string' && rawDescription.trim() !== ''
+      ? safeExcerpt(rawDescription, undefined, 300)
+      : undefined;
   const said = code
     ? `${code}${description ? `: ${description}` : ''}`
-    : excerpt(response.text) || '(empty body)';
+    : safeExcerpt(response.text, response.headers['content-type'], 200);
 
   if (response.status === 429) {
     return new ProviderError({
@@ -141,7 +147,7 @@ export function tokenEndpointError(response: HttpResponse, url: string, where: s
 export function tokenSetFromResponse(
   response: HttpResponse,
   url: string,
-  context: Pick<ProviderContext, 'keys' | 'assumedLifetimeMs'>,
+  context: Pick<ProviderContext, 'keys' | 'assumedLifetimeMs' | 'clock'>,
   requestStartedAt: number,
 ): TokenSet {
   const endpoint = hostAndPath(url);
@@ -165,18 +171,21 @@ export function tokenSetFromResponse(
   const tokenType = safeString((body as { token_type?: unknown }).token_type, 32) ?? 'Bearer';
   const expiry = resolveExpiry({
     requestStartedAt,
+    receivedAt: context.clock.now(),
     expiresIn: (body as { expires_in?: unknown }).expires_in,
     jwt: token,
     assumedLifetimeMs: context.assumedLifetimeMs,
   });
   if (!expiry.ok) {
+    // A token dead on arrival is a clock or caching problem a later request may not have: retry.
+    const arrivedDead = expiry.reason === 'ExpiredOnArrival';
     throw new ProviderError({
-      kind: 'terminal',
-      reason: 'UnknownExpiry',
+      kind: arrivedDead ? 'transient' : 'terminal',
+      reason: arrivedDead ? 'ExpiredOnArrival' : 'UnknownExpiry',
       message: `${endpoint}: ${expiry.message}`,
     });
   }
-  return {
+  const tokenSet: TokenSet = {
     data: {
       [context.keys.token]: token,
       [context.keys.tokenType]: normalizeTokenType(tokenType),
@@ -186,6 +195,12 @@ export function tokenSetFromResponse(
     expiresAt: expiry.expiresAt,
     expirySource: expiry.source,
   };
+  if (expiry.warning !== undefined) {
+    tokenSet.warnings = [
+      { reason: expiry.warningReason ?? 'ShortTokenLifetime', message: `${endpoint}: ${expiry.warning}` },
+    ];
+  }
+  return tokenSet;
 }
 
 /** "bearer" and "BEARER" are the same scheme (RFC 6750); consumers get the canonical spelling. */

@@ -194,7 +194,10 @@ export class OAuth2Provider implements TokenProvider<Oauth2Spec> {
         retryAfterMs: response.retryAfterMs(),
       });
     }
-    const document = response.json() as { token_endpoint?: unknown; revocation_endpoint?: unknown };
+    const body = response.json();
+    // `null`, an array or a string is as useless as a document without the field.
+    const document: { token_endpoint?: unknown; revocation_endpoint?: unknown } =
+      typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {};
     if (typeof document.token_endpoint !== 'string' || !/^https?:\/\//.test(document.token_endpoint)) {
       throw new ProviderError({
         kind: 'terminal',
@@ -204,7 +207,11 @@ export class OAuth2Provider implements TokenProvider<Oauth2Spec> {
     }
     const endpoints: Endpoints = {
       token: document.token_endpoint,
-      revocation: typeof document.revocation_endpoint === 'string' ? document.revocation_endpoint : undefined,
+      // An unusable revocation endpoint means none: deletion must not fail on the server's typo.
+      revocation:
+        typeof document.revocation_endpoint === 'string' && /^https?:\/\//.test(document.revocation_endpoint)
+          ? document.revocation_endpoint
+          : undefined,
     };
     this.#discovered.set(issuer, { endpoints, at: now });
     return endpoints;
