@@ -373,7 +373,7 @@ describe('rolloutRestartTargets without RBAC for apps', () => {
     const identity = await createIdentity(plane, {
       namespace: restricted,
       serviceAccount: 'apicred-operator',
-      rules: operatorRules.filter((rule) => !rule.apiGroups.includes('apps')),
+      rules: operatorRules.filter((rule) => !(rule.apiGroups ?? []).includes('apps')),
     });
     const restrictedOperator = await startOperator({
       kubeconfig: identity.kubeconfigPath,
