@@ -9,7 +9,8 @@ try {
   const size = buildahOutput(['images', '--format', '{{.Name}}:{{.Tag}} {{.Size}}'])
     ?.split('\n')
     .find((line) => line.startsWith(`${image.name} `))
-    ?.slice(image.name.length + 1);
+    ?.slice(image.name.length + 1)
+    .trim();
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   console.log(
     `${image.name} (${size ?? 'size unknown'}) ${image.built ? `built in ${seconds} s` : 'unchanged'}`,

@@ -10,6 +10,7 @@ import { repoRoot } from '../../test/harness/crds.ts';
 import { runLogged } from './command.ts';
 import { buildah, buildahOutput, imageCacheDir, imageExists } from './store.ts';
 
+export const baseRepository = 'localhost/apicred-operator-node';
 const SUITE = 'bookworm';
 // npm for `npm ci` inside the build; any npm that reads lockfile v3 gives the same tree.
 const NPM_VERSION = '11.19.1';
@@ -82,7 +83,7 @@ async function buildRootfs(
 /** The local base image's name, built once per recipe and reused. */
 export async function ensureNodeBaseImage(logFile: string): Promise<string> {
   const nodeVersion = pinnedNodeVersion();
-  const name = `localhost/apicred-operator-node:${nodeVersion}-${SUITE}-${recipeHash(nodeVersion)}`;
+  const name = `${baseRepository}:${nodeVersion}-${SUITE}-${recipeHash(nodeVersion)}`;
   if (imageExists(name)) return name;
   process.stderr.write(`[image] building the base image ${name} (debootstrap + node ${nodeVersion})\n`);
   const workDir = join(imageCacheDir, 'base-work');

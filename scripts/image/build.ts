@@ -3,9 +3,10 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { repoRoot } from '../../test/harness/crds.ts';
 import { ensureTools } from './command.ts';
-import { ensureNodeBaseImage, pinnedNodeVersion } from './base.ts';
+import { baseRepository, ensureNodeBaseImage, pinnedNodeVersion } from './base.ts';
 import { buildah, buildahOutput, imageCacheDir, imageExists, imageRepository } from './store.ts';
 
 export interface BuiltImage {
@@ -40,8 +41,8 @@ function inputDigest(base: string): string {
   for (const file of [...contextFiles, ...sourceFiles(join(repoRoot, 'src'))]) {
     hash.update(`\0${file}\0`).update(readFileSync(join(repoRoot, file)));
   }
-  for (const file of sourceFiles(join(repoRoot, 'scripts', 'image')))
-    hash.update(readFileSync(join(repoRoot, file)));
+  // How this file invokes buildah is an input too (the base image's recipe is in its name).
+  hash.update(readFileSync(fileURLToPath(import.meta.url)));
   return hash.digest('hex').slice(0, 16);
 }
 
@@ -63,12 +64,17 @@ function caSecret(): string[] {
   return bundle && existsSync(bundle) ? ['--secret', `id=npm_ca,src=${bundle}`] : [];
 }
 
-/** Older builds of the operator image: only the newest is kept, since vfs stores every image in full. */
-function staleImages(keep: string): string[] {
+/** Older builds of the operator and base images: only the newest are kept, as vfs stores each in full. */
+function staleImages(keep: readonly string[]): string[] {
   const listing = buildahOutput(['images', '--format', '{{.Name}}:{{.Tag}}']) ?? '';
   return listing
     .split('\n')
-    .filter((line) => line.startsWith(`${imageRepository}:`) && line !== keep && !line.endsWith(':dev'));
+    .filter(
+      (line) =>
+        (line.startsWith(`${imageRepository}:`) || line.startsWith(`${baseRepository}:`)) &&
+        !keep.includes(line) &&
+        line !== `${imageRepository}:dev`,
+    );
 }
 
 export async function ensureImageBuilt(): Promise<BuiltImage> {
@@ -103,6 +109,7 @@ export async function ensureImageBuilt(): Promise<BuiltImage> {
     ],
     logFile,
   );
-  for (const stale of staleImages(name)) await buildah(['rmi', stale], logFile).catch(() => undefined);
+  for (const stale of staleImages([name, base]))
+    await buildah(['rmi', stale], logFile).catch(() => undefined);
   return { name, base, built: true, logFile };
 }
