@@ -1,6 +1,7 @@
 // Where images live: a buildah store of our own under the cache root (reused by every clone on the
-// machine, removable as a whole), with vfs storage by default because it works everywhere, nested
-// containers included. APICRED_IMAGE_STORAGE_DRIVER=overlay is faster where the kernel allows it.
+// machine, removable as a whole), with vfs storage by default because it needs no kernel support and
+// works in nested containers too. APICRED_IMAGE_STORAGE_DRIVER=overlay selects another store (it built
+// in the same time here; it matters once images share layers).
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cacheRoot } from '../../test/controlplane/paths.ts';
