@@ -21,7 +21,7 @@ RUN --mount=type=secret,id=npm_ca,required=false \
     && find node_modules -type f \( -name '*.d.ts' -o -name '*.d.cts' -o -name '*.d.mts' -o -name '*.map' -o -name '*.md' \) -delete
 
 # JavaScript compiled from the TypeScript sources: measured, the operator holds ~45 MiB less anonymous
-# memory than under type stripping (80 vs 124 MiB after start) and imports its modules faster.
+# memory than under type stripping (80-95 vs 124 MiB after start) and imports its modules faster.
 FROM ${NODE_IMAGE} AS compile
 WORKDIR /src
 COPY package.json package-lock.json ./
