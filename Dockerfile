@@ -1,20 +1,64 @@
 # syntax=docker/dockerfile:1
-# Build stage: compile TypeScript with the full toolchain.
-FROM node:24-bookworm-slim AS build
+# The operator image: Node's official binary, the shared libraries it links, the compiled operator and
+# its production dependencies, nothing else (no shell, no package manager, no npm). It runs as the
+# numeric user 65532, needs no writable path (readOnlyRootFilesystem: true), and node is PID 1: the
+# operator handles SIGTERM itself (drains work, then releases its Lease).
+#
+# NODE_IMAGE must be a Debian bookworm image with node and npm in /usr/local (the official one by
+# default). `npm run image` builds an equivalent one locally and passes it, for machines with no registry;
+# keep the version here equal to the `node` devDependency in package.json (the script checks it).
+ARG NODE_IMAGE=docker.io/library/node:24.21.0-bookworm-slim
+
+# Production dependencies only, exactly as locked (none needs an install script), without the type
+# declarations, source maps and READMEs that make up half their size. Behind a
+# TLS-intercepting proxy, pass its CA as a build secret: --secret id=npm_ca,src=/path/to/ca.pem.
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN --mount=type=secret,id=npm_ca,required=false \
+    if [ -f /run/secrets/npm_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm_ca; fi; \
+    npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+    && find node_modules -type f \( -name '*.d.ts' -o -name '*.d.cts' -o -name '*.d.mts' -o -name '*.map' -o -name '*.md' \) -delete
+
+# JavaScript compiled from the TypeScript sources: measured, the operator holds ~45 MiB less anonymous
+# memory than under type stripping (80-95 vs 124 MiB after start) and imports its modules faster.
+FROM ${NODE_IMAGE} AS compile
 WORKDIR /src
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund --ignore-scripts
+RUN --mount=type=secret,id=npm_ca,required=false \
+    if [ -f /run/secrets/npm_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm_ca; fi; \
+    npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev --ignore-scripts
+RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json --sourceMap false
 
-# Runtime stage: production dependencies and compiled code only, as a non-root numeric user.
-FROM node:24-bookworm-slim
-ENV NODE_ENV=production
+# A distroless-style root filesystem: node, the libraries `ldd` lists for it, CA certificates, and
+# passwd/group entries for root and the nonroot user.
+FROM ${NODE_IMAGE} AS rootfs
+RUN set -eu; \
+    if [ ! -s /etc/ssl/certs/ca-certificates.crt ]; then \
+      apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/*; \
+    fi; \
+    mkdir -p /rootfs/usr/local/bin /rootfs/etc/ssl/certs /rootfs/home/nonroot /rootfs/tmp; \
+    cp /usr/local/bin/node /rootfs/usr/local/bin/node; \
+    for lib in $(ldd /usr/local/bin/node | grep -o '/[^ ]*'); do \
+      mkdir -p "/rootfs$(dirname "$lib")"; cp -L "$lib" "/rootfs$lib"; \
+    done; \
+    cp /etc/ssl/certs/ca-certificates.crt /rootfs/etc/ssl/certs/; \
+    printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' \
+      > /rootfs/etc/passwd; \
+    printf 'root:x:0:\nnonroot:x:65532:\n' > /rootfs/etc/group; \
+    printf 'hosts: files dns\n' > /rootfs/etc/nsswitch.conf; \
+    chown 65532:65532 /rootfs/home/nonroot; \
+    chmod 1777 /rootfs/tmp; \
+    chroot /rootfs /usr/local/bin/node --version
+
+FROM scratch
+COPY --from=rootfs /rootfs/ /
 WORKDIR /app
-COPY --from=build /src/node_modules ./node_modules
-COPY --from=build /src/dist ./dist
+COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
+COPY --from=compile /src/dist ./dist
+ENV NODE_ENV=production HOME=/home/nonroot
 USER 65532:65532
-# The operator handles SIGTERM itself (drains work, releases its lease); node runs as PID 1 with no shell.
-ENTRYPOINT ["node", "dist/main.js"]
+ENTRYPOINT ["/usr/local/bin/node", "dist/main.js"]
