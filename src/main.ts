@@ -56,6 +56,17 @@ function sources(kubeConfig: KubeConfig, config: OperatorConfig): ManagerSources
 }
 
 async function main(): Promise<void> {
+  // As PID 1 in a container, a signal with no handler is ignored and kubelet waits out the whole grace
+  // period: handle SIGTERM from the start. Until work can start there is nothing to drain, so exit.
+  let onSignal = (_signal: string): void => {
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => {
+    onSignal('SIGTERM');
+  });
+  process.on('SIGINT', () => {
+    onSignal('SIGINT');
+  });
   let config: OperatorConfig;
   try {
     config = loadConfig(process.argv.slice(2), process.env);
@@ -186,8 +197,7 @@ async function main(): Promise<void> {
     logger.info('stopped');
     process.exit(0);
   };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  onSignal = (signal) => void shutdown(signal);
 
   logger.info(
     {
