@@ -35,6 +35,8 @@ export interface SizeOptions {
   apiserverArgs: string[];
   /** Extra operator flags. */
   operatorArgs: string[];
+  /** The operator's entry point (dist/main.js, as the image runs it, or src/main.ts). */
+  entry: string;
   /** Directory for V8 CPU and heap profiles of the operator, or undefined. */
   profileDir?: string;
   log: (line: string) => void;
@@ -234,6 +236,7 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
         kubeconfig,
         logDir,
         name,
+        entry: options.entry,
         namespaces: [NAMESPACE],
         env: profileEnv,
         extraArgs: [
@@ -247,7 +250,7 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
       operators.push(operator);
       const pid = childPid(operator.logFile);
       if (pid === undefined) throw new Error(`no pid for ${name} (${operator.logFile}.pid)`);
-      const sampler = sampleHeap(operator.metricsUrl, 2_000);
+      const sampler = sampleHeap(operator.metricsUrl, 5_000);
       return {
         operator,
         pid,
@@ -273,6 +276,11 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
     const t0 = Date.now();
     const first = await start('operator-1');
     const operatorReadyzMs = Date.now() - t0;
+    const rss = (pid: number): string => {
+      const memory = memoryOf(pid);
+      return memory ? `RSS ${memory.rssMiB.toFixed(0)} MiB (peak ${memory.peakRssMiB.toFixed(0)})` : 'RSS ?';
+    };
+    log(`[n=${n}] operator ready after ${(operatorReadyzMs / 1000).toFixed(1)} s; ${rss(first.pid)}`);
     await waitFor(
       `${n} ApiCredentials to be Ready`,
       () => (activeTracker.readyAt.size >= n ? true : undefined),
@@ -288,7 +296,7 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
     const allReadyMs = allReadyAt - t0;
     log(
       `[n=${n}] all Ready ${(allReadyMs / 1000).toFixed(1)} s after the operator started ` +
-        `(${(allReadyMs / secretsWrittenMs).toFixed(2)}x the baseline); ${total(creationCalls)} provider calls`,
+        `(${(allReadyMs / secretsWrittenMs).toFixed(2)}x the baseline); ${total(creationCalls)} provider calls; ${rss(first.pid)}`,
     );
     // Let the last status writes and Events land before the window closes.
     await sleep(2_000);
@@ -304,7 +312,7 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
       'the restarted operator to reconcile every ApiCredential once',
       async () =>
         ((await readOperatorMetrics(second.operator.metricsUrl))?.reconciles ?? 0) >= n ? true : undefined,
-      { timeoutMs: 120_000 + n * 100, intervalMs: 250 },
+      { timeoutMs: 120_000 + n * 100, intervalMs: 1_000 },
     );
     const settledAt = Date.now();
     const restartCalls = total(delta(providers.counts(), beforeRestart));
@@ -313,7 +321,7 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
     log(
       `[n=${n}] restart: ready in ${(readyzMs / 1000).toFixed(1)} s, every credential looked at in ` +
         `${((settledAt - restartStart) / 1000).toFixed(1)} s, ${restartCalls} provider calls ` +
-        `(${restartRenewals.length} due renewals, ${prematureRenewals} premature)`,
+        `(${restartRenewals.length} due renewals, ${prematureRenewals} premature); ${rss(second.pid)}`,
     );
 
     // 3. Renewal rounds.
@@ -321,31 +329,32 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
     const beforeRounds = providers.counts();
     const cpuBefore = cpuSecondsOf(second.pid) ?? 0;
     const roundsTimeoutMs = (options.rounds + 1) * options.lifetimeSeconds * 1000 + 120_000;
-    let completed = true;
+    let completed = options.rounds > 0;
     let lastReport = Date.now();
-    try {
-      await waitFor(
-        `${options.rounds} renewal rounds`,
-        () => {
-          const perCredential = activeTracker.renewalsSince(roundsStart);
-          let done = 0;
-          for (const count of perCredential.values()) if (count >= options.rounds) done += 1;
-          if (Date.now() - lastReport > 30_000) {
-            lastReport = Date.now();
-            log(`[n=${n}]   ${done}/${n} credentials renewed ${options.rounds} times`);
-          }
-          return done >= n ? true : undefined;
-        },
-        {
-          timeoutMs: roundsTimeoutMs,
-          intervalMs: 500,
-          abortIf: () => (second.operator.process.exited ? second.operator.process.logTail(40) : undefined),
-        },
-      );
-    } catch (error) {
-      completed = false;
-      log(`[n=${n}] renewal rounds incomplete: ${error instanceof Error ? error.message : String(error)}`);
-    }
+    if (options.rounds > 0)
+      try {
+        await waitFor(
+          `${options.rounds} renewal rounds`,
+          () => {
+            const perCredential = activeTracker.renewalsSince(roundsStart);
+            let done = 0;
+            for (const count of perCredential.values()) if (count >= options.rounds) done += 1;
+            if (Date.now() - lastReport > 30_000) {
+              lastReport = Date.now();
+              log(`[n=${n}]   ${done}/${n} credentials renewed ${options.rounds} times; ${rss(second.pid)}`);
+            }
+            return done >= n ? true : undefined;
+          },
+          {
+            timeoutMs: roundsTimeoutMs,
+            intervalMs: 500,
+            abortIf: () => (second.operator.process.exited ? second.operator.process.logTail(40) : undefined),
+          },
+        );
+      } catch (error) {
+        completed = false;
+        log(`[n=${n}] renewal rounds incomplete: ${error instanceof Error ? error.message : String(error)}`);
+      }
     const roundsEnd = Date.now();
     const cpuSeconds = (cpuSecondsOf(second.pid) ?? 0) - cpuBefore;
     const roundCalls = delta(providers.counts(), beforeRounds);
