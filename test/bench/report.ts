@@ -13,6 +13,12 @@ function calls(byProvider: Record<BenchProvider, PerProvider>): string {
     .join(' / ');
 }
 
+/** Renewal figures only mean something when the renewal phase ran. */
+const renewal =
+  (cell: (r: SizeResult) => string) =>
+  (r: SizeResult): string =>
+    r.renewal.rounds === 0 ? 'skipped' : cell(r);
+
 const ROWS: [string, (r: SizeResult) => string][] = [
   ['baseline: N Secrets written by a plain client (s)', (r) => seconds(r.baseline.secretsWrittenMs)],
   ['operator: start to all N Ready (s)', (r) => seconds(r.creation.allReadyMs)],
@@ -26,17 +32,26 @@ const ROWS: [string, (r: SizeResult) => string][] = [
     'renewals observed (rounds completed?)',
     (r) => `${r.renewal.renewals} (${r.renewal.completed ? 'yes' : 'NO'})`,
   ],
-  ['provider calls/renewal: oauth2 / tapdata / hub (goal 1 / 1 / 2)', (r) => calls(r.renewal.providerCalls)],
-  ['apiserver requests/renewal', (r) => fixed(r.renewal.apiserverPerRenewal)],
-  ['renewal lateness p50 (s)', (r) => fixed(r.renewal.latenessMs && r.renewal.latenessMs.p50 / 1000)],
+  [
+    'provider calls/renewal: oauth2 / tapdata / hub (goal 1 / 1 / 2)',
+    renewal((r) => calls(r.renewal.providerCalls)),
+  ],
+  ['apiserver requests/renewal', renewal((r) => fixed(r.renewal.apiserverPerRenewal))],
+  [
+    'renewal lateness p50 (s)',
+    renewal((r) => fixed(r.renewal.latenessMs && r.renewal.latenessMs.p50 / 1000)),
+  ],
   [
     'renewal lateness p99 (s) (goal < 2)',
     (r) => fixed(r.renewal.latenessMs && r.renewal.latenessMs.p99 / 1000),
   ],
-  ['renewal lateness max (s)', (r) => fixed(r.renewal.latenessMs && r.renewal.latenessMs.max / 1000)],
-  ['CPU s per 1,000 renewals', (r) => fixed(r.renewal.cpuSecondsPer1000Renewals)],
-  ['restart: start to /readyz (s)', (r) => seconds(r.restart.readyzMs)],
-  ['restart: every credential reconciled (s)', (r) => seconds(r.restart.settledMs)],
+  [
+    'renewal lateness max (s)',
+    renewal((r) => fixed(r.renewal.latenessMs && r.renewal.latenessMs.max / 1000)),
+  ],
+  ['CPU s per 1,000 renewals', renewal((r) => fixed(r.renewal.cpuSecondsPer1000Renewals))],
+  ['restart: start to /readyz (s)', renewal((r) => seconds(r.restart.readyzMs))],
+  ['restart: every credential reconciled (s)', renewal((r) => seconds(r.restart.settledMs))],
   [
     'restart: provider calls (renewals due / premature; goal 0 premature)',
     (r) => `${r.restart.providerCalls} (${r.restart.renewalsDue} / ${r.restart.prematureRenewals})`,
