@@ -30,7 +30,7 @@ const ROWS: [string, (r: SizeResult) => string][] = [
   ['apiserver requests/credential at creation', (r) => fixed(r.creation.apiserverPerCredential)],
   [
     'renewals observed (rounds completed?)',
-    (r) => `${r.renewal.renewals} (${r.renewal.completed ? 'yes' : 'NO'})`,
+    renewal((r) => `${r.renewal.renewals} (${r.renewal.completed ? 'yes' : 'NO'})`),
   ],
   [
     'provider calls/renewal: oauth2 / tapdata / hub (goal 1 / 1 / 2)',
@@ -43,15 +43,15 @@ const ROWS: [string, (r: SizeResult) => string][] = [
   ],
   [
     'renewal lateness p99 (s) (goal < 2)',
-    (r) => fixed(r.renewal.latenessMs && r.renewal.latenessMs.p99 / 1000),
+    renewal((r) => fixed(r.renewal.latenessMs && r.renewal.latenessMs.p99 / 1000)),
   ],
   [
     'renewal lateness max (s)',
     renewal((r) => fixed(r.renewal.latenessMs && r.renewal.latenessMs.max / 1000)),
   ],
   ['CPU s per 1,000 renewals', renewal((r) => fixed(r.renewal.cpuSecondsPer1000Renewals))],
-  ['restart: start to /readyz (s)', renewal((r) => seconds(r.restart.readyzMs))],
-  ['restart: every credential reconciled (s)', renewal((r) => seconds(r.restart.settledMs))],
+  ['restart: start to /readyz (s)', (r) => seconds(r.restart.readyzMs)],
+  ['restart: every credential reconciled (s)', (r) => seconds(r.restart.settledMs)],
   [
     'restart: provider calls (renewals due / premature; goal 0 premature)',
     (r) => `${r.restart.providerCalls} (${r.restart.renewalsDue} / ${r.restart.prematureRenewals})`,
