@@ -2,12 +2,12 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { KubeConfig } from '@kubernetes/client-node';
 import { ConfigError, loadConfig, type OperatorConfig } from './config.ts';
 import { Manager, type ManagerSources } from './controller/manager.ts';
 import { HttpClientFactory } from './http/client.ts';
 import { EventRecorder } from './kube/events.ts';
 import { LeaderElector } from './kube/leader-election.ts';
+import { PooledKubeConfig } from './kube/pooled-kubeconfig.ts';
 import { TokenBucket } from './kube/rate-limiter.ts';
 import { apiCredentialSource, configMapSource, secretSource, type Scope } from './kube/sources.ts';
 import { startHealthServer } from './observability/health.ts';
@@ -18,8 +18,8 @@ import { systemClock } from './policy/clock.ts';
 import { parseDuration } from './policy/duration.ts';
 import { providers } from './providers/index.ts';
 
-function loadKubeConfig(config: OperatorConfig): KubeConfig {
-  const kubeConfig = new KubeConfig();
+function loadKubeConfig(config: OperatorConfig): PooledKubeConfig {
+  const kubeConfig = new PooledKubeConfig();
   if (config.kubeconfig) kubeConfig.loadFromFile(config.kubeconfig);
   else kubeConfig.loadFromCluster();
   return kubeConfig;
@@ -43,7 +43,7 @@ function splitAddress(address: string): { host: string; port: number } {
   return { host: host === '' ? '0.0.0.0' : host, port: Number(address.slice(index + 1)) };
 }
 
-function sources(kubeConfig: KubeConfig, config: OperatorConfig): ManagerSources {
+function sources(kubeConfig: PooledKubeConfig, config: OperatorConfig): ManagerSources {
   const scopes: Scope[] =
     config.namespaces.length > 0 ? config.namespaces.map((namespace) => ({ namespace })) : [{}];
   return {
@@ -193,7 +193,7 @@ async function main(): Promise<void> {
     await manager.stop();
     // Only now, with no work in flight, hand the lease over so the next replica starts at once.
     await elector?.release();
-    await Promise.all([health.close(), metricsServer?.close(), http.close()]);
+    await Promise.all([health.close(), metricsServer?.close(), http.close(), kubeConfig.closeConnections()]);
     logger.info('stopped');
     process.exit(0);
   };

@@ -1,6 +1,5 @@
 // Reconcile one ApiCredential: read the caches, let decide() choose one action, carry it out, and
 // record the outcome in the Secret, the status and Events. Only this file acts; the decisions are pure.
-import { createHash } from 'node:crypto';
 import {
   CoreV1Api,
   CustomObjectsApi,
@@ -32,6 +31,7 @@ import { decide, type Action, type Observation } from '../policy/decide.ts';
 import { formatDuration, parseDuration } from '../policy/duration.ts';
 import { planRenewal } from '../policy/renewal.ts';
 import { pendingMarkerForWrite } from '../policy/rollout.ts';
+import { stableRandom } from '../policy/stable-random.ts';
 import { ProviderError, StateConflictError } from '../providers/errors.ts';
 import { selectProvider, type ProviderRegistry, type SelectedProvider } from '../providers/registry.ts';
 import type { InputReference, ProviderContext, TokenSet } from '../providers/types.ts';
@@ -125,12 +125,6 @@ function earliestOf(...times: (number | undefined)[]): number | undefined {
 
 function keyOf(credential: ApiCredential): string {
   return `${credential.metadata.namespace}/${credential.metadata.name}`;
-}
-
-/** Deterministic per token, so a restart computes the same renewal time and writes no new status. */
-function stableRandom(...parts: (string | number)[]): number {
-  const digest = createHash('sha256').update(parts.join('\0')).digest();
-  return digest.readUInt32BE(0) / 0x1_0000_0000;
 }
 
 /** What one reconcile knows about its credential once it has observed it. */

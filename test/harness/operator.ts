@@ -19,6 +19,8 @@ export interface OperatorOptions {
   extraArgs?: string[];
   env?: NodeJS.ProcessEnv;
   name?: string;
+  /** The operator's entry point; default src/main.ts (type-stripped). dist/main.js is what the image runs. */
+  entry?: string;
 }
 
 export interface RunningOperator {
@@ -41,7 +43,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const name = options.name ?? `operator-${instances}`;
   const logFile = join(options.logDir, `${name}.log`);
   const args = [
-    join(repoRoot, 'src', 'main.ts'),
+    options.entry ?? join(repoRoot, 'src', 'main.ts'),
     `--kubeconfig=${options.kubeconfig}`,
     `--health-address=127.0.0.1:${healthPort}`,
     `--metrics-address=127.0.0.1:${metricsPort}`,

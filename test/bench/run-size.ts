@@ -1,0 +1,432 @@
+// One benchmark size: a fresh control plane, the providers, a baseline of N plain Secret writes, then
+// N ApiCredentials taken to Ready by the real operator, a restart, and renewal rounds.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { adminKubeConfig, startControlPlane } from '../harness/controlplane.ts';
+import { crdFiles } from '../harness/crds.ts';
+import { ensureNamespace } from '../harness/identity.ts';
+import { TestKube } from '../harness/kube.ts';
+import { prepareOperatorNamespace, startOperator, type RunningOperator } from '../harness/operator.ts';
+import { waitFor } from '../harness/wait.ts';
+import { auditFlags, countAudit, type AuditCounts, type AuditWindow } from './audit.ts';
+import { readOperatorMetrics, sampleHeap } from './operator-metrics.ts';
+import { childPid, cpuSecondsOf, memoryOf } from './proc.ts';
+import {
+  EXPECTED_CALLS,
+  providerOf,
+  startProviders,
+  type BenchProvider,
+  type ProviderCounts,
+} from './providers.ts';
+import { summarize, type Summary } from './stats.ts';
+import { BenchTracker } from './tracker.ts';
+
+export interface SizeOptions {
+  n: number;
+  /** Operator workers, and the baseline client's requests in flight. */
+  concurrency: number;
+  lifetimeSeconds: number;
+  rounds: number;
+  propagationMarginSeconds: number;
+  apiserverArgs: string[];
+  /** Extra operator flags. */
+  operatorArgs: string[];
+  /** The operator's entry point (dist/main.js, as the image runs it, or src/main.ts). */
+  entry: string;
+  /** Directory for V8 CPU and heap profiles of the operator, or undefined. */
+  profileDir?: string;
+  log: (line: string) => void;
+}
+
+export interface PerProvider {
+  credentials: number;
+  calls: number;
+  perCredential: number | undefined;
+  expected: number;
+}
+
+export interface SizeResult {
+  n: number;
+  concurrency: number;
+  lifetimeSeconds: number;
+  baseline: { secretsWrittenMs: number };
+  createCredentialsMs: number;
+  creation: {
+    operatorReadyzMs: number;
+    allReadyMs: number;
+    ratioToBaseline: number;
+    renewalsDuring: number;
+    providerCalls: Record<BenchProvider, PerProvider>;
+    apiserverRequests: number;
+    apiserverPerCredential: number;
+    apiserverByKind: Record<string, number>;
+  };
+  restart: {
+    readyzMs: number;
+    settledMs: number;
+    providerCalls: number;
+    renewalsDue: number;
+    prematureRenewals: number;
+    apiserverRequests: number;
+    apiserverByKind: Record<string, number>;
+  };
+  renewal: {
+    durationMs: number;
+    rounds: number;
+    renewals: number;
+    completed: boolean;
+    latenessMs: Summary | undefined;
+    providerCalls: Record<BenchProvider, PerProvider>;
+    apiserverRequests: number;
+    apiserverPerRenewal: number;
+    apiserverByKind: Record<string, number>;
+    cpuSeconds: number;
+    cpuSecondsPer1000Renewals: number;
+  };
+  memory: { peakRssMiB: number; peakHeapUsedMiB: number; apiserverRssMiB?: number; etcdRssMiB?: number };
+}
+
+const NAMESPACE = 'bench';
+const SERVICE_ACCOUNT = 'apicred-operator';
+const USERNAME = `system:serviceaccount:${NAMESPACE}:${SERVICE_ACCOUNT}`;
+const JITTER = 0.1; // src/main.ts
+const RENEW_BEFORE_PERCENTAGE = 33; // the CRD default
+
+/** Runs `task(i)` for i in [0, count) with at most `concurrency` in flight. */
+async function pool(
+  count: number,
+  concurrency: number,
+  task: (index: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const index = next;
+      next += 1;
+      await task(index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+}
+
+function credentialName(index: number): string {
+  return `cred-${String(index).padStart(5, '0')}`;
+}
+
+function indexOf(name: string): number {
+  return Number(name.slice('cred-'.length));
+}
+
+function countByProvider(n: number): ProviderCounts {
+  const counts: ProviderCounts = { oauth2: 0, tapdata: 0, insightsHub: 0 };
+  for (let i = 0; i < n; i += 1) counts[providerOf(i)] += 1;
+  return counts;
+}
+
+function perProvider(calls: ProviderCounts, units: ProviderCounts): Record<BenchProvider, PerProvider> {
+  const result = {} as Record<BenchProvider, PerProvider>;
+  for (const provider of Object.keys(calls) as BenchProvider[]) {
+    result[provider] = {
+      credentials: units[provider],
+      calls: calls[provider],
+      perCredential: units[provider] > 0 ? calls[provider] / units[provider] : undefined,
+      expected: EXPECTED_CALLS[provider],
+    };
+  }
+  return result;
+}
+
+function delta(after: ProviderCounts, before: ProviderCounts): ProviderCounts {
+  return {
+    oauth2: after.oauth2 - before.oauth2,
+    tapdata: after.tapdata - before.tapdata,
+    insightsHub: after.insightsHub - before.insightsHub,
+  };
+}
+
+function total(counts: ProviderCounts): number {
+  return counts.oauth2 + counts.tapdata + counts.insightsHub;
+}
+
+/** A consumer-Secret-sized object: what the operator writes, minus what only it knows. */
+function baselineSecret(index: number): {
+  metadata: object;
+  type: string;
+  stringData: Record<string, string>;
+} {
+  const now = new Date().toISOString();
+  return {
+    metadata: {
+      name: credentialName(index),
+      labels: { 'app.kubernetes.io/managed-by': 'bench', 'apicred.dev/role': 'token' },
+      annotations: { 'apicred.dev/issued-at': now, 'apicred.dev/expires-at': now },
+    },
+    type: 'Opaque',
+    stringData: {
+      token: randomBytes(600).toString('base64url'),
+      token_type: 'Bearer',
+      expires_at: now,
+    },
+  };
+}
+
+export async function runSize(options: SizeOptions): Promise<SizeResult> {
+  const { n, concurrency, log } = options;
+  const work = mkdtempSync(join(tmpdir(), 'apicred-bench-'));
+  const auditLog = join(work, 'audit.log');
+  const plane = await startControlPlane({
+    crdFiles: crdFiles(),
+    apiserverArgs: [
+      ...auditFlags(join(work, 'audit-policy.json'), auditLog, USERNAME),
+      ...options.apiserverArgs,
+    ],
+  });
+  const providers = await startProviders(options.lifetimeSeconds);
+  const operators: RunningOperator[] = [];
+  let tracker: BenchTracker | undefined;
+  const heap = { peak: 0 };
+  let planeStopped = false;
+  try {
+    log(`[n=${n}] control plane up in ${(plane.startedInMs / 1000).toFixed(1)} s`);
+    const admin = adminKubeConfig(plane);
+    const kube = new TestKube(admin);
+    const core = admin.makeApiClient(CoreV1Api);
+
+    await ensureNamespace(core, 'baseline');
+    const baselineStart = Date.now();
+    await pool(n, concurrency, async (index) => {
+      await core.createNamespacedSecret({ namespace: 'baseline', body: baselineSecret(index) });
+    });
+    const secretsWrittenMs = Date.now() - baselineStart;
+    log(`[n=${n}] baseline: ${n} Secrets written in ${(secretsWrittenMs / 1000).toFixed(1)} s`);
+
+    const { kubeconfig, logDir } = await prepareOperatorNamespace(plane, NAMESPACE, SERVICE_ACCOUNT);
+    for (const [name, data] of Object.entries(providers.inputSecrets))
+      await kube.putSecret(NAMESPACE, name, data);
+    const createStart = Date.now();
+    await pool(n, concurrency, async (index) => {
+      await kube.createCredential(NAMESPACE, credentialName(index), providers.spec(index));
+    });
+    const createCredentialsMs = Date.now() - createStart;
+    log(`[n=${n}] ${n} ApiCredentials created in ${(createCredentialsMs / 1000).toFixed(1)} s`);
+
+    tracker = new BenchTracker({
+      kubeConfig: admin,
+      namespace: NAMESPACE,
+      propagationMarginMs: options.propagationMarginSeconds * 1000,
+      jitterFraction: JITTER,
+      renewBeforePercentage: RENEW_BEFORE_PERCENTAGE,
+    });
+    await tracker.start();
+    const activeTracker = tracker;
+
+    const start = async (
+      name: string,
+    ): Promise<{ operator: RunningOperator; pid: number; stopHeap: () => void }> => {
+      const profileEnv = options.profileDir
+        ? {
+            NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${options.profileDir} --heap-prof --heap-prof-dir=${options.profileDir}`,
+          }
+        : {};
+      const operator = await startOperator({
+        kubeconfig,
+        logDir,
+        name,
+        entry: options.entry,
+        namespaces: [NAMESPACE],
+        env: profileEnv,
+        extraArgs: [
+          '--leader-elect=false',
+          '--log-level=info',
+          `--concurrency=${String(concurrency)}`,
+          `--propagation-margin=${String(options.propagationMarginSeconds)}s`,
+          ...options.operatorArgs,
+        ],
+      });
+      operators.push(operator);
+      const pid = childPid(operator.logFile);
+      if (pid === undefined) throw new Error(`no pid for ${name} (${operator.logFile}.pid)`);
+      const sampler = sampleHeap(operator.metricsUrl, 5_000);
+      return {
+        operator,
+        pid,
+        stopHeap: () => {
+          sampler.stop();
+          heap.peak = Math.max(heap.peak, sampler.peak());
+        },
+      };
+    };
+    const stopOperator = async (running: {
+      operator: RunningOperator;
+      pid: number;
+      stopHeap: () => void;
+    }) => {
+      const memory = memoryOf(running.pid);
+      running.stopHeap();
+      await running.operator.stop();
+      return memory?.peakRssMiB ?? 0;
+    };
+
+    // 1. From nothing to N Ready credentials.
+    const beforeCreation = providers.counts();
+    const t0 = Date.now();
+    const first = await start('operator-1');
+    const operatorReadyzMs = Date.now() - t0;
+    const rss = (pid: number): string => {
+      const memory = memoryOf(pid);
+      return memory ? `RSS ${memory.rssMiB.toFixed(0)} MiB (peak ${memory.peakRssMiB.toFixed(0)})` : 'RSS ?';
+    };
+    log(`[n=${n}] operator ready after ${(operatorReadyzMs / 1000).toFixed(1)} s; ${rss(first.pid)}`);
+    await waitFor(
+      `${n} ApiCredentials to be Ready`,
+      () => (activeTracker.readyAt.size >= n ? true : undefined),
+      {
+        timeoutMs: 120_000 + n * 200,
+        intervalMs: 200,
+        abortIf: () => (first.operator.process.exited ? first.operator.process.logTail(40) : undefined),
+      },
+    );
+    const allReadyAt = Math.max(...activeTracker.readyAt.values());
+    const creationCalls = delta(providers.counts(), beforeCreation);
+    const renewalsDuringCreation = activeTracker.renewals.filter((r) => r.at < allReadyAt).length;
+    const allReadyMs = allReadyAt - t0;
+    log(
+      `[n=${n}] all Ready ${(allReadyMs / 1000).toFixed(1)} s after the operator started ` +
+        `(${(allReadyMs / secretsWrittenMs).toFixed(2)}x the baseline); ${total(creationCalls)} provider calls; ${rss(first.pid)}`,
+    );
+    // Let the last status writes and Events land before the window closes.
+    await sleep(2_000);
+    const creationEnd = Date.now();
+
+    // 2. A graceful restart: how soon it is ready, and whether it calls any provider it need not.
+    const peakRss1 = await stopOperator(first);
+    const beforeRestart = providers.counts();
+    const restartStart = Date.now();
+    const second = await start('operator-2');
+    const readyzMs = Date.now() - restartStart;
+    await waitFor(
+      'the restarted operator to reconcile every ApiCredential once',
+      async () =>
+        ((await readOperatorMetrics(second.operator.metricsUrl))?.reconciles ?? 0) >= n ? true : undefined,
+      { timeoutMs: 120_000 + n * 100, intervalMs: 1_000 },
+    );
+    const settledAt = Date.now();
+    const restartCalls = total(delta(providers.counts(), beforeRestart));
+    const restartRenewals = activeTracker.renewals.filter((r) => r.at >= restartStart && r.at <= settledAt);
+    const prematureRenewals = restartRenewals.filter((r) => r.latenessMs < 0).length;
+    log(
+      `[n=${n}] restart: ready in ${(readyzMs / 1000).toFixed(1)} s, every credential looked at in ` +
+        `${((settledAt - restartStart) / 1000).toFixed(1)} s, ${restartCalls} provider calls ` +
+        `(${restartRenewals.length} due renewals, ${prematureRenewals} premature); ${rss(second.pid)}`,
+    );
+
+    // 3. Renewal rounds.
+    const roundsStart = Date.now();
+    const beforeRounds = providers.counts();
+    const cpuBefore = cpuSecondsOf(second.pid) ?? 0;
+    const roundsTimeoutMs = (options.rounds + 1) * options.lifetimeSeconds * 1000 + 120_000;
+    let completed = options.rounds > 0;
+    let lastReport = Date.now();
+    if (options.rounds > 0)
+      try {
+        await waitFor(
+          `${options.rounds} renewal rounds`,
+          () => {
+            const perCredential = activeTracker.renewalsSince(roundsStart);
+            let done = 0;
+            for (const count of perCredential.values()) if (count >= options.rounds) done += 1;
+            if (Date.now() - lastReport > 30_000) {
+              lastReport = Date.now();
+              log(`[n=${n}]   ${done}/${n} credentials renewed ${options.rounds} times; ${rss(second.pid)}`);
+            }
+            return done >= n ? true : undefined;
+          },
+          {
+            timeoutMs: roundsTimeoutMs,
+            intervalMs: 500,
+            abortIf: () => (second.operator.process.exited ? second.operator.process.logTail(40) : undefined),
+          },
+        );
+      } catch (error) {
+        completed = false;
+        log(`[n=${n}] renewal rounds incomplete: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    const roundsEnd = Date.now();
+    const cpuSeconds = (cpuSecondsOf(second.pid) ?? 0) - cpuBefore;
+    const roundCalls = delta(providers.counts(), beforeRounds);
+    const roundRenewals = activeTracker.renewals.filter((r) => r.at >= roundsStart && r.at < roundsEnd);
+    const renewalsByProvider: ProviderCounts = { oauth2: 0, tapdata: 0, insightsHub: 0 };
+    for (const renewal of roundRenewals) renewalsByProvider[providerOf(indexOf(renewal.credential))] += 1;
+    const peakRss2 = await stopOperator(second);
+    const memoryOfPlane = plane.memoryMiB();
+
+    await tracker.stop();
+    tracker = undefined;
+    await plane.stop(); // flushes the audit log
+    planeStopped = true;
+    const windows: AuditWindow[] = [
+      { name: 'creation', from: t0, to: creationEnd },
+      { name: 'restart', from: restartStart, to: settledAt },
+      { name: 'renewal', from: roundsStart, to: roundsEnd },
+    ];
+    const audit: AuditCounts = await countAudit(auditLog, USERNAME, windows);
+    const renewals = roundRenewals.length;
+    const creationAudit = audit.creation ?? { total: 0, byKind: {} };
+    const renewalAudit = audit.renewal ?? { total: 0, byKind: {} };
+    return {
+      n,
+      concurrency,
+      lifetimeSeconds: options.lifetimeSeconds,
+      baseline: { secretsWrittenMs },
+      createCredentialsMs,
+      creation: {
+        operatorReadyzMs,
+        allReadyMs,
+        ratioToBaseline: allReadyMs / secretsWrittenMs,
+        renewalsDuring: renewalsDuringCreation,
+        providerCalls: perProvider(creationCalls, countByProvider(n)),
+        apiserverRequests: creationAudit.total,
+        apiserverPerCredential: creationAudit.total / n,
+        apiserverByKind: creationAudit.byKind,
+      },
+      restart: {
+        readyzMs,
+        settledMs: settledAt - restartStart,
+        providerCalls: restartCalls,
+        renewalsDue: restartRenewals.length - prematureRenewals,
+        prematureRenewals,
+        apiserverRequests: audit.restart?.total ?? 0,
+        apiserverByKind: audit.restart?.byKind ?? {},
+      },
+      renewal: {
+        durationMs: roundsEnd - roundsStart,
+        rounds: options.rounds,
+        renewals,
+        completed,
+        latenessMs: summarize(roundRenewals.map((r) => r.latenessMs)),
+        providerCalls: perProvider(roundCalls, renewalsByProvider),
+        apiserverRequests: renewalAudit.total,
+        apiserverPerRenewal: renewals > 0 ? renewalAudit.total / renewals : 0,
+        apiserverByKind: renewalAudit.byKind,
+        cpuSeconds,
+        cpuSecondsPer1000Renewals: renewals > 0 ? (cpuSeconds / renewals) * 1000 : 0,
+      },
+      memory: {
+        peakRssMiB: Math.max(peakRss1, peakRss2),
+        peakHeapUsedMiB: heap.peak / 1024 / 1024,
+        apiserverRssMiB: memoryOfPlane['kube-apiserver'],
+        etcdRssMiB: memoryOfPlane.etcd,
+      },
+    };
+  } finally {
+    await tracker?.stop();
+    for (const operator of operators) await operator.stop();
+    await providers.stop();
+    if (!planeStopped) await plane.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
