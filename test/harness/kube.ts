@@ -1,5 +1,12 @@
 // Small helpers over the admin client for integration tests.
-import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type V1Secret,
+} from '@kubernetes/client-node';
 import {
   API_VERSION,
   GROUP,
@@ -73,6 +80,21 @@ export class TestKube {
       if ((error as { code?: number }).code === 404) return undefined;
       throw error;
     }
+  }
+
+  /** Forces one renewal, as a user would: `kubectl annotate apicred <name> apicred.dev/refresh-requested-at=...`. */
+  async requestRefresh(namespace: string, name: string, at = new Date().toISOString()): Promise<void> {
+    await this.objects.patchNamespacedCustomObject(
+      {
+        group: GROUP,
+        version: VERSION,
+        plural: PLURAL,
+        namespace,
+        name,
+        body: { metadata: { annotations: { 'apicred.dev/refresh-requested-at': at } } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
   }
 
   async deleteCredential(namespace: string, name: string): Promise<void> {

@@ -1,9 +1,7 @@
 // TDengine IDMP with the operator: enterprise logins renewed before expiry, and cloud tokens copied
 // by a person, distributed, checked, and reported as needing a human when the provider rejects them.
 import { randomBytes } from 'node:crypto';
-import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { GROUP, PLURAL, VERSION } from '../../src/api/apicredential.ts';
 import { IDMP_DEFAULT_USER, IdmpEmulator } from '../emulators/idmp.ts';
 import { adminKubeConfig } from '../harness/controlplane.ts';
 import { TestKube, condition } from '../harness/kube.ts';
@@ -19,17 +17,7 @@ let cloud: IdmpEmulator;
 let operator: RunningOperator;
 
 async function requestRefresh(name: string): Promise<void> {
-  await kube.objects.patchNamespacedCustomObject(
-    {
-      group: GROUP,
-      version: VERSION,
-      plural: PLURAL,
-      namespace,
-      name,
-      body: { metadata: { annotations: { 'apicred.dev/refresh-requested-at': new Date().toISOString() } } },
-    },
-    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-  );
+  await kube.requestRefresh(namespace, name);
 }
 
 beforeAll(async () => {

@@ -2,9 +2,7 @@
 // other takes over within the lease time (15 s lease, 10 s renew deadline, 2 s retry).
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { GROUP, PLURAL, VERSION } from '../../src/api/apicredential.ts';
 import { TapdataEmulator } from '../emulators/tapdata.ts';
 import { adminKubeConfig } from '../harness/controlplane.ts';
 import { createIdentity } from '../harness/identity.ts';
@@ -123,17 +121,7 @@ describe('leader election with two operator processes', () => {
     expect(failoverMs).toBeLessThan(15_000 + 2 * 2_400 + 2_000);
 
     const before = (await kube.secretValues(namespace, 'orders'))?.token;
-    await kube.objects.patchNamespacedCustomObject(
-      {
-        group: GROUP,
-        version: VERSION,
-        plural: PLURAL,
-        namespace,
-        name: 'orders',
-        body: { metadata: { annotations: { 'apicred.dev/refresh-requested-at': new Date().toISOString() } } },
-      },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-    );
+    await kube.requestRefresh(namespace, 'orders');
     await waitFor(
       'the new leader to renew',
       async () => {

@@ -4,7 +4,7 @@
 // the operator's debug log, all Events, every ApiCredential's status, /metrics, the consumer Secrets'
 // metadata and non-token keys, and the state Secrets' metadata.
 import { randomBytes } from 'node:crypto';
-import { PatchStrategy, setHeaderOptions, type V1Secret } from '@kubernetes/client-node';
+import { type V1Secret } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { GROUP, PLURAL, VERSION, type ApiCredential } from '../../src/api/apicredential.ts';
 import { LABEL_ROLE } from '../../src/secrets/consumer.ts';
@@ -67,17 +67,7 @@ const FAULTS: Fault[] = [
 ];
 
 async function requestRefresh(name: string): Promise<void> {
-  await kube.objects.patchNamespacedCustomObject(
-    {
-      group: GROUP,
-      version: VERSION,
-      plural: PLURAL,
-      namespace,
-      name,
-      body: { metadata: { annotations: { 'apicred.dev/refresh-requested-at': new Date().toISOString() } } },
-    },
-    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-  );
+  await kube.requestRefresh(namespace, name);
 }
 
 async function operatorSecrets(role: 'token' | 'state'): Promise<V1Secret[]> {

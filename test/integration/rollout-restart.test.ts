@@ -4,9 +4,8 @@
 // changes deferred, never on a quiet restart of the operator, exactly once across a SIGKILL at either
 // side of the patch, and a missing workload is a Warning Event while the token keeps renewing.
 import { randomBytes } from 'node:crypto';
-import { AppsV1Api, PatchStrategy, setHeaderOptions, type V1PodTemplateSpec } from '@kubernetes/client-node';
+import { AppsV1Api, type V1PodTemplateSpec } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { GROUP, PLURAL, VERSION } from '../../src/api/apicredential.ts';
 import { ANNOTATION_RESTARTED_AT } from '../../src/controller/rollout.ts';
 import { ANNOTATION_ROLLOUT_PENDING } from '../../src/secrets/consumer.ts';
 import { TapdataEmulator } from '../emulators/tapdata.ts';
@@ -137,17 +136,7 @@ async function readyToken(name: string): Promise<string> {
 
 /** Asks for a new token (the refresh-requested-at annotation) and waits until it is in the Secret. */
 async function renew(name: string, before: string): Promise<{ token: string; pending?: string }> {
-  await kube.objects.patchNamespacedCustomObject(
-    {
-      group: GROUP,
-      version: VERSION,
-      plural: PLURAL,
-      namespace,
-      name,
-      body: { metadata: { annotations: { 'apicred.dev/refresh-requested-at': new Date().toISOString() } } },
-    },
-    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-  );
+  await kube.requestRefresh(namespace, name);
   return waitFor(
     `a new token in Secret ${name}`,
     async () => {
@@ -400,19 +389,7 @@ describe('rolloutRestartTargets without RBAC for apps', () => {
       });
       const tokenOf = async () => (await kube.secretValues(restricted, 'web'))?.token;
       const first = await waitFor('the first token', tokenOf, { timeoutMs: 30_000, intervalMs: 200 });
-      await kube.objects.patchNamespacedCustomObject(
-        {
-          group: GROUP,
-          version: VERSION,
-          plural: PLURAL,
-          namespace: restricted,
-          name: 'web',
-          body: {
-            metadata: { annotations: { 'apicred.dev/refresh-requested-at': new Date().toISOString() } },
-          },
-        },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      );
+      await kube.requestRefresh(restricted, 'web');
       const warning = await waitFor(
         'a RolloutRestartFailed event',
         async () =>

@@ -1,9 +1,7 @@
 // The operator with TapData (emulated from the vendor notes): issue, manual refresh through the
 // annotation, a 429 honoured, and no secret in logs, events or status.
 import { randomBytes } from 'node:crypto';
-import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { GROUP, PLURAL, VERSION } from '../../src/api/apicredential.ts';
 import { TapdataEmulator } from '../emulators/tapdata.ts';
 import { adminKubeConfig } from '../harness/controlplane.ts';
 import { TestKube, condition } from '../harness/kube.ts';
@@ -71,17 +69,7 @@ describe('tapdata with the operator', () => {
       retryAfter: 2,
     });
     const requestedAt = new Date().toISOString();
-    await kube.objects.patchNamespacedCustomObject(
-      {
-        group: GROUP,
-        version: VERSION,
-        plural: PLURAL,
-        namespace,
-        name: 'orders-api',
-        body: { metadata: { annotations: { 'apicred.dev/refresh-requested-at': requestedAt } } },
-      },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-    );
+    await kube.requestRefresh(namespace, 'orders-api', requestedAt);
     const renewed = await waitFor(
       'a new token after the 429',
       async () => {
