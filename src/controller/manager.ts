@@ -3,7 +3,7 @@
 import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { ApiCredential } from '../api/apicredential.ts';
-import { ResilientInformer, type ListWatchSource } from '../kube/informer.ts';
+import { ResilientInformer, type ListWatchSource, type RelistReason } from '../kube/informer.ts';
 import { toSecretView, type SecretView } from '../kube/secret-view.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Clock } from '../policy/clock.ts';
@@ -75,6 +75,15 @@ export class Manager {
       deps.metrics.informerRestarts.inc({ resource });
       this.#logger.warn({ resource, failures, err: error }, 'watch failed; relisting with backoff');
     };
+    const onRelist = (resource: string) => (reason: RelistReason) => {
+      deps.metrics.informerRelists.inc({ resource, reason });
+      this.#logger.info(
+        { resource, reason },
+        reason === 'expired'
+          ? 'watch answered 410 Gone (its resource version was compacted); relisting'
+          : 'periodic relist',
+      );
+    };
     this.#credentialInformers = deps.sources.credentials.map(
       (source) =>
         new ResilientInformer<ApiCredential, ApiCredential>({
@@ -89,6 +98,7 @@ export class Manager {
               this.#queue.add(credentialKey(object));
           },
           onError: onError('apicredentials'),
+          onRelist: onRelist('apicredentials'),
         }),
     );
     const viewInformer = <T extends V1Secret | V1ConfigMap>(
@@ -107,6 +117,7 @@ export class Manager {
           this.#onReferencedObject(kind, view);
         },
         onError: onError(resource),
+        onRelist: onRelist(resource),
       });
     this.#secretInformers = deps.sources.secrets.map((source) => viewInformer('secrets', 'Secret', source));
     this.#configMapInformers = deps.sources.configMaps.map((source) =>

@@ -63,6 +63,8 @@ export interface Metrics {
   /** `status` is the HTTP status, or 'error' when no response arrived. */
   providerRequest(provider: ProviderName, method: string, status: number | 'error'): void;
   readonly informerRestarts: CounterHandle<{ resource: string }>;
+  /** Relists after the first LIST: `expired` (410 Gone) or `periodic`. */
+  readonly informerRelists: CounterHandle<{ resource: string; reason: 'expired' | 'periodic' }>;
   setLeader(isLeader: boolean): void;
 }
 
@@ -230,6 +232,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['resource'] as const,
     registers,
   });
+  const informerRelists = new Counter({
+    name: 'apicred_informer_relists_total',
+    help: 'Full relists of an informer cache after its first LIST, by resource and reason (expired: 410 Gone; periodic)',
+    labelNames: ['resource', 'reason'] as const,
+    registers,
+  });
   const leader = new Gauge({
     name: 'apicred_leader',
     help: 'Whether this replica holds the leader lease (1) or is a standby (0)',
@@ -357,6 +365,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     informerRestarts: {
       inc(l, value) {
         informerRestarts.inc({ resource: labels.generic(l.resource) }, value);
+      },
+    },
+    informerRelists: {
+      inc(l, value) {
+        informerRelists.inc({ resource: labels.generic(l.resource), reason: l.reason }, value);
       },
     },
     setLeader(isLeader) {
