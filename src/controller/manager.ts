@@ -73,7 +73,7 @@ export class Manager {
     this.#options = deps.options;
     const onError = (resource: string) => (error: unknown, failures: number) => {
       deps.metrics.informerRestarts.inc({ resource });
-      this.#logger.warn({ resource, failures, err: error }, 'watch failed; relisting with backoff');
+      this.#logger.warn({ resource, failures, err: error }, 'watch failed; watching again with backoff');
     };
     const onRelist = (resource: string) => (reason: RelistReason) => {
       deps.metrics.informerRelists.inc({ resource, reason });
