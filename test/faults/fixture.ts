@@ -1,11 +1,13 @@
 // What every fault case sets up: short-lived TapData and iDempiere tokens from the emulators, a mix
 // of ApiCredentials, the consumer monitor, and the final "nothing lost" check.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect } from 'vitest';
 import { IdempiereEmulator } from '../emulators/idempiere.ts';
 import { GARDENWORLD_LOGINS } from '../emulators/idempiere-data.ts';
 import { TapdataEmulator } from '../emulators/tapdata.ts';
+import { repoRoot } from '../harness/crds.ts';
 import { TestKube, condition } from '../harness/kube.ts';
 import { waitFor } from '../harness/wait.ts';
 import { ConsumerMonitor, expiryOf, idempiereJudge, tapdataJudge, type TokenJudge } from './invariants.ts';
@@ -174,6 +176,13 @@ export function kubeconfigVia(kubeconfig: string, server: string, out: string): 
   for (const cluster of config.clusters) cluster.cluster.server = server;
   writeFileSync(out, JSON.stringify(config, null, 2), { mode: 0o600 });
   return out;
+}
+
+/** test-results/faults/<name>: operator logs that outlive the control plane's directory. */
+export function faultLogDir(name: string): string {
+  const dir = join(repoRoot, 'test-results', 'faults', name);
+  mkdirSync(dir, { recursive: true });
+  return dir;
 }
 
 /** Counts lines of the operator's JSON log whose msg is `message`. */
