@@ -4,7 +4,7 @@ import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { ApiCredential } from '../api/apicredential.ts';
 import { withoutManagedFields } from '../kube/cache-transform.ts';
-import { ResilientInformer, type ListWatchSource } from '../kube/informer.ts';
+import { ResilientInformer, type ListWatchSource, type RelistReason } from '../kube/informer.ts';
 import { toSecretView, type SecretView } from '../kube/secret-view.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Clock } from '../policy/clock.ts';
@@ -74,7 +74,16 @@ export class Manager {
     this.#options = deps.options;
     const onError = (resource: string) => (error: unknown, failures: number) => {
       deps.metrics.informerRestarts.inc({ resource });
-      this.#logger.warn({ resource, failures, err: error }, 'watch failed; relisting with backoff');
+      this.#logger.warn({ resource, failures, err: error }, 'watch failed; watching again with backoff');
+    };
+    const onRelist = (resource: string) => (reason: RelistReason) => {
+      deps.metrics.informerRelists.inc({ resource, reason });
+      this.#logger.info(
+        { resource, reason },
+        reason === 'expired'
+          ? 'watch answered 410 Gone (its resource version was compacted); relisting'
+          : 'periodic relist',
+      );
     };
     this.#credentialInformers = deps.sources.credentials.map(
       (source) =>
@@ -90,6 +99,7 @@ export class Manager {
               this.#queue.add(credentialKey(object));
           },
           onError: onError('apicredentials'),
+          onRelist: onRelist('apicredentials'),
         }),
     );
     const viewInformer = <T extends V1Secret | V1ConfigMap>(
@@ -108,6 +118,7 @@ export class Manager {
           this.#onReferencedObject(kind, view);
         },
         onError: onError(resource),
+        onRelist: onRelist(resource),
       });
     this.#secretInformers = deps.sources.secrets.map((source) => viewInformer('secrets', 'Secret', source));
     this.#configMapInformers = deps.sources.configMaps.map((source) =>

@@ -123,10 +123,23 @@ describe('ResilientInformer', () => {
       },
     ];
     const events: string[] = [];
-    const subject = informer(source, events);
+    const relists: string[] = [];
+    const subject = new ResilientInformer<Item, Item>({
+      resource: 'items',
+      source,
+      transform: (item) => item,
+      keyOf: (item) => item.name,
+      resourceVersionOf: (item) => item.rv,
+      onEvent: (event, item) => events.push(`${event}:${item.name}@${item.rv}`),
+      onRelist: (reason) => relists.push(reason),
+      backoffInitialMs: 1,
+      backoffMaxMs: 2,
+    });
     subject.start();
     await until(() => source.lists === 2 && source.watches.length === 2);
     expect(events).toEqual(['add:a@1', 'add:b@2', 'update:b@7', 'delete:a@1']);
+    // The relist is reported, with its cause, so that operators can see compactions in logs and metrics.
+    expect(relists).toEqual(['expired']);
     expect(subject.list().map((item) => item.name)).toEqual(['b']);
     await subject.stop();
   });

@@ -29,6 +29,9 @@ export interface ListWatchSource<T> {
 
 export type InformerEvent = 'add' | 'update' | 'delete';
 
+/** Why a cache lists again after its first LIST: 410 Gone (compaction passed its version), or the timer. */
+export type RelistReason = 'expired' | 'periodic';
+
 export interface InformerOptions<T, Cached> {
   /** For logs and metrics: "apicredentials", "secrets". */
   resource: string;
@@ -43,7 +46,8 @@ export interface InformerOptions<T, Cached> {
   backoffMaxMs?: number;
   pageSize?: number;
   onError?: (error: unknown, consecutiveFailures: number) => void;
-  onRestart?: () => void;
+  /** Called before every LIST but the first, so that a relist after 410 Gone is visible. */
+  onRelist?: (reason: RelistReason) => void;
 }
 
 class ExpiredResourceVersion extends Error {}
@@ -59,6 +63,7 @@ export class ResilientInformer<T, Cached> {
   #resourceVersion = '';
   #watch: WatchHandle | undefined;
   #relistDue = false;
+  #expired = false;
   #failures = 0;
   #synced = false;
   #lastSyncAt = 0;
@@ -121,7 +126,8 @@ export class ResilientInformer<T, Cached> {
     while (!signal.aborted) {
       try {
         if (this.#resourceVersion === '' || this.#relistDue) {
-          if (this.#failures > 0 || this.#relistDue) this.#options.onRestart?.();
+          if (this.#expired) this.#options.onRelist?.('expired');
+          else if (this.#relistDue) this.#options.onRelist?.('periodic');
           await this.#relist();
         }
         const { ended, delivered } = await this.#watchUntilEnd();
@@ -133,6 +139,7 @@ export class ResilientInformer<T, Cached> {
         if (this.#stopped()) break;
         if (error instanceof ExpiredResourceVersion || httpStatusOf(error) === 410) {
           this.#resourceVersion = ''; // 410 Gone: compaction passed our version; relist at once
+          this.#expired = true;
           continue;
         }
         this.#failures += 1;
@@ -182,6 +189,7 @@ export class ResilientInformer<T, Cached> {
     }
     this.#resourceVersion = resourceVersion;
     this.#relistDue = false;
+    this.#expired = false;
     this.#lastSyncAt = Date.now();
     if (!this.#synced) {
       this.#synced = true;

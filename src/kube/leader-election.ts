@@ -27,6 +27,19 @@ export const DEFAULT_RENEW_DEADLINE_MS = 10_000;
 export const DEFAULT_RETRY_PERIOD_MS = 2_000;
 const JITTER = 1.2;
 
+/** The attempt's outcome, or false once `ms` have passed without one (the attempt is left to settle). */
+async function within(attempt: Promise<boolean>, ms: number): Promise<boolean> {
+  const timer = new AbortController();
+  try {
+    return await Promise.race([
+      attempt,
+      sleep(Math.max(0, ms), false, { signal: timer.signal }).catch(() => false),
+    ]);
+  } finally {
+    timer.abort();
+  }
+}
+
 export class LeaderElector {
   readonly #options: Required<Omit<LeaderElectionOptions, 'onError'>> &
     Pick<LeaderElectionOptions, 'onError'>;
@@ -72,7 +85,11 @@ export class LeaderElector {
     while (!this.#stopped()) {
       await sleep(retryPeriodMs, undefined, { signal }).catch(() => undefined);
       if (this.#stopped()) break;
-      if (await this.#tryAcquireOrRenew()) continue;
+      // As in client-go, a renewal gets only what is left of the renew deadline: a request that
+      // hangs (a dead link drops every packet) must not keep this replica acting as the leader
+      // after another one has taken the lease over.
+      const left = this.#lastRenewAt + renewDeadlineMs - clock.now();
+      if (await within(this.#tryAcquireOrRenew(), left)) continue;
       if (clock.now() - this.#lastRenewAt >= renewDeadlineMs) {
         this.#leading = false;
         this.#options.onStoppedLeading();
@@ -84,7 +101,11 @@ export class LeaderElector {
   /** Stops campaigning; when leading, hands the lease over at once (only after all work has stopped). */
   async release(): Promise<void> {
     this.#stop.abort();
-    await this.#inFlight; // a renewal racing with us would make our replace conflict
+    // A renewal racing with us would make our replace conflict; one that hangs must not block exit.
+    await within(
+      this.#inFlight.then(() => true),
+      this.#options.renewDeadlineMs,
+    );
     if (!this.#leading) return;
     this.#leading = false;
     const { namespace, name, identity } = this.#options;

@@ -118,6 +118,7 @@ describe('createMetrics', () => {
     metrics.providerRequest('oauth2', 'POST', 503);
     metrics.providerRequest('insightsHub', 'GET', 'error');
     metrics.informerRestarts.inc({ resource: 'secrets' });
+    metrics.informerRelists.inc({ resource: 'apicredentials', reason: 'expired' });
     metrics.setLeader(true);
     expect(await samples(metrics, 'apicred_renewals_total')).toEqual([
       'apicred_renewals_total{provider="oauth2",result="success"} 1',
@@ -136,6 +137,9 @@ describe('createMetrics', () => {
     ]);
     expect(await samples(metrics, 'apicred_informer_restarts_total')).toEqual([
       'apicred_informer_restarts_total{resource="secrets"} 1',
+    ]);
+    expect(await samples(metrics, 'apicred_informer_relists_total')).toEqual([
+      'apicred_informer_relists_total{resource="apicredentials",reason="expired"} 1',
     ]);
     expect(await samples(metrics, 'apicred_leader')).toEqual(['apicred_leader 1']);
     metrics.setLeader(false);

@@ -69,6 +69,8 @@ export interface Metrics {
   readonly informerRestarts: CounterHandle<{ resource: string }>;
   /** Rollout restarts of spec.rolloutRestartTargets by workload kind and outcome. */
   readonly rolloutRestarts: CounterHandle<{ kind: WorkloadKind; result: RolloutRestartResult }>;
+  /** Relists after the first LIST: `expired` (410 Gone) or `periodic`. */
+  readonly informerRelists: CounterHandle<{ resource: string; reason: 'expired' | 'periodic' }>;
   setLeader(isLeader: boolean): void;
 }
 
@@ -242,6 +244,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['kind', 'result'] as const,
     registers,
   });
+  const informerRelists = new Counter({
+    name: 'apicred_informer_relists_total',
+    help: 'Full relists of an informer cache after its first LIST, by resource and reason (expired: 410 Gone; periodic)',
+    labelNames: ['resource', 'reason'] as const,
+    registers,
+  });
   const leader = new Gauge({
     name: 'apicred_leader',
     help: 'Whether this replica holds the leader lease (1) or is a standby (0)',
@@ -374,6 +382,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     rolloutRestarts: {
       inc(l, value) {
         rolloutRestarts.inc({ kind: labels.generic(l.kind), result: labels.generic(l.result) }, value);
+      },
+    },
+    informerRelists: {
+      inc(l, value) {
+        informerRelists.inc({ resource: labels.generic(l.resource), reason: l.reason }, value);
       },
     },
     setLeader(isLeader) {
