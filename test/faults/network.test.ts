@@ -95,14 +95,15 @@ describe('fault: the operator network to the apiserver', () => {
     await waitAllReady(kube, providers, refs);
     let cuts = 0;
     let rounds = 0;
-    // 12 rounds, each: a change to act on, then every connection cut, as soon as the operator has
-    // connected again (watches and all).
+    // 12 rounds, each: a change to act on, then every connection cut as soon as the operator has
+    // connected again. Its API calls and watches share one pooled HTTP/2 connection (as client-go's
+    // do), so one open connection is the operator back on the wire.
     for (; rounds < 12; rounds += 1) {
       const at = `cut-round-${String(rounds)}`;
       const target = refs[rounds % refs.length];
       if (!target) throw new Error('no credential');
       await requestRefresh(target, at);
-      await waitFor('the operator to reconnect', () => (proxy.openConnections >= 3 ? true : undefined), {
+      await waitFor('the operator to reconnect', () => (proxy.openConnections >= 1 ? true : undefined), {
         timeoutMs: 30_000,
         intervalMs: 50,
       });
@@ -110,7 +111,7 @@ describe('fault: the operator network to the apiserver', () => {
       await waitHandled([target], at);
     }
     const report = await assertNothingLost(kube, providers, refs, monitor);
-    expect(cuts).toBeGreaterThanOrEqual(rounds * 2);
+    expect(cuts).toBeGreaterThanOrEqual(rounds);
     process.stderr.write(
       `[faults] watch cuts: ${String(rounds)} rounds, ${String(cuts)} connections cut, ` +
         `${String(report.observations)} observations, ${String(report.distinctTokens)} tokens\n`,
