@@ -347,13 +347,17 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
     // Let the last status writes and Events land before the window closes.
     await sleep(2_000);
     const creationEnd = Date.now();
+    // Writing a snapshot costs memory of its own: the peak RSS reported is the one before it.
+    let peakBeforeSnapshot1: number | undefined;
     if (options.heapSnapshotDir) {
+      peakBeforeSnapshot1 = memoryOf(first.pid)?.peakRssMiB;
       const file = await takeHeapSnapshot(first.pid, options.heapSnapshotDir);
       log(`[n=${n}] heap snapshot of the first operator: ${file}`);
     }
 
     // 2. A graceful restart: how soon it is ready, and whether it calls any provider it need not.
-    const peakRss1 = await stopOperator(first);
+    const stoppedPeak1 = await stopOperator(first);
+    const peakRss1 = peakBeforeSnapshot1 ?? stoppedPeak1;
     const beforeRestart = providers.counts();
     const restartStart = Date.now();
     const second = await start('operator-2');
@@ -411,11 +415,14 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
     const roundRenewals = activeTracker.renewals.filter((r) => r.at >= roundsStart && r.at < roundsEnd);
     const renewalsByProvider: ProviderCounts = { oauth2: 0, tapdata: 0, insightsHub: 0 };
     for (const renewal of roundRenewals) renewalsByProvider[providerOf(indexOf(renewal.credential))] += 1;
+    let peakBeforeSnapshot2: number | undefined;
     if (options.heapSnapshotDir) {
+      peakBeforeSnapshot2 = memoryOf(second.pid)?.peakRssMiB;
       const file = await takeHeapSnapshot(second.pid, options.heapSnapshotDir);
       log(`[n=${n}] heap snapshot of the restarted operator: ${file}`);
     }
-    const peakRss2 = await stopOperator(second);
+    const stoppedPeak2 = await stopOperator(second);
+    const peakRss2 = peakBeforeSnapshot2 ?? stoppedPeak2;
     const memoryOfPlane = plane.memoryMiB();
 
     await tracker.stop();
