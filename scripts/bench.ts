@@ -21,7 +21,10 @@ const HELP = `npm run bench -- [flags]
   --operator-arg FLAG     extra operator flag (repeatable)
   --entry dist|src        run the operator as the image does (dist/main.js, built first; default)
                           or type-stripped from src/main.ts
-  --profile DIR           write V8 CPU and heap profiles of the operator into DIR`;
+  --profile DIR           write V8 CPU and heap profiles of the operator into DIR
+  --heap-snapshot DIR     write heap snapshots of the operator into DIR once every credential is Ready
+                          and at the end (summarise them with test/bench/heap-summary.ts)
+  --node-options OPTIONS  extra NODE_OPTIONS for the operator, e.g. --max-old-space-size=256`;
 
 const { values } = parseArgs({
   options: {
@@ -34,6 +37,8 @@ const { values } = parseArgs({
     'apiserver-arg': { type: 'string', multiple: true, default: [] },
     'operator-arg': { type: 'string', multiple: true, default: [] },
     profile: { type: 'string' },
+    'heap-snapshot': { type: 'string' },
+    'node-options': { type: 'string' },
     entry: { type: 'string', default: 'dist' },
     help: { type: 'boolean', default: false },
   },
@@ -105,6 +110,10 @@ for (const [index, n] of sizes.entries()) {
   const lifetime = perSize('lifetime', values.lifetime, index, Math.max(60, Math.ceil(n * 0.03)));
   const rounds = perSize('rounds', values.rounds, index, 3, 0);
   if (values.profile) mkdirSync(values.profile, { recursive: true });
+  const heapSnapshotDir = values['heap-snapshot']
+    ? join(values['heap-snapshot'], `n${String(n)}`)
+    : undefined;
+  if (heapSnapshotDir) mkdirSync(heapSnapshotDir, { recursive: true });
   results.push(
     await runSize({
       n,
@@ -116,6 +125,8 @@ for (const [index, n] of sizes.entries()) {
       operatorArgs: values['operator-arg'],
       entry,
       profileDir: values.profile ? join(values.profile, `n${String(n)}`) : undefined,
+      nodeOptions: values['node-options'],
+      heapSnapshotDir,
       log,
     }),
   );

@@ -3,7 +3,7 @@
 import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { ApiCredential } from '../api/apicredential.ts';
-import { withoutManagedFields } from '../kube/cache-transform.ts';
+import { forCache } from '../kube/cache-transform.ts';
 import { ResilientInformer, type ListWatchSource, type RelistReason } from '../kube/informer.ts';
 import { toSecretView, type SecretView } from '../kube/secret-view.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -90,7 +90,7 @@ export class Manager {
         new ResilientInformer<ApiCredential, ApiCredential>({
           resource: 'apicredentials',
           source,
-          transform: withoutManagedFields,
+          transform: forCache,
           keyOf: credentialKey,
           resourceVersionOf: (object) => object.metadata.resourceVersion ?? '',
           relistIntervalMs: deps.options.relistIntervalMs,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { withoutManagedFields } from './cache-transform.ts';
+import { forCache, LAST_APPLIED, withoutManagedFields } from './cache-transform.ts';
 
 describe('withoutManagedFields', () => {
   it('drops managedFields and keeps everything else', () => {
@@ -16,5 +16,28 @@ describe('withoutManagedFields', () => {
   it('returns an object without managedFields as it is', () => {
     const object = { metadata: { name: 'a' } };
     expect(withoutManagedFields(object)).toBe(object);
+  });
+});
+
+describe('forCache', () => {
+  it("drops managedFields and kubectl's last-applied copy and keeps the other annotations", () => {
+    const object = {
+      metadata: {
+        name: 'a',
+        managedFields: [{ manager: 'kubectl' }],
+        annotations: { [LAST_APPLIED]: '{"spec":{"x":1}}', 'apicred.dev/refresh-requested-at': 'now' },
+      },
+      spec: { x: 1 },
+    };
+    expect(forCache(object)).toEqual({
+      metadata: { name: 'a', annotations: { 'apicred.dev/refresh-requested-at': 'now' } },
+      spec: { x: 1 },
+    });
+    expect(object.metadata.annotations[LAST_APPLIED]).toBeDefined(); // the input is not modified
+  });
+
+  it('returns an object with nothing to drop as it is', () => {
+    const object = { metadata: { name: 'a', annotations: { b: 'c' } } };
+    expect(forCache(object)).toBe(object);
   });
 });

@@ -1,7 +1,7 @@
 // Kubernetes Events for ApiCredentials, so `kubectl describe` tells the story. Repeats of the same
 // reason and message within a window are folded into one Event with a count, as client-go does.
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
-import { randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { API_VERSION, KIND } from '../api/apicredential.ts';
 import type { Clock } from '../policy/clock.ts';
 
@@ -50,7 +50,12 @@ export class EventRecorder implements EventSink {
   async emit(target: EventTarget, type: EventType, reason: string, message: string): Promise<void> {
     const now = this.#clock.now();
     const text = message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE - 1)}…` : message;
-    const foldKey = `${target.uid}\0${type}\0${reason}\0${text}`;
+    // A digest, not the text: one entry per credential stays for the fold window.
+    const foldKey = hash('sha256', `${target.uid}\0${type}\0${reason}\0${text}`, 'buffer').toString(
+      'base64',
+      0,
+      16,
+    );
     const previous = this.#recent.get(foldKey);
     this.#prune(now);
     try {

@@ -3,6 +3,7 @@
 // reconcile actually needs them (then it GETs the Secret).
 import { createHash } from 'node:crypto';
 import type { V1OwnerReference, V1Secret } from '@kubernetes/client-node';
+import { LAST_APPLIED } from './cache-transform.ts';
 
 export interface SecretView {
   namespace: string;
@@ -40,8 +41,7 @@ export function combineDigests(keyDigests: Record<string, string | undefined>): 
   return hash.digest('hex').slice(0, 32);
 }
 
-// kubectl apply copies the whole Secret, values included, into this annotation: never cache it.
-const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+// kubectl apply copies the whole Secret, values included, into LAST_APPLIED: never cache it.
 
 export function toSecretView(secret: Pick<V1Secret, 'metadata' | 'data' | 'type'>): SecretView {
   const metadata = secret.metadata ?? {};

@@ -116,6 +116,20 @@ describe('SecretRedactor', () => {
     expect(redactor.scrub('access-token-2')).toBe('access-token-2');
   });
 
+  it('tells apart values that end alike, and forgets one without the other', () => {
+    const redactor = new SecretRedactor({ shapes: false });
+    const long = 'first-secret-tail-XYZ123';
+    const short = 'tail-XYZ123';
+    redactor.add(long, 'a');
+    redactor.add(short, 'b');
+    expect(redactor.scrub(`${long} / ${short} / XYZ123`)).toBe(`${REDACTED} / ${REDACTED} / XYZ123`);
+    redactor.forget('a');
+    expect(redactor.scrub(`${long} / ${short}`)).toBe(`first-secret-${REDACTED} / ${REDACTED}`);
+    redactor.forget('b');
+    expect(redactor.scrub(`${long} / ${short}`)).toBe(`${long} / ${short}`);
+    expect(redactor.size).toBe(0);
+  });
+
   it('returns to empty after thousands of values come and go', () => {
     const redactor = new SecretRedactor({ shapes: false });
     const values = Array.from({ length: 3000 }, (_, i) => `tok-${i.toString(36)}-${'x'.repeat(i % 40)}`);

@@ -28,6 +28,8 @@ interface Form {
   key: number;
   length: number;
   digest: string;
+  /** Registrations using this form (the index holds one object per distinct form). */
+  count: number;
 }
 
 interface Registration {
@@ -44,8 +46,9 @@ export interface SecretRedactorOptions {
 }
 
 export class SecretRedactor {
-  // suffix hash -> form length -> digest -> number of registrations using it
-  #index = new Map<number, Map<number, Map<string, number>>>();
+  // suffix hash -> the form (or, rarely, forms) ending that way. One small object per distinct form,
+  // shared with the registrations using it, not nested Maps (several hundred bytes per form).
+  #index = new Map<number, Form | Form[]>();
   #values = new Map<string, Registration>();
   #byOwner = new Map<string, Set<string>>();
   #shapes: boolean;
@@ -69,9 +72,8 @@ export class SecretRedactor {
     const id = digest(value);
     let registration = this.#values.get(id);
     if (registration === undefined) {
-      registration = { owners: new Set(), forms: formsOf(value) };
+      registration = { owners: new Set(), forms: formsOf(value).map((form) => this.#retainForm(form)) };
       this.#values.set(id, registration);
-      for (const form of registration.forms) this.#indexForm(form, 1);
     }
     registration.owners.add(owner);
     let owned = this.#byOwner.get(owner);
@@ -130,11 +132,19 @@ export class SecretRedactor {
     let h = 0;
     for (let i = 0; i < WINDOW; i++) h = (Math.imul(h, BASE) + text.charCodeAt(i)) | 0;
     for (let end = WINDOW; ; end++) {
-      const byLength = this.#index.get(h);
-      if (byLength !== undefined) {
-        for (const [length, digests] of byLength) {
+      const indexed = this.#index.get(h);
+      if (indexed !== undefined) {
+        let checked: Map<number, string> | undefined;
+        for (const { length, digest: expected } of Array.isArray(indexed) ? indexed : [indexed]) {
           const start = end - length;
-          if (start >= 0 && digests.has(digest(text.slice(start, end)))) {
+          if (start < 0) continue;
+          checked ??= new Map();
+          let actual = checked.get(length);
+          if (actual === undefined) {
+            actual = digest(text.slice(start, end));
+            checked.set(length, actual);
+          }
+          if (actual === expected) {
             starts.push(start);
             ends.push(end);
           }
@@ -158,30 +168,31 @@ export class SecretRedactor {
     registration.owners.delete(owner);
     if (registration.owners.size > 0) return;
     this.#values.delete(id);
-    for (const form of registration.forms) this.#indexForm(form, -1);
+    for (const form of registration.forms) this.#releaseForm(form);
   }
 
-  #indexForm(form: Form, delta: 1 | -1): void {
-    let byLength = this.#index.get(form.key);
-    if (byLength === undefined) {
-      if (delta < 0) return;
-      byLength = new Map();
-      this.#index.set(form.key, byLength);
+  /** The indexed form equal to `form` with one more user, indexing `form` if it is new. */
+  #retainForm(form: Form): Form {
+    const indexed = this.#index.get(form.key);
+    const forms = indexed === undefined ? [] : Array.isArray(indexed) ? indexed : [indexed];
+    const same = forms.find((other) => other.length === form.length && other.digest === form.digest);
+    if (same !== undefined) {
+      same.count += 1;
+      return same;
     }
-    let digests = byLength.get(form.length);
-    if (digests === undefined) {
-      if (delta < 0) return;
-      digests = new Map();
-      byLength.set(form.length, digests);
-    }
-    const count = (digests.get(form.digest) ?? 0) + delta;
-    if (count > 0) {
-      digests.set(form.digest, count);
-      return;
-    }
-    digests.delete(form.digest);
-    if (digests.size === 0) byLength.delete(form.length);
-    if (byLength.size === 0) this.#index.delete(form.key);
+    form.count = 1;
+    this.#index.set(form.key, indexed === undefined ? form : [...forms, form]);
+    return form;
+  }
+
+  #releaseForm(form: Form): void {
+    form.count -= 1;
+    if (form.count > 0) return;
+    const indexed = this.#index.get(form.key);
+    if (indexed === undefined) return;
+    const rest = (Array.isArray(indexed) ? indexed : [indexed]).filter((other) => other !== form);
+    if (rest.length === 0) this.#index.delete(form.key);
+    else this.#index.set(form.key, rest.length === 1 ? (rest[0] ?? rest) : rest);
   }
 }
 
@@ -206,7 +217,7 @@ function formsOf(value: string): Form[] {
   }
   return [...forms]
     .filter((form) => form.length >= WINDOW)
-    .map((form) => ({ key: suffixHash(form), length: form.length, digest: digest(form) }));
+    .map((form) => ({ key: suffixHash(form), length: form.length, digest: digest(form), count: 0 }));
 }
 
 function replaceIntervals(text: string, starts: number[], ends: number[]): string {
@@ -239,8 +250,9 @@ function suffixHash(form: string): number {
   return h;
 }
 
+// 128 bits of SHA-256: enough to verify a candidate match, and a short flat string to keep per form.
 function digest(text: string): string {
-  return hash('sha256', text, 'base64');
+  return hash('sha256', text, 'buffer').toString('base64', 0, 16);
 }
 
 function pow32(base: number, exponent: number): number {

@@ -1,7 +1,7 @@
 // One benchmark size: a fresh control plane, the providers, a baseline of N plain Secret writes, then
 // N ApiCredentials taken to Ready by the real operator, a restart, and renewal rounds.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -39,7 +39,46 @@ export interface SizeOptions {
   entry: string;
   /** Directory for V8 CPU and heap profiles of the operator, or undefined. */
   profileDir?: string;
+  /** Extra NODE_OPTIONS for the operator (e.g. --max-old-space-size=256). */
+  nodeOptions?: string;
+  /** Directory for heap snapshots of the operator once every credential is Ready, or undefined. */
+  heapSnapshotDir?: string;
   log: (line: string) => void;
+}
+
+function tailOf(file: string, bytes: number): string {
+  const fd = openSync(file, 'r');
+  try {
+    const buffer = Buffer.alloc(bytes);
+    const size = statSync(file).size;
+    const read = readSync(fd, buffer, 0, bytes, Math.max(0, size - bytes));
+    return buffer.subarray(0, read).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Asks the process (started with --heapsnapshot-signal=SIGUSR2) for a heap snapshot and waits for it. */
+async function takeHeapSnapshot(pid: number, dir: string): Promise<string> {
+  const snapshots = (): string[] => readdirSync(dir).filter((name) => name.endsWith('.heapsnapshot'));
+  const before = new Set(snapshots());
+  process.kill(pid, 'SIGUSR2');
+  let lastSize = -1;
+  return waitFor(
+    `a heap snapshot of ${String(pid)} in ${dir}`,
+    () => {
+      const name = snapshots().find((candidate) => !before.has(candidate));
+      if (name === undefined) return undefined;
+      const file = join(dir, name);
+      const size = statSync(file).size;
+      // V8 writes the snapshot in one go and ends it with the strings table; a stable size that
+      // parses at its end means it is complete.
+      const done = size > 0 && size === lastSize && tailOf(file, 16).trimEnd().endsWith('}');
+      lastSize = size;
+      return done ? file : undefined;
+    },
+    { timeoutMs: 300_000, intervalMs: 2_000 },
+  );
 }
 
 export interface PerProvider {
@@ -227,11 +266,18 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
     const start = async (
       name: string,
     ): Promise<{ operator: RunningOperator; pid: number; stopHeap: () => void }> => {
-      const profileEnv = options.profileDir
-        ? {
-            NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${options.profileDir} --heap-prof --heap-prof-dir=${options.profileDir}`,
-          }
-        : {};
+      const nodeOptions = [
+        options.nodeOptions ?? '',
+        options.profileDir
+          ? `--cpu-prof --cpu-prof-dir=${options.profileDir} --heap-prof --heap-prof-dir=${options.profileDir}`
+          : '',
+        options.heapSnapshotDir
+          ? `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${options.heapSnapshotDir}`
+          : '',
+      ]
+        .filter((option) => option !== '')
+        .join(' ');
+      const profileEnv = nodeOptions === '' ? {} : { NODE_OPTIONS: nodeOptions };
       const operator = await startOperator({
         kubeconfig,
         logDir,
@@ -301,9 +347,17 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
     // Let the last status writes and Events land before the window closes.
     await sleep(2_000);
     const creationEnd = Date.now();
+    // Writing a snapshot costs memory of its own: the peak RSS reported is the one before it.
+    let peakBeforeSnapshot1: number | undefined;
+    if (options.heapSnapshotDir) {
+      peakBeforeSnapshot1 = memoryOf(first.pid)?.peakRssMiB;
+      const file = await takeHeapSnapshot(first.pid, options.heapSnapshotDir);
+      log(`[n=${n}] heap snapshot of the first operator: ${file}`);
+    }
 
     // 2. A graceful restart: how soon it is ready, and whether it calls any provider it need not.
-    const peakRss1 = await stopOperator(first);
+    const stoppedPeak1 = await stopOperator(first);
+    const peakRss1 = peakBeforeSnapshot1 ?? stoppedPeak1;
     const beforeRestart = providers.counts();
     const restartStart = Date.now();
     const second = await start('operator-2');
@@ -361,7 +415,14 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
     const roundRenewals = activeTracker.renewals.filter((r) => r.at >= roundsStart && r.at < roundsEnd);
     const renewalsByProvider: ProviderCounts = { oauth2: 0, tapdata: 0, insightsHub: 0 };
     for (const renewal of roundRenewals) renewalsByProvider[providerOf(indexOf(renewal.credential))] += 1;
-    const peakRss2 = await stopOperator(second);
+    let peakBeforeSnapshot2: number | undefined;
+    if (options.heapSnapshotDir) {
+      peakBeforeSnapshot2 = memoryOf(second.pid)?.peakRssMiB;
+      const file = await takeHeapSnapshot(second.pid, options.heapSnapshotDir);
+      log(`[n=${n}] heap snapshot of the restarted operator: ${file}`);
+    }
+    const stoppedPeak2 = await stopOperator(second);
+    const peakRss2 = peakBeforeSnapshot2 ?? stoppedPeak2;
     const memoryOfPlane = plane.memoryMiB();
 
     await tracker.stop();
