@@ -2,9 +2,7 @@
 // streams cut again and again, and a slow, narrow link. Renewals and manual refreshes go on throughout.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ANNOTATION_REFRESH_REQUESTED, GROUP, PLURAL, VERSION } from '../../src/api/apicredential.ts';
 import { adminKubeConfig } from '../harness/controlplane.ts';
 import { TestKube } from '../harness/kube.ts';
 import { prepareOperatorNamespace, startOperator, type RunningOperator } from '../harness/operator.ts';
@@ -56,17 +54,7 @@ afterAll(async () => {
 });
 
 async function requestRefresh(ref: CredentialRef, at: string): Promise<void> {
-  await kube.objects.patchNamespacedCustomObject(
-    {
-      group: GROUP,
-      version: VERSION,
-      plural: PLURAL,
-      namespace: ref.namespace,
-      name: ref.name,
-      body: { metadata: { annotations: { [ANNOTATION_REFRESH_REQUESTED]: at } } },
-    },
-    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-  );
+  await kube.requestRefresh(ref.namespace, ref.name, at);
 }
 
 /** Each manual refresh request is acted on: the status records it as handled. */
