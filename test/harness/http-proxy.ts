@@ -1,7 +1,7 @@
 // A plain HTTP forward proxy (absolute-form requests, as undici sends them for http:// targets through
 // HTTP_PROXY). One per operator replica tells which replica called a provider, and when.
 import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from './ports.ts';
 
 export interface ProxiedCall {
   /** Epoch ms when the request reached the proxy. */
@@ -44,13 +44,7 @@ export class HttpForwardProxy {
       });
       req.pipe(upstream);
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        resolve();
-      });
-    });
-    this.#port = (server.address() as AddressInfo).port;
+    this.#port = await listenOnLoopback(server);
     this.#server = server;
     return this;
   }

@@ -2,7 +2,7 @@
 // cut every connection, add latency to each chunk, throttle bandwidth, or partition it entirely.
 // TLS passes through untouched (the apiserver certificate names 127.0.0.1, whatever the port).
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from './ports.ts';
 
 export type PartitionMode =
   /** Connections are accepted and reset at once: "connection refused" quickly. */
@@ -46,13 +46,7 @@ export class TcpProxy {
     const server = createServer((client) => {
       this.#accept(client);
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        resolve();
-      });
-    });
-    this.#port = (server.address() as AddressInfo).port;
+    this.#port = await listenOnLoopback(server);
     this.#server = server;
     return this;
   }
