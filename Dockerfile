@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
-# The operator image: Node's official binary, the shared libraries it links, the compiled operator and
-# its production dependencies, nothing else (no shell, no package manager, no npm). It runs as the
+# The operator image: Node's official binary, the shared libraries it links, the operator bundled with
+# its production dependencies into one file, nothing else (no shell, no package manager, no npm). It runs as the
 # numeric user 65532, needs no writable path (readOnlyRootFilesystem: true), and node is PID 1: the
 # operator handles SIGTERM itself (drains work, then releases its Lease).
 #
@@ -9,28 +9,20 @@
 # keep the version here equal to the `node` devDependency in package.json (the script checks it).
 ARG NODE_IMAGE=docker.io/library/node:24.21.0-bookworm-slim
 
-# Production dependencies only, exactly as locked (none needs an install script), without the type
-# declarations, source maps and READMEs that make up half their size. Behind a
-# TLS-intercepting proxy, pass its CA as a build secret: --secret id=npm_ca,src=/path/to/ca.pem.
-FROM ${NODE_IMAGE} AS deps
-WORKDIR /app
-COPY package.json package-lock.json ./
-RUN --mount=type=secret,id=npm_ca,required=false \
-    if [ -f /run/secrets/npm_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm_ca; fi; \
-    npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
-    && find node_modules -type f \( -name '*.d.ts' -o -name '*.d.cts' -o -name '*.d.mts' -o -name '*.map' -o -name '*.md' \) -delete
-
-# JavaScript compiled from the TypeScript sources: measured, the operator holds ~45 MiB less anonymous
-# memory than under type stripping (80-95 vs 124 MiB after start) and imports its modules faster.
+# The operator and its production dependencies bundled into one file, dist/main.js (scripts/build.ts):
+# measured, one bundle instead of ~900 modules from node_modules takes the idle process from 140 to
+# 107 MiB RSS, and the image needs no node_modules. The licences of what is bundled go next to it.
+# Behind a TLS-intercepting proxy, pass its CA as a build secret: --secret id=npm_ca,src=/path/to/ca.pem.
 FROM ${NODE_IMAGE} AS compile
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN --mount=type=secret,id=npm_ca,required=false \
     if [ -f /run/secrets/npm_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm_ca; fi; \
     npm ci --ignore-scripts --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json ./
+COPY scripts/build.ts ./scripts/
 COPY src ./src
-RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json --sourceMap false
+RUN node scripts/build.ts
 
 # A distroless-style root filesystem: node, the libraries `ldd` lists for it, CA certificates, and
 # passwd/group entries for root and the nonroot user.
@@ -56,9 +48,8 @@ RUN set -eu; \
 FROM scratch
 COPY --from=rootfs /rootfs/ /
 WORKDIR /app
-COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
-COPY --from=compile /src/dist ./dist
+COPY --from=compile /src/dist/main.js /src/dist/main.js.LEGAL.txt /src/dist/THIRD_PARTY_LICENSES.txt ./dist/
 ENV NODE_ENV=production HOME=/home/nonroot
 USER 65532:65532
 # V8 sizes its heap from the memory it sees and collects lazily below that size: on a large host the

@@ -1,6 +1,5 @@
 // `npm run bench`: the operator at scale on the real local control plane, against the providers'
 // emulators. See docs/benchmarks.md for what is measured and how; `-- --help` for the flags.
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -8,6 +7,7 @@ import { ensureControlPlaneBuilt } from '../test/controlplane/build.ts';
 import { repoRoot } from '../test/harness/crds.ts';
 import { formatTable, goals, machine } from '../test/bench/report.ts';
 import { runSize, type SizeResult } from '../test/bench/run-size.ts';
+import { buildDist, distEntry } from './build.ts';
 
 const HELP = `npm run bench -- [flags]
   --n 1000,5000,10000     credential counts, one fresh control plane each (default all three)
@@ -87,16 +87,9 @@ if (values.entry !== 'dist' && values.entry !== 'src') {
 await ensureControlPlaneBuilt();
 let entry = join(repoRoot, 'src', 'main.ts');
 if (values.entry === 'dist') {
-  log('building dist/ as the image does (tsc -p tsconfig.build.json)...');
-  execFileSync(
-    process.execPath,
-    [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
-    {
-      cwd: repoRoot,
-      stdio: 'inherit',
-    },
-  );
-  entry = join(repoRoot, 'dist', 'main.js');
+  log('building dist/main.js as the image does (scripts/build.ts, an esbuild bundle)...');
+  await buildDist();
+  entry = distEntry;
 }
 const results: SizeResult[] = [];
 const write = (): void => {

@@ -26,7 +26,7 @@ const contextFiles = [
   'package.json',
   'package-lock.json',
   'tsconfig.json',
-  'tsconfig.build.json',
+  'scripts/build.ts',
 ];
 
 function sourceFiles(dir: string): string[] {

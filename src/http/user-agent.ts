@@ -1,14 +1,4 @@
-// 'apicred-operator/<version>', read once from package.json (shipped next to dist/ in the image).
-import { readFileSync } from 'node:fs';
+// 'apicred-operator/<version>': the version is package.json's, inlined into the bundle the image runs.
+import manifest from '../../package.json' with { type: 'json' };
 
-function version(): string {
-  try {
-    const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
-    const parsed = JSON.parse(text) as { version?: unknown };
-    return typeof parsed.version === 'string' ? parsed.version : 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
-
-export const DEFAULT_USER_AGENT = `apicred-operator/${version()}`;
+export const DEFAULT_USER_AGENT = `apicred-operator/${manifest.version}`;

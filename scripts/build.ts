@@ -1,0 +1,70 @@
+// Builds dist/main.js, the one file the image runs: the operator and its dependencies bundled by
+// esbuild. Measured (docs/benchmarks.md, "Memory"): loading 1 bundle instead of ~900 modules from
+// node_modules takes the idle process from 140 to 107 MiB RSS and its heap from 35 to 15 MiB, and the
+// image needs no node_modules. Whitespace and syntax are minified but names are kept, so stack traces
+// still read; dist/main.js.map maps them back (node --enable-source-maps).
+import { build } from 'esbuild';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+export const distEntry = join(repoRoot, 'dist', 'main.js');
+
+export async function buildDist(): Promise<void> {
+  rmSync(join(repoRoot, 'dist'), { recursive: true, force: true });
+  const result = await build({
+    absWorkingDir: repoRoot,
+    entryPoints: ['src/main.ts'],
+    outfile: distEntry,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node24',
+    minifyWhitespace: true,
+    minifySyntax: true,
+    keepNames: true,
+    sourcemap: 'external',
+    // Licences of the bundled packages go next to the bundle instead of into it.
+    legalComments: 'external',
+    // Some bundled packages are CommonJS and call require() for Node's built-ins.
+    banner: {
+      js: "import { createRequire as __createRequire } from 'node:module';const require=__createRequire(import.meta.url);",
+    },
+    logLevel: 'warning',
+    metafile: true,
+  });
+  // A warning here is typically a dependency the bundle cannot carry (a require() of a computed path).
+  if (result.warnings.length > 0)
+    throw new Error(`esbuild: ${String(result.warnings.length)} warnings; the bundle may be incomplete`);
+  writeFileSync(
+    join(repoRoot, 'dist', 'THIRD_PARTY_LICENSES.txt'),
+    licences(Object.keys(result.metafile.inputs)),
+  );
+}
+
+/** The name, version, licence and licence text of every package that went into the bundle. */
+function licences(inputs: string[]): string {
+  const packageDirs = new Set<string>();
+  for (const input of inputs) {
+    const match = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input);
+    if (match?.[1]) packageDirs.add(match[1]);
+  }
+  return [...packageDirs]
+    .sort()
+    .map((dir) => {
+      const manifest = JSON.parse(readFileSync(join(repoRoot, dir, 'package.json'), 'utf8')) as {
+        name: string;
+        version: string;
+        license?: string;
+      };
+      const file = readdirSync(join(repoRoot, dir)).find((name) => /^(licen[cs]e|copying)/i.test(name));
+      const text =
+        file && existsSync(join(repoRoot, dir, file)) ? readFileSync(join(repoRoot, dir, file), 'utf8') : '';
+      return `${manifest.name}@${manifest.version} (${manifest.license ?? 'see package'})\n\n${text.trim()}\n`;
+    })
+    .join(`\n${'-'.repeat(78)}\n\n`);
+}
+
+if (import.meta.main) await buildDist();
