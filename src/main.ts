@@ -26,6 +26,8 @@ function loadKubeConfig(config: OperatorConfig): PooledKubeConfig {
 }
 
 const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+/** How long a stopping operator keeps writing queued Events. */
+const EVENT_FLUSH_TIMEOUT_MS = 3_000;
 
 /** Where the Lease lives: the flag, else the pod's own namespace. */
 function leaseNamespace(config: OperatorConfig): string {
@@ -103,6 +105,9 @@ async function main(): Promise<void> {
     clock: systemClock,
     onError: (error) => {
       logger.warn({ err: error }, 'could not record an Event');
+    },
+    onOutcome: (result) => {
+      metrics.events.inc({ result });
     },
   });
   const manager = new Manager({
@@ -191,8 +196,9 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'shutting down: draining work');
     await manager.stop();
-    // Only now, with no work in flight, hand the lease over so the next replica starts at once.
-    await elector?.release();
+    // Only now, with no work in flight, hand the lease over so the next replica starts at once. The
+    // Events still queued are written meanwhile, for a bounded time: they are worth a moment, not a hang.
+    await Promise.all([elector?.release(), events.flush(EVENT_FLUSH_TIMEOUT_MS)]);
     await Promise.all([health.close(), metricsServer?.close(), http.close(), kubeConfig.closeConnections()]);
     logger.info('stopped');
     process.exit(0);

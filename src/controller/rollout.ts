@@ -184,7 +184,7 @@ export class RolloutRestarter {
             const failures = (this.#failures.get(this.#targetKey(credential, target))?.failures ?? 0) + 1;
             const retryAt = rolloutRetryAt(failures, this.#deps.clock.now(), this.#random);
             waits.push(retryAt);
-            await this.#failed(credential, target, secretName, failure, failures, retryAt);
+            this.#failed(credential, target, secretName, failure, failures, retryAt);
             break;
           }
           this.#failures.delete(this.#targetKey(credential, target));
@@ -193,7 +193,7 @@ export class RolloutRestarter {
             { credential: this.#credentialKey(credential), kind: target.kind, workload: target.name },
             'rollout restart after a token change',
           );
-          await this.#deps.events.emit(
+          this.#deps.events.emit(
             this.#eventTarget(credential),
             'Normal',
             'RolloutRestarted',
@@ -204,7 +204,7 @@ export class RolloutRestarter {
         case 'defer': {
           const last = observed.find((o) => o.target === target)?.observed;
           const lastAt = last?.state === 'found' ? last.lastRestartAt : undefined;
-          await this.#deps.events.emit(
+          this.#deps.events.emit(
             this.#eventTarget(credential),
             'Normal',
             'RolloutRestartDeferred',
@@ -217,7 +217,7 @@ export class RolloutRestarter {
           // A read that failed just now is reported; a target still backing off was reported already.
           const error = readErrors.get(target);
           if (error && decision.failures !== undefined)
-            await this.#failed(credential, target, secretName, error, decision.failures, decision.at);
+            this.#failed(credential, target, secretName, error, decision.failures, decision.at);
           break;
         }
       }
@@ -305,14 +305,14 @@ export class RolloutRestarter {
     }
   }
 
-  async #failed(
+  #failed(
     credential: ApiCredential,
     target: RolloutTarget,
     secretName: string,
     failure: TargetError,
     failures: number,
     retryAt: number,
-  ): Promise<void> {
+  ): void {
     this.#failures.set(this.#targetKey(credential, target), { failures, retryAt });
     this.#deps.metrics.rolloutRestarts.inc({ kind: target.kind, result: RESULT[failure.problem] });
     this.#deps.logger.warn(
@@ -343,7 +343,7 @@ export class RolloutRestarter {
         `Grant the operator's ServiceAccount get and patch on ${resource} in namespace ${namespace}. ${retry}`,
       Error: `could not restart ${target.kind} ${target.name}: ${failure.message}. ${retry}`,
     };
-    await this.#deps.events.emit(
+    this.#deps.events.emit(
       this.#eventTarget(credential),
       'Warning',
       'RolloutRestartFailed',

@@ -71,6 +71,8 @@ export interface Metrics {
   readonly rolloutRestarts: CounterHandle<{ kind: WorkloadKind; result: RolloutRestartResult }>;
   /** Relists after the first LIST: `expired` (410 Gone) or `periodic`. */
   readonly informerRelists: CounterHandle<{ resource: string; reason: 'expired' | 'periodic' }>;
+  /** Events by how they left the recorder's queue: created, folded into an earlier one, failed, dropped. */
+  readonly events: CounterHandle<{ result: 'created' | 'folded' | 'failed' | 'dropped' }>;
   setLeader(isLeader: boolean): void;
 }
 
@@ -250,6 +252,13 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['resource', 'reason'] as const,
     registers,
   });
+  const events = new Counter({
+    name: 'apicred_events_total',
+    help: 'Kubernetes Events by outcome: created, folded (count raised on an earlier Event), failed, dropped (queue full)',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  for (const result of ['created', 'folded', 'failed', 'dropped']) events.inc({ result }, 0);
   const leader = new Gauge({
     name: 'apicred_leader',
     help: 'Whether this replica holds the leader lease (1) or is a standby (0)',
@@ -387,6 +396,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     informerRelists: {
       inc(l, value) {
         informerRelists.inc({ resource: labels.generic(l.resource), reason: l.reason }, value);
+      },
+    },
+    events: {
+      inc(l, value) {
+        events.inc({ result: l.result }, value);
       },
     },
     setLeader(isLeader) {

@@ -15,6 +15,7 @@ import {
   VERSION,
   type ApiCredential,
 } from '../../src/api/apicredential.ts';
+import { waitFor } from './wait.ts';
 
 export class TestKube {
   readonly core: CoreV1Api;
@@ -84,6 +85,14 @@ export class TestKube {
 
   /** Forces one renewal, as a user would: `kubectl annotate apicred <name> apicred.dev/refresh-requested-at=...`. */
   async requestRefresh(namespace: string, name: string, at = new Date().toISOString()): Promise<void> {
+    await this.annotateCredential(namespace, name, { 'apicred.dev/refresh-requested-at': at });
+  }
+
+  async annotateCredential(
+    namespace: string,
+    name: string,
+    annotations: Record<string, string>,
+  ): Promise<void> {
     await this.objects.patchNamespacedCustomObject(
       {
         group: GROUP,
@@ -91,7 +100,7 @@ export class TestKube {
         plural: PLURAL,
         namespace,
         name,
-        body: { metadata: { annotations: { 'apicred.dev/refresh-requested-at': at } } },
+        body: { metadata: { annotations } },
       },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
@@ -121,6 +130,20 @@ export class TestKube {
       message: event.message ?? '',
       count: event.count ?? 1,
     }));
+  }
+
+  /** The first Event of a credential that matches; Events are written in the background, so it waits. */
+  async event(
+    namespace: string,
+    name: string,
+    matches: (event: { type: string; reason: string; message: string; count: number }) => boolean,
+    timeoutMs = 30_000,
+  ): Promise<{ type: string; reason: string; message: string; count: number }> {
+    return waitFor(
+      `an Event of ${namespace}/${name} that matches`,
+      async () => (await this.events(namespace, name)).find(matches),
+      { timeoutMs, intervalMs: 100 },
+    );
   }
 }
 

@@ -48,19 +48,21 @@ describe('idmp with the operator', () => {
       provider: { idmp: { baseUrl: enterprise.url, credentialsRef: { name: 'idmp-login' } } },
     });
     const seen = new Set<string>();
+    // Collected, not thrown: waitFor retries a probe that throws, which would hide the failure.
+    const expiredSeen: string[] = [];
     await waitFor(
       'two renewals',
       async () => {
         const secret = await kube.secret(namespace, 'idmp');
         if (!secret) return undefined;
-        expect(Date.parse(secret.metadata?.annotations?.['apicred.dev/expires-at'] ?? '')).toBeGreaterThan(
-          Date.now(),
-        );
+        if (!(Date.parse(secret.metadata?.annotations?.['apicred.dev/expires-at'] ?? '') > Date.now()))
+          expiredSeen.push(new Date().toISOString());
         seen.add(secret.data?.token ?? '');
         return seen.size >= 3 ? true : undefined;
       },
       { timeoutMs: 5 * TTL_SECONDS * 1000, intervalMs: 250 },
     );
+    expect(expiredSeen).toEqual([]);
     expect(enterprise.count('POST /api/v1/users/login')).toBeGreaterThanOrEqual(3);
   });
 
@@ -99,8 +101,11 @@ describe('idmp with the operator', () => {
     expect(failing.status).toBe('False');
     expect(failing.message).toContain(`kubectl -n ${namespace} patch secret idmp-browser`);
     expect(failing.message).not.toContain(session.bearer);
-    const events = await kube.events(namespace, 'idmp-cloud');
-    expect(events.some((e) => e.type === 'Warning' && e.reason === 'HumanActionRequired')).toBe(true);
+    await kube.event(
+      namespace,
+      'idmp-cloud',
+      (e) => e.type === 'Warning' && e.reason === 'HumanActionRequired',
+    );
 
     // The person pastes fresh values: the credential recovers without anything else.
     const fresh = cloud.mintCloudSession();

@@ -296,6 +296,9 @@ describe('leak scan', () => {
 
     // The scan.
     const places = new Map<string, string>();
+    places.set('/metrics', await (await fetch(operator.metricsUrl)).text());
+    // A graceful stop writes the Events still queued, so the scan sees every one of them.
+    await operator.stop();
     places.set('operator log (debug)', operator.logs());
     const events = await kube.core.listNamespacedEvent({ namespace });
     for (const event of events.items) places.set(`Event ${event.metadata.name ?? ''}`, JSON.stringify(event));
@@ -311,7 +314,6 @@ describe('leak scan', () => {
       places.set(`ApiCredential ${credential.metadata.name} status`, JSON.stringify(credential.status));
       places.set(`ApiCredential ${credential.metadata.name} metadata`, JSON.stringify(credential.metadata));
     }
-    places.set('/metrics', await (await fetch(operator.metricsUrl)).text());
     for (const secret of await operatorSecrets('token')) {
       const name = secret.metadata?.name ?? '';
       places.set(`consumer Secret ${name} metadata`, JSON.stringify(secret.metadata));
