@@ -4,6 +4,7 @@ import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { ApiCredential } from '../api/apicredential.ts';
 import { forCache } from '../kube/cache-transform.ts';
+import { MutationCache } from '../kube/mutation-cache.ts';
 import { ResilientInformer, type ListWatchSource, type RelistReason } from '../kube/informer.ts';
 import { toSecretView, type SecretView } from '../kube/secret-view.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -11,6 +12,9 @@ import type { Clock } from '../policy/clock.ts';
 import { WorkQueue } from '../kube/workqueue.ts';
 import { LABEL_CREDENTIAL } from '../secrets/consumer.ts';
 import { Reconciler, type ReconcilerDeps } from './reconciler.ts';
+
+/** A watch event normally follows a write within milliseconds; this bounds a lost one. */
+const WRITTEN_COPY_TTL_MS = 30_000;
 
 export interface ManagerSources {
   credentials: ListWatchSource<ApiCredential>[];
@@ -60,6 +64,9 @@ export class Manager {
   /** "Secret/ns/name" → credential keys that reference it. */
   readonly #dependents = new Map<string, Set<string>>();
   readonly #dependencies = new Map<string, string[]>();
+  /** What this operator last wrote, read in place of an informer copy that has not caught up yet. */
+  readonly #writtenCredentials: MutationCache<ApiCredential>;
+  readonly #writtenSecrets: MutationCache<SecretView>;
   #running: Promise<void> | undefined;
 
   constructor(
@@ -72,6 +79,18 @@ export class Manager {
     this.#logger = deps.logger;
     this.#clock = deps.clock;
     this.#options = deps.options;
+    this.#writtenCredentials = new MutationCache({
+      resourceVersionOf: (object) => object.metadata.resourceVersion,
+      ttlMs: WRITTEN_COPY_TTL_MS,
+      clock: deps.clock,
+      absentIsDeleted: true,
+    });
+    this.#writtenSecrets = new MutationCache({
+      resourceVersionOf: (view) => view.resourceVersion,
+      ttlMs: WRITTEN_COPY_TTL_MS,
+      clock: deps.clock,
+      absentIsDeleted: false,
+    });
     const onError = (resource: string) => (error: unknown, failures: number) => {
       deps.metrics.informerRestarts.inc({ resource });
       this.#logger.warn({ resource, failures, err: error }, 'watch failed; watching again with backoff');
@@ -95,6 +114,7 @@ export class Manager {
           resourceVersionOf: (object) => object.metadata.resourceVersion ?? '',
           relistIntervalMs: deps.options.relistIntervalMs,
           onEvent: (event, object, previous) => {
+            if (event === 'delete') this.#writtenCredentials.forget(credentialKey(object));
             if (event === 'delete' || worthReconciling(object, previous))
               this.#queue.add(credentialKey(object));
           },
@@ -114,7 +134,9 @@ export class Manager {
         keyOf: (view) => `${view.namespace}/${view.name}`,
         resourceVersionOf: (view) => view.resourceVersion,
         relistIntervalMs: deps.options.relistIntervalMs,
-        onEvent: (_event, view) => {
+        onEvent: (event, view) => {
+          if (event === 'delete' && kind === 'Secret')
+            this.#writtenSecrets.forget(`${view.namespace}/${view.name}`);
           this.#onReferencedObject(kind, view);
         },
         onError: onError(resource),
@@ -128,8 +150,18 @@ export class Manager {
     this.#reconciler = new Reconciler({
       ...deps,
       caches: {
-        credential: (key) => this.#find(this.#credentialInformers, key),
-        secret: (namespace, name) => this.#find(this.#secretInformers, `${namespace}/${name}`),
+        credential: (key) => this.#writtenCredentials.newest(key, this.#find(this.#credentialInformers, key)),
+        secret: (namespace, name) => {
+          const key = `${namespace}/${name}`;
+          return this.#writtenSecrets.newest(key, this.#find(this.#secretInformers, key));
+        },
+        wroteCredential: (object) => {
+          this.#writtenCredentials.mutated(credentialKey(object), forCache(object));
+        },
+        wroteSecret: (object) => {
+          const view = toSecretView(object);
+          this.#writtenSecrets.mutated(`${view.namespace}/${view.name}`, view);
+        },
         configMap: (namespace, name) => this.#find(this.#configMapInformers, `${namespace}/${name}`),
       },
       indexReferences: (key, objects) => {

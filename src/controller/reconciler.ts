@@ -7,6 +7,7 @@ import {
   PatchStrategy,
   setHeaderOptions,
   type KubeConfig,
+  type V1Secret,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import {
@@ -74,6 +75,9 @@ export interface Caches {
   credential(key: string): ApiCredential | undefined;
   secret(namespace: string, name: string): SecretView | undefined;
   configMap(namespace: string, name: string): SecretView | undefined;
+  /** What a write returned: later reads must not act on an older copy the watch has not replaced yet. */
+  wroteCredential(object: ApiCredential): void;
+  wroteSecret(object: V1Secret): void;
 }
 
 export interface ReconcilerDeps {
@@ -121,6 +125,15 @@ function standingWarning(credential: ApiCredential): { reason: string; message: 
 function earliestOf(...times: (number | undefined)[]): number | undefined {
   const defined = times.filter((time): time is number => time !== undefined);
   return defined.length === 0 ? undefined : Math.min(...defined);
+}
+
+/** A write's answer, checked before it stands in for the cached ApiCredential. */
+function isApiCredential(object: unknown): object is ApiCredential {
+  if (typeof object !== 'object' || object === null) return false;
+  const metadata = (object as { metadata?: unknown }).metadata;
+  if (typeof metadata !== 'object' || metadata === null) return false;
+  const { namespace, name, resourceVersion } = metadata as Record<string, unknown>;
+  return typeof namespace === 'string' && typeof name === 'string' && typeof resourceVersion === 'string';
 }
 
 function keyOf(credential: ApiCredential): string {
@@ -415,7 +428,7 @@ export class Reconciler {
           expirySource: expirySourceOf(context.view),
           checkAgainAt: observation.checkAt,
         });
-        await this.#deps.events.emit(
+        this.#deps.events.emit(
           this.#target(credential),
           'Warning',
           'SecretRepaired',
@@ -504,11 +517,11 @@ export class Reconciler {
       const message =
         `${verb} a token from ${selected.name} into Secret ${secretName} (${why}); it expires at ${iso(tokenSet.expiresAt) ?? '?'} ` +
         `(in ${formatDuration(Math.max(0, tokenSet.expiresAt - now))}); next renewal at ${iso(renewAt) ?? '?'}.`;
-      await this.#deps.events.emit(this.#target(credential), 'Normal', verb, message);
+      this.#deps.events.emit(this.#target(credential), 'Normal', verb, message);
     }
     const standing = standingWarning(credential)?.reason;
     for (const warning of (tokenSet.warnings ?? []).filter((w) => w.reason !== standing)) {
-      await this.#deps.events.emit(
+      this.#deps.events.emit(
         this.#target(credential),
         'Warning',
         warning.reason,
@@ -565,7 +578,7 @@ export class Reconciler {
     token: Pick<TokenSet, 'data' | 'issuedAt' | 'expiresAt' | 'expirySource' | 'checkAgainAt'>,
   ): Promise<void> {
     const { credential, spec, hash, secretName } = context;
-    await applySecret(
+    const written = await applySecret(
       this.#objects,
       consumerSecretBody(credential, secretName, {
         data: token.data,
@@ -579,6 +592,7 @@ export class Reconciler {
         annotations: spec.secret.annotations,
       }),
     );
+    this.#deps.caches.wroteSecret(written);
   }
 
   async #handleFailure(
@@ -644,12 +658,7 @@ export class Reconciler {
       retryAt,
       tokenValidUntil: failure.currentTokenInvalid ? undefined : context.expiresAt,
     });
-    await this.#deps.events.emit(
-      this.#target(credential),
-      'Warning',
-      failure.reason,
-      `${message}${nextAttempt}`,
-    );
+    this.#deps.events.emit(this.#target(credential), 'Warning', failure.reason, `${message}${nextAttempt}`);
     this.#recordTokenMetrics(
       credential,
       selected,
@@ -776,10 +785,11 @@ export class Reconciler {
   async #writeStatus(credential: ApiCredential, status: ApiCredentialStatus): Promise<void> {
     if (sameStatus(credential.status, status)) return;
     const { namespace, name } = credential.metadata;
-    await this.#customObjects.patchNamespacedCustomObjectStatus(
+    const written: unknown = await this.#customObjects.patchNamespacedCustomObjectStatus(
       { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body: { status } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
+    this.#wroteCredential(written);
   }
 
   #recordTokenMetrics(
@@ -821,7 +831,7 @@ export class Reconciler {
       : current.filter((f) => f !== FINALIZER);
     const { namespace, name, resourceVersion } = credential.metadata;
     // Merge patch with resourceVersion: a concurrent change makes it fail with 409 and the key is retried.
-    await this.#customObjects.patchNamespacedCustomObject(
+    const written: unknown = await this.#customObjects.patchNamespacedCustomObject(
       {
         group: GROUP,
         version: VERSION,
@@ -832,6 +842,11 @@ export class Reconciler {
       },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
+    this.#wroteCredential(written);
+  }
+
+  #wroteCredential(written: unknown): void {
+    if (isApiCredential(written)) this.#deps.caches.wroteCredential(written);
   }
 
   async #finalize(credential: ApiCredential): Promise<ReconcileResult> {
@@ -860,7 +875,7 @@ export class Reconciler {
           written ? { data: written.data, issuedAt: 0, expiresAt: 0 } : undefined,
         );
         const outcome = await selected.provider.release(selected.spec, context);
-        await this.#deps.events.emit(
+        this.#deps.events.emit(
           this.#target(credential),
           'Normal',
           outcome === 'released' ? 'Revoked' : 'RevocationUnsupported',
@@ -871,7 +886,7 @@ export class Reconciler {
       } catch (error) {
         // Never block deletion forever: record why and let the ApiCredential go.
         const message = this.#deps.redactor.scrub(error instanceof Error ? error.message : String(error));
-        await this.#deps.events.emit(
+        this.#deps.events.emit(
           this.#target(credential),
           'Warning',
           'RevocationFailed',

@@ -8,6 +8,7 @@ import {
   type V1Secret,
 } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type ApiCredential } from '../api/apicredential.ts';
+import { watchWithTestDelay } from '../testing/watch-delay.ts';
 import type { ListPage, ListWatchSource, WatchEventType, WatchHandle } from './informer.ts';
 
 export interface Scope {
@@ -63,6 +64,7 @@ function startWatch(
 function source<T>(
   kubeConfig: KubeConfig,
   scope: Scope,
+  resource: string,
   collectionPath: string,
   list: Lister<T>,
 ): ListWatchSource<T> {
@@ -82,7 +84,9 @@ function source<T>(
         labelSelector: scope.labelSelector,
         timeoutSeconds: WATCH_TIMEOUT_SECONDS,
       };
-      return startWatch(kubeConfig, collectionPath, query, onEvent);
+      return watchWithTestDelay(resource, onEvent, (deliver) =>
+        startWatch(kubeConfig, collectionPath, query, deliver),
+      );
     },
   };
 }
@@ -96,7 +100,7 @@ export function apiCredentialSource(kubeConfig: KubeConfig, scope: Scope): ListW
   const base = `/apis/${GROUP}/${VERSION}`;
   const path = scope.namespace ? `${base}/namespaces/${scope.namespace}/${PLURAL}` : `${base}/${PLURAL}`;
   const common = { group: GROUP, version: VERSION, plural: PLURAL };
-  return source(kubeConfig, scope, path, async (options) => {
+  return source(kubeConfig, scope, PLURAL, path, async (options) => {
     const result: unknown = scope.namespace
       ? await api.listNamespacedCustomObject({ ...common, ...options, namespace: scope.namespace })
       : await api.listClusterCustomObject({ ...common, ...options });
@@ -106,7 +110,7 @@ export function apiCredentialSource(kubeConfig: KubeConfig, scope: Scope): ListW
 
 export function secretSource(kubeConfig: KubeConfig, scope: Scope): ListWatchSource<V1Secret> {
   const api = kubeConfig.makeApiClient(CoreV1Api);
-  return source(kubeConfig, scope, corePath(scope, 'secrets'), (options) =>
+  return source(kubeConfig, scope, 'secrets', corePath(scope, 'secrets'), (options) =>
     scope.namespace
       ? api.listNamespacedSecret({ ...options, namespace: scope.namespace })
       : api.listSecretForAllNamespaces(options),
@@ -115,7 +119,7 @@ export function secretSource(kubeConfig: KubeConfig, scope: Scope): ListWatchSou
 
 export function configMapSource(kubeConfig: KubeConfig, scope: Scope): ListWatchSource<V1ConfigMap> {
   const api = kubeConfig.makeApiClient(CoreV1Api);
-  return source(kubeConfig, scope, corePath(scope, 'configmaps'), (options) =>
+  return source(kubeConfig, scope, 'configmaps', corePath(scope, 'configmaps'), (options) =>
     scope.namespace
       ? api.listNamespacedConfigMap({ ...options, namespace: scope.namespace })
       : api.listConfigMapForAllNamespaces(options),
