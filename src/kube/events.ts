@@ -73,8 +73,12 @@ interface Pending {
 
 const FOLD_WINDOW_MS = 10 * 60_000;
 const MAX_MESSAGE = 1024;
-/** client-go's maxQueuedEvents. */
-const DEFAULT_MAX_QUEUED = 1000;
+/**
+ * Five times client-go's maxQueuedEvents: one Issued Event per credential in a creation burst of
+ * 10,000 (measured: 5,604 of 10,000 written before all were Ready, at 41 credentials a second with the
+ * provider limit lifted) waits instead of being dropped. A waiting Event holds a few hundred bytes.
+ */
+const DEFAULT_MAX_QUEUED = 5000;
 /** Writes in flight at once: enough to keep up with renewals, few enough to leave the apiserver to them. */
 const DEFAULT_MAX_IN_FLIGHT = 2;
 

@@ -4,17 +4,22 @@
 export interface OperatorMetrics {
   heapUsedBytes?: number;
   reconciles: number;
+  /** apicred_events_total by result: created, folded, failed, dropped. */
+  events: Record<string, number>;
 }
 
 export function parseOperatorMetrics(text: string): OperatorMetrics {
   let heapUsedBytes: number | undefined;
   let reconciles = 0;
+  const events: Record<string, number> = {};
   for (const line of text.split('\n')) {
+    const event = /^apicred_events_total\{result="(\w+)"\} (\d+)/.exec(line);
+    if (event?.[1] && event[2]) events[event[1]] = Number(event[2]);
     if (line.startsWith('nodejs_heap_size_used_bytes ')) heapUsedBytes = Number(line.split(' ')[1]);
     else if (line.startsWith('controller_runtime_reconcile_total{') && line.includes('"apicredential"'))
       reconciles += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
-  return { reconciles, ...(heapUsedBytes === undefined ? {} : { heapUsedBytes }) };
+  return { reconciles, events, ...(heapUsedBytes === undefined ? {} : { heapUsedBytes }) };
 }
 
 export async function readOperatorMetrics(url: string): Promise<OperatorMetrics | undefined> {

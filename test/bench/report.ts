@@ -29,6 +29,10 @@ const ROWS: [string, (r: SizeResult) => string][] = [
   ['provider calls/credential at creation: oauth2 / tapdata / hub', (r) => calls(r.creation.providerCalls)],
   ['apiserver requests/credential at creation', (r) => fixed(r.creation.apiserverPerCredential)],
   [
+    'Events created / dropped by then',
+    (r) => `${String(r.creation.events.created ?? 0)} / ${String(r.creation.events.dropped ?? 0)}`,
+  ],
+  [
     'renewals observed (rounds completed?)',
     renewal((r) => `${r.renewal.renewals} (${r.renewal.completed ? 'yes' : 'NO'})`),
   ],

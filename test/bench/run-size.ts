@@ -103,6 +103,8 @@ export interface SizeResult {
     apiserverRequests: number;
     apiserverPerCredential: number;
     apiserverByKind: Record<string, number>;
+    /** Events by outcome when the window closed (2 s after all Ready); later ones still queued. */
+    events: Record<string, number>;
   };
   restart: {
     readyzMs: number;
@@ -347,6 +349,7 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
     // Let the last status writes and Events land before the window closes.
     await sleep(2_000);
     const creationEnd = Date.now();
+    const creationEvents = (await readOperatorMetrics(first.operator.metricsUrl))?.events ?? {};
     // Writing a snapshot costs memory of its own: the peak RSS reported is the one before it.
     let peakBeforeSnapshot1: number | undefined;
     if (options.heapSnapshotDir) {
@@ -453,6 +456,7 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
         apiserverRequests: creationAudit.total,
         apiserverPerCredential: creationAudit.total / n,
         apiserverByKind: creationAudit.byKind,
+        events: creationEvents,
       },
       restart: {
         readyzMs,
