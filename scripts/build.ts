@@ -4,7 +4,7 @@
 // image needs no node_modules. Whitespace and syntax are minified but names are kept, so stack traces
 // still read; dist/main.js.map maps them back (node --enable-source-maps).
 import { build } from 'esbuild';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -60,8 +60,7 @@ function licences(inputs: string[]): string {
         license?: string;
       };
       const file = readdirSync(join(repoRoot, dir)).find((name) => /^(licen[cs]e|copying)/i.test(name));
-      const text =
-        file && existsSync(join(repoRoot, dir, file)) ? readFileSync(join(repoRoot, dir, file), 'utf8') : '';
+      const text = file ? readFileSync(join(repoRoot, dir, file), 'utf8') : '';
       return `${manifest.name}@${manifest.version} (${manifest.license ?? 'see package'})\n\n${text.trim()}\n`;
     })
     .join(`\n${'-'.repeat(78)}\n\n`);

@@ -6,7 +6,7 @@ import type { ApiCredential } from '../api/apicredential.ts';
 import { forCache } from '../kube/cache-transform.ts';
 import { MutationCache } from '../kube/mutation-cache.ts';
 import { ResilientInformer, type ListWatchSource, type RelistReason } from '../kube/informer.ts';
-import { toSecretView, type SecretView } from '../kube/secret-view.ts';
+import { secretKey, toSecretView, type SecretView } from '../kube/secret-view.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Clock } from '../policy/clock.ts';
 import { WorkQueue } from '../kube/workqueue.ts';
@@ -131,12 +131,12 @@ export class Manager {
         resource,
         source,
         transform: (object) => toSecretView(object),
-        keyOf: (view) => `${view.namespace}/${view.name}`,
+        keyOf: (view) => secretKey(view.namespace, view.name),
         resourceVersionOf: (view) => view.resourceVersion,
         relistIntervalMs: deps.options.relistIntervalMs,
         onEvent: (event, view) => {
           if (event === 'delete' && kind === 'Secret')
-            this.#writtenSecrets.forget(`${view.namespace}/${view.name}`);
+            this.#writtenSecrets.forget(secretKey(view.namespace, view.name));
           this.#onReferencedObject(kind, view);
         },
         onError: onError(resource),
@@ -152,7 +152,7 @@ export class Manager {
       caches: {
         credential: (key) => this.#writtenCredentials.newest(key, this.#find(this.#credentialInformers, key)),
         secret: (namespace, name) => {
-          const key = `${namespace}/${name}`;
+          const key = secretKey(namespace, name);
           return this.#writtenSecrets.newest(key, this.#find(this.#secretInformers, key));
         },
         wroteCredential: (object) => {
@@ -160,9 +160,9 @@ export class Manager {
         },
         wroteSecret: (object) => {
           const view = toSecretView(object);
-          this.#writtenSecrets.mutated(`${view.namespace}/${view.name}`, view);
+          this.#writtenSecrets.mutated(secretKey(view.namespace, view.name), view);
         },
-        configMap: (namespace, name) => this.#find(this.#configMapInformers, `${namespace}/${name}`),
+        configMap: (namespace, name) => this.#find(this.#configMapInformers, secretKey(namespace, name)),
       },
       indexReferences: (key, objects) => {
         this.#index(key, objects);

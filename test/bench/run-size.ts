@@ -308,15 +308,24 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
         },
       };
     };
-    const stopOperator = async (running: {
-      operator: RunningOperator;
-      pid: number;
-      stopHeap: () => void;
-    }) => {
+    /**
+     * Stops one operator and returns its peak RSS. With --heap-snapshot it is snapshotted first, and the
+     * peak is the one from before: writing a snapshot costs memory of its own.
+     */
+    const stopOperator = async (
+      running: { operator: RunningOperator; pid: number; stopHeap: () => void },
+      which: string,
+    ) => {
+      let peakBeforeSnapshot: number | undefined;
+      if (options.heapSnapshotDir) {
+        peakBeforeSnapshot = memoryOf(running.pid)?.peakRssMiB;
+        const file = await takeHeapSnapshot(running.pid, options.heapSnapshotDir);
+        log(`[n=${n}] heap snapshot of the ${which} operator: ${file}`);
+      }
       const memory = memoryOf(running.pid);
       running.stopHeap();
       await running.operator.stop();
-      return memory?.peakRssMiB ?? 0;
+      return peakBeforeSnapshot ?? memory?.peakRssMiB ?? 0;
     };
 
     // 1. From nothing to N Ready credentials.
@@ -350,17 +359,9 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
     await sleep(2_000);
     const creationEnd = Date.now();
     const creationEvents = (await readOperatorMetrics(first.operator.metricsUrl))?.events ?? {};
-    // Writing a snapshot costs memory of its own: the peak RSS reported is the one before it.
-    let peakBeforeSnapshot1: number | undefined;
-    if (options.heapSnapshotDir) {
-      peakBeforeSnapshot1 = memoryOf(first.pid)?.peakRssMiB;
-      const file = await takeHeapSnapshot(first.pid, options.heapSnapshotDir);
-      log(`[n=${n}] heap snapshot of the first operator: ${file}`);
-    }
 
     // 2. A graceful restart: how soon it is ready, and whether it calls any provider it need not.
-    const stoppedPeak1 = await stopOperator(first);
-    const peakRss1 = peakBeforeSnapshot1 ?? stoppedPeak1;
+    const peakRss1 = await stopOperator(first, 'first');
     const beforeRestart = providers.counts();
     const restartStart = Date.now();
     const second = await start('operator-2');
@@ -418,14 +419,7 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
     const roundRenewals = activeTracker.renewals.filter((r) => r.at >= roundsStart && r.at < roundsEnd);
     const renewalsByProvider: ProviderCounts = { oauth2: 0, tapdata: 0, insightsHub: 0 };
     for (const renewal of roundRenewals) renewalsByProvider[providerOf(indexOf(renewal.credential))] += 1;
-    let peakBeforeSnapshot2: number | undefined;
-    if (options.heapSnapshotDir) {
-      peakBeforeSnapshot2 = memoryOf(second.pid)?.peakRssMiB;
-      const file = await takeHeapSnapshot(second.pid, options.heapSnapshotDir);
-      log(`[n=${n}] heap snapshot of the restarted operator: ${file}`);
-    }
-    const stoppedPeak2 = await stopOperator(second);
-    const peakRss2 = peakBeforeSnapshot2 ?? stoppedPeak2;
+    const peakRss2 = await stopOperator(second, 'restarted');
     const memoryOfPlane = plane.memoryMiB();
 
     await tracker.stop();
