@@ -406,8 +406,20 @@ export class Reconciler {
       }
       case 'backoff':
         return { requeueAt: action.until };
-      case 'stalled':
-        return this.#expiryRequeue(credential);
+      case 'stalled': {
+        // Publish the standing state too: after a restart or a leader change nothing else would.
+        const ready = credential.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+        this.#recordTokenMetrics(
+          credential,
+          selected,
+          context.expiresAt,
+          ready,
+          credential.status?.consecutiveFailures ?? 0,
+        );
+        return { requeueAt: action.until };
+      }
+      case 'expired':
+        return this.#reportExpired(context, action.expiredAt);
       case 'refuse': {
         await this.#writeFailureStatus(credential, selected, {
           terminal: true,
@@ -668,6 +680,42 @@ export class Reconciler {
     );
     if (retryAt !== undefined) return { requeueAt: retryAt };
     return this.#expiryRequeue(credential, context.expiresAt);
+  }
+
+  /**
+   * A stalled credential whose token ran out: Ready turns False with the failure that stalled it. Nothing
+   * is requeued; only a change of the spec or of a referenced Secret can help now.
+   */
+  async #reportExpired(context: ReconcileContext, expiredAt: number): Promise<ReconcileResult> {
+    const { credential, selected, secretName } = context;
+    const now = this.#deps.clock.now();
+    const previous = credential.status ?? {};
+    const before = previous.conditions?.find((c) => c.type === 'Ready');
+    const stall = previous.conditions?.find((c) => c.type === 'Stalled');
+    const message =
+      `the token in Secret ${secretName} expired at ${iso(expiredAt) ?? '?'} and was not renewed` +
+      (stall ? `: ${stall.reason}: ${stall.message}` : '.');
+    const conditions: ConditionInput[] = [
+      { type: 'Ready', status: 'False', reason: 'TokenExpired', message },
+      stall
+        ? { type: 'Stalled', status: stall.status, reason: stall.reason, message: stall.message }
+        : { type: 'Stalled', status: 'True', reason: 'TokenExpired', message },
+    ];
+    await this.#writeStatus(credential, {
+      ...previous,
+      observedGeneration: credential.metadata.generation,
+      conditions: mergeConditions(previous.conditions, conditions, credential.metadata.generation, now),
+      nextRefreshTime: undefined,
+    });
+    this.#recordTokenMetrics(credential, selected, expiredAt, false, previous.consecutiveFailures ?? 0);
+    if (before?.reason !== 'TokenExpired') {
+      this.#deps.events.emit(this.#target(credential), 'Warning', 'TokenExpired', message);
+      this.#deps.logger.warn(
+        { credential: keyOf(credential), provider: selected.name, expiresAt: iso(expiredAt) },
+        'token expired while renewal is stalled',
+      );
+    }
+    return {};
   }
 
   /** Wakes up when the current token expires so that Ready turns False on time. */

@@ -107,7 +107,38 @@ describe('decide', () => {
         renewAt: NOW - MIN,
         failure: { consecutiveFailures: 1, retryAt: NOW - 1, terminal: true, inputsHash: 'h1' },
       },
-      { type: 'stalled' },
+      { type: 'stalled', until: NOW + 50 * MIN },
+    ],
+    [
+      'terminal failure while the token is valid: look again when it expires',
+      {
+        failure: { consecutiveFailures: 1, retryAt: undefined, terminal: true, inputsHash: 'h1' },
+      },
+      { type: 'stalled', until: NOW + 50 * MIN },
+    ],
+    [
+      'terminal failure, and the token in the Secret has expired: write the expired status',
+      {
+        output: ours({ expiresAt: NOW - 1 }),
+        failure: { consecutiveFailures: 1, retryAt: undefined, terminal: true, inputsHash: 'h1' },
+      },
+      { type: 'expired', expiredAt: NOW - 1 },
+    ],
+    [
+      'terminal failure at the very moment of expiry: expired',
+      {
+        output: ours({ expiresAt: NOW }),
+        failure: { consecutiveFailures: 1, retryAt: undefined, terminal: true, inputsHash: 'h1' },
+      },
+      { type: 'expired', expiredAt: NOW },
+    ],
+    [
+      'terminal failure before any token was written: stalled, nothing to wake for',
+      {
+        output: { state: 'absent' },
+        failure: { consecutiveFailures: 1, retryAt: undefined, terminal: true, inputsHash: 'h1' },
+      },
+      { type: 'stalled', until: undefined },
     ],
     [
       'terminal failure, then the inputs change: obtain at once',

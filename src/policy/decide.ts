@@ -51,7 +51,10 @@ export type Action =
   | { type: 'repair' }
   | { type: 'refuse'; reason: 'SecretOwnedByOther'; message: string }
   | { type: 'backoff'; until: number }
-  | { type: 'stalled' };
+  /** Retrying cannot help until an input changes; look again when the token in the Secret expires. */
+  | { type: 'stalled'; until: number | undefined }
+  /** Stalled, and the token in the Secret has expired: write the expired status, then wait for inputs. */
+  | { type: 'expired'; expiredAt: number };
 
 export type ObtainReason =
   | 'initial'
@@ -78,7 +81,7 @@ export function decide(observation: Observation): Action {
   }
 
   const inputsChanged = failure.inputsHash !== undefined && failure.inputsHash !== observation.inputsHash;
-  if (failure.terminal && !inputsChanged && !observation.manualRefreshRequested) return { type: 'stalled' };
+  if (failure.terminal && !inputsChanged && !observation.manualRefreshRequested) return stalled(observation);
 
   const wanted = wantedObtain(observation);
   if (wanted === undefined) {
@@ -101,6 +104,13 @@ export function decide(observation: Observation): Action {
     type: 'obtain',
     why: failure.consecutiveFailures > 0 && wanted === 'renewal-due' ? 'retry' : wanted,
   };
+}
+
+/** A stall keeps the last good token, but must still say so when that token runs out. */
+function stalled({ output, now }: Observation): Action {
+  const expiresAt = output.state === 'ours' ? output.expiresAt : undefined;
+  if (expiresAt === undefined) return { type: 'stalled', until: undefined };
+  return expiresAt <= now ? { type: 'expired', expiredAt: expiresAt } : { type: 'stalled', until: expiresAt };
 }
 
 function wantedObtain(observation: Observation): ObtainReason | undefined {
