@@ -231,6 +231,13 @@ export class Reconciler {
         message: `${describeMissing(missing, namespace)}. Create it in namespace ${namespace}; the operator retries as soon as it appears.`,
         inputsHash: hash,
       });
+      this.#recordTokenMetrics(
+        credential,
+        selected,
+        undefined,
+        false,
+        credential.status?.consecutiveFailures ?? 0,
+      );
       return this.#expiryRequeue(credential);
     }
 
@@ -405,19 +412,11 @@ export class Reconciler {
         return { requeueAt: action.until };
       }
       case 'backoff':
+        this.#recordStandingMetrics(credential, selected, context.expiresAt);
         return { requeueAt: action.until };
-      case 'stalled': {
-        // Publish the standing state too: after a restart or a leader change nothing else would.
-        const ready = credential.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
-        this.#recordTokenMetrics(
-          credential,
-          selected,
-          context.expiresAt,
-          ready,
-          credential.status?.consecutiveFailures ?? 0,
-        );
+      case 'stalled':
+        this.#recordStandingMetrics(credential, selected, context.expiresAt);
         return { requeueAt: action.until };
-      }
       case 'expired':
         return this.#reportExpired(context, action.expiredAt);
       case 'refuse': {
@@ -838,6 +837,25 @@ export class Reconciler {
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
     this.#wroteCredential(written);
+  }
+
+  /**
+   * Publishes what the status already says. A new leader or a restarted operator reaches a waiting
+   * credential only through this: without it the series would be missing and no alert could fire.
+   */
+  #recordStandingMetrics(
+    credential: ApiCredential,
+    selected: SelectedProvider,
+    expiresAt: number | undefined,
+  ): void {
+    const ready = credential.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+    this.#recordTokenMetrics(
+      credential,
+      selected,
+      expiresAt,
+      ready,
+      credential.status?.consecutiveFailures ?? 0,
+    );
   }
 
   #recordTokenMetrics(

@@ -76,6 +76,10 @@ beforeAll(async () => {
       provider: { tapdata: { baseUrl: tapdata.url, credentialsRef: { name: `${name}-client` } } },
     });
   }
+  // Its credentials Secret does not exist.
+  await kube.createCredential(namespace, 'missing', {
+    provider: { tapdata: { baseUrl: tapdata.url, credentialsRef: { name: 'missing-client' } } },
+  });
   for (const name of Object.keys(clients)) await until(name, 'TokenValid');
   // A secret rotated at the provider but not in Kubernetes: every renewal is refused (invalid_client).
   for (const name of ['failing', 'expired'] as const) {
@@ -84,6 +88,7 @@ beforeAll(async () => {
   }
   await until('failing', 'RenewalFailing');
   await until('expired', 'TokenExpired');
+  await until('missing', 'MissingInput');
 });
 
 afterAll(async () => {
@@ -99,6 +104,7 @@ describe('kubectl get apicred', () => {
     expect(header).toEqual(['NAME', 'READY', 'REASON', 'EXPIRES', 'NEXT RENEWAL', 'AGE']);
     expect(output.split('\n')[0]?.length ?? 0).toBeLessThanOrEqual(100);
 
+    expect([...rows.keys()].sort()).toEqual(['expired', 'failing', 'healthy', 'missing']);
     for (const name of Object.keys(clients)) {
       const status = (await kube.credential(namespace, name))?.status;
       const row = rows.get(name);
@@ -120,6 +126,27 @@ describe('kubectl get apicred', () => {
       'NEXT RENEWAL': '<none>',
     });
     expect(Date.parse(rows.get('expired')?.EXPIRES ?? '')).toBeLessThanOrEqual(Date.now());
+    expect(rows.get('missing')).toMatchObject({
+      READY: 'False',
+      REASON: 'MissingInput',
+      EXPIRES: '<none>',
+      'NEXT RENEWAL': '<none>',
+    });
+  });
+
+  it('publishes apicred_credential_ready for each, also for one that never had a token', async () => {
+    const text = await (await fetch(operator.metricsUrl)).text();
+    const ready = (name: string): string | undefined =>
+      text
+        .split('\n')
+        .find((line) =>
+          line.startsWith(
+            `apicred_credential_ready{namespace="${namespace}",name="${name}",provider="tapdata"}`,
+          ),
+        )
+        ?.split(' ')
+        .at(-1);
+    expect(['healthy', 'failing', 'expired', 'missing'].map(ready)).toEqual(['1', '1', '0', '0']);
   });
 
   it('-o wide adds provider, Secret and the failure count', async () => {
@@ -142,9 +169,7 @@ describe('kubectl get apicred', () => {
   it('the apicred-operator category lists ApiCredentials and shadows no resource', async () => {
     const byCategory = await kubectl(plane, ['get', 'apicred-operator', '-n', namespace, '-o', 'name']);
     expect(byCategory.trim().split('\n').sort()).toEqual(
-      Object.keys(clients)
-        .map((name) => `apicredential.apicred.dev/${name}`)
-        .sort(),
+      ['expired', 'failing', 'healthy', 'missing'].map((name) => `apicredential.apicred.dev/${name}`),
     );
     const resources = await kubectl(plane, ['api-resources', '--no-headers', '-o', 'wide']);
     const words = resources.split(/\s+/);
