@@ -832,8 +832,14 @@ export class Reconciler {
   async #writeStatus(credential: ApiCredential, status: ApiCredentialStatus): Promise<void> {
     if (sameStatus(credential.status, status)) return;
     const { namespace, name } = credential.metadata;
+    // A merge patch keeps a field it does not mention: send null for those the new status drops
+    // (nextRefreshTime after a terminal failure), or kubectl would show a renewal that never comes.
+    const dropped = Object.keys(credential.status ?? {}).filter(
+      (field) => status[field as keyof ApiCredentialStatus] === undefined,
+    );
+    const body = { status: { ...status, ...Object.fromEntries(dropped.map((field) => [field, null])) } };
     const written: unknown = await this.#customObjects.patchNamespacedCustomObjectStatus(
-      { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body: { status } },
+      { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
     this.#wroteCredential(written);

@@ -26,6 +26,7 @@ const ticker: TapdataClient = {
 let rotatedSecret = '';
 let tapdata: TapdataEmulator;
 let operator: RunningOperator;
+let identity: { kubeconfig: string; logDir: string };
 
 async function metric(name: string, labels: string): Promise<number | undefined> {
   const text = await (await fetch(operator.metricsUrl)).text();
@@ -61,10 +62,9 @@ async function untilReady(name: string, status: string, reason: string): Promise
 beforeAll(async () => {
   tapdata = new TapdataEmulator({ clients: [orders, ticker] });
   await tapdata.start();
-  const { kubeconfig, logDir } = await prepareOperatorNamespace(plane, namespace);
+  identity = await prepareOperatorNamespace(plane, namespace);
   operator = await startOperator({
-    kubeconfig,
-    logDir,
+    ...identity,
     namespaces: [namespace],
     extraArgs: ['--leader-elect=false'],
   });
@@ -154,6 +154,30 @@ describe('a terminal renewal failure, then expiry', () => {
     const expiredEvents = (await kube.events(namespace, 'orders')).filter((e) => e.reason === 'TokenExpired');
     expect(expiredEvents.map((e) => e.count)).toEqual([1]);
     expect(await metric('apicred_credential_ready', ordersLabels())).toBe(0);
+  });
+
+  it('a restarted operator (as a new leader would) publishes the expired state again, quietly', async () => {
+    const before = await kube.credential(namespace, 'orders');
+    const callsBefore = tapdata.count('POST /oauth/token');
+    const tickerBefore = tapdata.issuedCount();
+    await operator.stop();
+    operator = await startOperator({
+      ...identity,
+      name: 'operator-restarted',
+      namespaces: [namespace],
+      extraArgs: ['--leader-elect=false'],
+    });
+    await waitFor(
+      'apicred_credential_ready 0 from the new process',
+      async () => ((await metric('apicred_credential_ready', ordersLabels())) === 0 ? true : undefined),
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
+    expect(await metric('apicred_consecutive_failures', ordersLabels())).toBe(1);
+    const after = await kube.credential(namespace, 'orders');
+    expect(after?.metadata.resourceVersion).toBe(before?.metadata.resourceVersion);
+    expect(tapdata.count('POST /oauth/token') - callsBefore).toBe(tapdata.issuedCount() - tickerBefore);
+    const expiredEvents = (await kube.events(namespace, 'orders')).filter((e) => e.reason === 'TokenExpired');
+    expect(expiredEvents.map((e) => e.count)).toEqual([1]);
   });
 
   it('recovers to Ready=True once the Secret holds the rotated client secret', async () => {
