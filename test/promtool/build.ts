@@ -24,7 +24,7 @@ function promtoolToolSet(): GoToolSet {
     name: 'promtool',
     moduleDir,
     binDir: promtoolBinDir,
-    coldBuildHint: 'a cold build takes about 4 minutes on 2 cores',
+    coldBuildHint: 'a cold build takes about 8 minutes on 2 cores',
     tools: [
       {
         output: 'promtool',
