@@ -356,6 +356,7 @@ export class Reconciler {
         renewAt,
         checkAt:
           ownership.state === 'ours' ? parseTime(view?.annotations[ANNOTATION_NEXT_CHECK_AT]) : undefined,
+        statusSaysReady: status.conditions?.find((c) => c.type === 'Ready')?.status === 'True',
       },
     };
   }
@@ -418,7 +419,7 @@ export class Reconciler {
         this.#recordStandingMetrics(credential, selected, context.expiresAt);
         return { requeueAt: action.until };
       case 'expired':
-        return this.#reportExpired(context, action.expiredAt);
+        return this.#reportExpired(context, action.expiredAt, action.until);
       case 'refuse': {
         await this.#writeFailureStatus(credential, selected, {
           terminal: true,
@@ -677,44 +678,56 @@ export class Reconciler {
       !failure.currentTokenInvalid && (context.expiresAt ?? 0) > now,
       failures,
     );
-    if (retryAt !== undefined) return { requeueAt: retryAt };
-    return this.#expiryRequeue(credential, context.expiresAt);
+    // Wake at the token's expiry too, if it comes first (a long Retry-After): Ready must turn False then.
+    const expiry = this.#expiryRequeue(credential, context.expiresAt).requeueAt;
+    return { requeueAt: earliestOf(retryAt, expiry) };
   }
 
   /**
-   * A stalled credential whose token ran out: Ready turns False with the failure that stalled it. Nothing
-   * is requeued; only a change of the spec or of a referenced Secret can help now.
+   * A failing credential whose token ran out: Ready turns False with the failure that stopped renewal.
+   * Stalled, nothing is requeued (only a change of the spec or a referenced Secret can help); backing
+   * off, the next attempt stays as planned.
    */
-  async #reportExpired(context: ReconcileContext, expiredAt: number): Promise<ReconcileResult> {
+  async #reportExpired(
+    context: ReconcileContext,
+    expiredAt: number,
+    nextAttempt: number | undefined,
+  ): Promise<ReconcileResult> {
     const { credential, selected, secretName } = context;
     const now = this.#deps.clock.now();
     const previous = credential.status ?? {};
     const before = previous.conditions?.find((c) => c.type === 'Ready');
     const stall = previous.conditions?.find((c) => c.type === 'Stalled');
-    const message =
-      `the token in Secret ${secretName} expired at ${iso(expiredAt) ?? '?'} and was not renewed` +
-      (stall ? `: ${stall.reason}: ${stall.message}` : '.');
+    const cause =
+      stall?.status === 'True'
+        ? `: ${stall.reason}: ${stall.message}`
+        : `: ${stall?.message ?? 'renewal failed'}. Next attempt at ${iso(nextAttempt) ?? '?'}.`;
+    const message = `the token in Secret ${secretName} expired at ${iso(expiredAt) ?? '?'} and was not renewed${cause}`;
     const conditions: ConditionInput[] = [
       { type: 'Ready', status: 'False', reason: 'TokenExpired', message },
       stall
         ? { type: 'Stalled', status: stall.status, reason: stall.reason, message: stall.message }
-        : { type: 'Stalled', status: 'True', reason: 'TokenExpired', message },
+        : {
+            type: 'Stalled',
+            status: nextAttempt === undefined ? 'True' : 'False',
+            reason: 'TokenExpired',
+            message,
+          },
     ];
     await this.#writeStatus(credential, {
       ...previous,
       observedGeneration: credential.metadata.generation,
       conditions: mergeConditions(previous.conditions, conditions, credential.metadata.generation, now),
-      nextRefreshTime: undefined,
     });
     this.#recordTokenMetrics(credential, selected, expiredAt, false, previous.consecutiveFailures ?? 0);
     if (before?.reason !== 'TokenExpired') {
       this.#deps.events.emit(this.#target(credential), 'Warning', 'TokenExpired', message);
       this.#deps.logger.warn(
         { credential: keyOf(credential), provider: selected.name, expiresAt: iso(expiredAt) },
-        'token expired while renewal is stalled',
+        'token expired while renewal is failing',
       );
     }
-    return {};
+    return { requeueAt: nextAttempt };
   }
 
   /** Wakes up when the current token expires so that Ready turns False on time. */

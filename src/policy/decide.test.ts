@@ -25,6 +25,7 @@ function observe(overrides: Partial<Observation> = {}): Observation {
     manualRefreshRequested: false,
     renewAt: NOW + 30 * MIN,
     checkAt: undefined,
+    statusSaysReady: true,
     ...overrides,
   };
 }
@@ -122,7 +123,41 @@ describe('decide', () => {
         output: ours({ expiresAt: NOW - 1 }),
         failure: { consecutiveFailures: 1, retryAt: undefined, terminal: true, inputsHash: 'h1' },
       },
-      { type: 'expired', expiredAt: NOW - 1 },
+      { type: 'expired', expiredAt: NOW - 1, until: undefined },
+    ],
+    [
+      'stalled, the token expired and the status already says so: nothing more to do',
+      {
+        output: ours({ expiresAt: NOW - 1 }),
+        statusSaysReady: false,
+        failure: { consecutiveFailures: 1, retryAt: undefined, terminal: true, inputsHash: 'h1' },
+      },
+      { type: 'stalled', until: undefined },
+    ],
+    [
+      'backing off past the expiry of a still valid token: wake at the expiry',
+      {
+        output: ours({ expiresAt: NOW + MIN }),
+        failure: { consecutiveFailures: 4, retryAt: NOW + 60 * MIN, terminal: false, inputsHash: 'h1' },
+      },
+      { type: 'backoff', until: NOW + MIN },
+    ],
+    [
+      'backing off (a long Retry-After) when the token expires: write the expired status, retry later',
+      {
+        output: ours({ expiresAt: NOW - 1 }),
+        failure: { consecutiveFailures: 4, retryAt: NOW + 60 * MIN, terminal: false, inputsHash: 'h1' },
+      },
+      { type: 'expired', expiredAt: NOW - 1, until: NOW + 60 * MIN },
+    ],
+    [
+      'backing off with the token expired and the status saying so: wait for the retry',
+      {
+        output: ours({ expiresAt: NOW - 1 }),
+        statusSaysReady: false,
+        failure: { consecutiveFailures: 4, retryAt: NOW + 60 * MIN, terminal: false, inputsHash: 'h1' },
+      },
+      { type: 'backoff', until: NOW + 60 * MIN },
     ],
     [
       'terminal failure at the very moment of expiry: expired',
@@ -130,7 +165,7 @@ describe('decide', () => {
         output: ours({ expiresAt: NOW }),
         failure: { consecutiveFailures: 1, retryAt: undefined, terminal: true, inputsHash: 'h1' },
       },
-      { type: 'expired', expiredAt: NOW },
+      { type: 'expired', expiredAt: NOW, until: undefined },
     ],
     [
       'terminal failure before any token was written: stalled, nothing to wake for',

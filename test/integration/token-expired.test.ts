@@ -119,7 +119,8 @@ describe('a terminal renewal failure, then expiry', () => {
       async () => ((await metric('apicred_credential_ready', ordersLabels())) === 0 ? true : undefined),
       { timeoutMs: 10_000, intervalMs: 100 },
     );
-    expect(await metric('apicred_token_expiry_timestamp_seconds', ordersLabels())).toBe(
+    // The status shows whole seconds; the gauge has the Secret's exact expiry.
+    expect(Math.floor((await metric('apicred_token_expiry_timestamp_seconds', ordersLabels())) ?? 0)).toBe(
       Date.parse(expiresAt) / 1000,
     );
     const event = await kube.event(namespace, 'orders', (e) => e.reason === 'TokenExpired');
@@ -191,5 +192,57 @@ describe('a terminal renewal failure, then expiry', () => {
     expect(Date.parse(credential?.status?.expiresAt ?? '')).toBeGreaterThan(Date.now());
     expect(credential?.status?.consecutiveFailures).toBe(0);
     expect(await metric('apicred_credential_ready', ordersLabels())).toBe(1);
+  });
+});
+
+describe('a long Retry-After, then expiry', () => {
+  it('turns Ready=False TokenExpired at expiry, keeping the planned retry', async () => {
+    const client: TapdataClient = {
+      clientId: `throttled-${randomBytes(4).toString('hex')}`,
+      clientSecret: `s3cret-${randomBytes(12).toString('hex')}`,
+      ttlSeconds: 8,
+    };
+    // Its own server: the scripted 429 must reach this credential, not the ticker.
+    const throttling = new TapdataEmulator({ clients: [client] });
+    await throttling.start();
+    try {
+      await kube.putSecret(namespace, 'throttled-client', {
+        client_id: client.clientId,
+        client_secret: client.clientSecret,
+      });
+      await kube.createCredential(namespace, 'throttled', {
+        provider: { tapdata: { baseUrl: throttling.url, credentialsRef: { name: 'throttled-client' } } },
+      });
+      await untilReady('throttled', 'True', 'TokenValid');
+      throttling.faults.push('POST /oauth/token', {
+        kind: 'status',
+        status: 429,
+        body: { error: 'slow_down' },
+        retryAfter: 3600,
+        times: 10,
+      });
+      await kube.requestRefresh(namespace, 'throttled');
+      await untilReady('throttled', 'True', 'RenewalFailing');
+      await untilReady('throttled', 'False', 'TokenExpired');
+      const credential = await kube.credential(namespace, 'throttled');
+      const retryAt = credential?.status?.nextRefreshTime ?? '';
+      expect(Date.parse(retryAt) - Date.now()).toBeGreaterThan(50 * 60_000);
+      expect(condition(credential, 'Stalled')).toMatchObject({ status: 'False', reason: 'Retrying' });
+      expect(condition(credential, 'Ready')?.message).toBe(
+        `the token in Secret throttled expired at ${credential?.status?.expiresAt ?? ''} and was not renewed: ` +
+          `retrying with backoff after: RateLimited. Next attempt at ${retryAt}.`,
+      );
+      const labels = `namespace="${namespace}",name="throttled",provider="tapdata"`;
+      await waitFor(
+        'apicred_credential_ready 0',
+        async () => ((await metric('apicred_credential_ready', labels)) === 0 ? true : undefined),
+        { timeoutMs: 10_000, intervalMs: 100 },
+      );
+      await kube.event(namespace, 'throttled', (e) => e.reason === 'TokenExpired' && e.type === 'Warning');
+      // The 429 was honoured: one attempt after the first token, none since.
+      expect(throttling.count('POST /oauth/token')).toBe(2);
+    } finally {
+      await throttling.stop();
+    }
   });
 });
