@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { ensureControlPlaneBuilt } from '../test/controlplane/build.ts';
 import { ensureHelmBuilt } from '../test/helm/build.ts';
 import { ensureKeycloakInstalled } from '../test/keycloak/keycloak.ts';
+import { ensurePromtoolBuilt } from '../test/promtool/build.ts';
 import { repoRoot } from '../test/harness/crds.ts';
 
 interface VitestJsonReport {
@@ -34,6 +35,7 @@ try {
   // Real servers the tiers need, built or downloaded once per machine and then reused.
   await ensureControlPlaneBuilt();
   await ensureHelmBuilt();
+  await ensurePromtoolBuilt();
   await ensureKeycloakInstalled();
 } catch (error) {
   console.error(error instanceof Error ? error.message : String(error));

@@ -9,6 +9,11 @@ export const KIND = 'ApiCredential';
 export const PLURAL = 'apicredentials';
 export const SINGULAR = 'apicredential';
 export const SHORT_NAMES = ['apicred'];
+/**
+ * `kubectl get apicred-operator` lists every kind of this project, as `kubectl get cert-manager` does.
+ * Not `apicred`: kubectl expands a category before a resource name, so it would shadow the short name.
+ */
+export const CATEGORIES = ['apicred-operator'];
 
 interface CelRule {
   rule: string;

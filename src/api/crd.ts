@@ -1,6 +1,7 @@
 // Turns the zod schema into a structural OpenAPI v3 schema and the CustomResourceDefinition object.
 import { z } from 'zod';
 import {
+  CATEGORIES,
   GROUP,
   KIND,
   PLURAL,
@@ -67,6 +68,7 @@ export function apiCredentialCrd(): JsonSchema {
         plural: PLURAL,
         singular: SINGULAR,
         shortNames: SHORT_NAMES,
+        categories: CATEGORIES,
       },
       versions: [
         {
@@ -74,17 +76,21 @@ export function apiCredentialCrd(): JsonSchema {
           served: true,
           storage: true,
           subresources: { status: {} },
+          // One glance tells healthy from failing and when the token runs out. Times are strings, not
+          // `date`: kubectl prints a future date as <invalid> and a past one as an age.
           additionalPrinterColumns: [
             { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
-            { name: 'Provider', type: 'string', jsonPath: '.status.provider' },
-            { name: 'Secret', type: 'string', jsonPath: '.status.secretName' },
-            { name: 'Expires', type: 'date', jsonPath: '.status.expiresAt' },
+            { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason' },
+            { name: 'Expires', type: 'string', jsonPath: '.status.expiresAt' },
             {
-              name: 'Reason',
+              name: 'Next Renewal',
               type: 'string',
-              priority: 1,
-              jsonPath: '.status.conditions[?(@.type=="Ready")].reason',
+              description: 'Next renewal or retry; <none> while the operator waits for an input to change.',
+              jsonPath: '.status.nextRefreshTime',
             },
+            { name: 'Provider', type: 'string', priority: 1, jsonPath: '.status.provider' },
+            { name: 'Secret', type: 'string', priority: 1, jsonPath: '.status.secretName' },
+            { name: 'Failures', type: 'integer', priority: 1, jsonPath: '.status.consecutiveFailures' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],
           schema: {

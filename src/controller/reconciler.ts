@@ -231,6 +231,13 @@ export class Reconciler {
         message: `${describeMissing(missing, namespace)}. Create it in namespace ${namespace}; the operator retries as soon as it appears.`,
         inputsHash: hash,
       });
+      this.#recordTokenMetrics(
+        credential,
+        selected,
+        undefined,
+        false,
+        credential.status?.consecutiveFailures ?? 0,
+      );
       return this.#expiryRequeue(credential);
     }
 
@@ -349,6 +356,7 @@ export class Reconciler {
         renewAt,
         checkAt:
           ownership.state === 'ours' ? parseTime(view?.annotations[ANNOTATION_NEXT_CHECK_AT]) : undefined,
+        statusSaysReady: status.conditions?.find((c) => c.type === 'Ready')?.status === 'True',
       },
     };
   }
@@ -405,9 +413,13 @@ export class Reconciler {
         return { requeueAt: action.until };
       }
       case 'backoff':
+        this.#recordStandingMetrics(credential, selected, context.expiresAt);
         return { requeueAt: action.until };
       case 'stalled':
-        return this.#expiryRequeue(credential);
+        this.#recordStandingMetrics(credential, selected, context.expiresAt);
+        return { requeueAt: action.until };
+      case 'expired':
+        return this.#reportExpired(context, action.expiredAt, action.until);
       case 'refuse': {
         await this.#writeFailureStatus(credential, selected, {
           terminal: true,
@@ -666,8 +678,56 @@ export class Reconciler {
       !failure.currentTokenInvalid && (context.expiresAt ?? 0) > now,
       failures,
     );
-    if (retryAt !== undefined) return { requeueAt: retryAt };
-    return this.#expiryRequeue(credential, context.expiresAt);
+    // Wake at the token's expiry too, if it comes first (a long Retry-After): Ready must turn False then.
+    const expiry = this.#expiryRequeue(credential, context.expiresAt).requeueAt;
+    return { requeueAt: earliestOf(retryAt, expiry) };
+  }
+
+  /**
+   * A failing credential whose token ran out: Ready turns False with the failure that stopped renewal.
+   * Stalled, nothing is requeued (only a change of the spec or a referenced Secret can help); backing
+   * off, the next attempt stays as planned.
+   */
+  async #reportExpired(
+    context: ReconcileContext,
+    expiredAt: number,
+    nextAttempt: number | undefined,
+  ): Promise<ReconcileResult> {
+    const { credential, selected, secretName } = context;
+    const now = this.#deps.clock.now();
+    const previous = credential.status ?? {};
+    const before = previous.conditions?.find((c) => c.type === 'Ready');
+    const stall = previous.conditions?.find((c) => c.type === 'Stalled');
+    const cause =
+      stall?.status === 'True'
+        ? `: ${stall.reason}: ${stall.message}`
+        : `: ${stall?.message ?? 'renewal failed'}. Next attempt at ${iso(nextAttempt) ?? '?'}.`;
+    const message = `the token in Secret ${secretName} expired at ${iso(expiredAt) ?? '?'} and was not renewed${cause}`;
+    const conditions: ConditionInput[] = [
+      { type: 'Ready', status: 'False', reason: 'TokenExpired', message },
+      stall
+        ? { type: 'Stalled', status: stall.status, reason: stall.reason, message: stall.message }
+        : {
+            type: 'Stalled',
+            status: nextAttempt === undefined ? 'True' : 'False',
+            reason: 'TokenExpired',
+            message,
+          },
+    ];
+    await this.#writeStatus(credential, {
+      ...previous,
+      observedGeneration: credential.metadata.generation,
+      conditions: mergeConditions(previous.conditions, conditions, credential.metadata.generation, now),
+    });
+    this.#recordTokenMetrics(credential, selected, expiredAt, false, previous.consecutiveFailures ?? 0);
+    if (before?.reason !== 'TokenExpired') {
+      this.#deps.events.emit(this.#target(credential), 'Warning', 'TokenExpired', message);
+      this.#deps.logger.warn(
+        { credential: keyOf(credential), provider: selected.name, expiresAt: iso(expiredAt) },
+        'token expired while renewal is failing',
+      );
+    }
+    return { requeueAt: nextAttempt };
   }
 
   /** Wakes up when the current token expires so that Ready turns False on time. */
@@ -785,11 +845,36 @@ export class Reconciler {
   async #writeStatus(credential: ApiCredential, status: ApiCredentialStatus): Promise<void> {
     if (sameStatus(credential.status, status)) return;
     const { namespace, name } = credential.metadata;
+    // A merge patch keeps a field it does not mention: send null for those the new status drops
+    // (nextRefreshTime after a terminal failure), or kubectl would show a renewal that never comes.
+    const dropped = Object.keys(credential.status ?? {}).filter(
+      (field) => status[field as keyof ApiCredentialStatus] === undefined,
+    );
+    const body = { status: { ...status, ...Object.fromEntries(dropped.map((field) => [field, null])) } };
     const written: unknown = await this.#customObjects.patchNamespacedCustomObjectStatus(
-      { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body: { status } },
+      { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
     this.#wroteCredential(written);
+  }
+
+  /**
+   * Publishes what the status already says. A new leader or a restarted operator reaches a waiting
+   * credential only through this: without it the series would be missing and no alert could fire.
+   */
+  #recordStandingMetrics(
+    credential: ApiCredential,
+    selected: SelectedProvider,
+    expiresAt: number | undefined,
+  ): void {
+    const ready = credential.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+    this.#recordTokenMetrics(
+      credential,
+      selected,
+      expiresAt,
+      ready,
+      credential.status?.consecutiveFailures ?? 0,
+    );
   }
 
   #recordTokenMetrics(

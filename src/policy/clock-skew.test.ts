@@ -158,6 +158,7 @@ describe('clock skew: no renewal storm', () => {
       manualRefreshRequested: false,
       renewAt,
       checkAt: undefined,
+      statusSaysReady: true,
     };
   }
 

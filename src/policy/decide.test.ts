@@ -25,6 +25,7 @@ function observe(overrides: Partial<Observation> = {}): Observation {
     manualRefreshRequested: false,
     renewAt: NOW + 30 * MIN,
     checkAt: undefined,
+    statusSaysReady: true,
     ...overrides,
   };
 }
@@ -107,7 +108,72 @@ describe('decide', () => {
         renewAt: NOW - MIN,
         failure: { consecutiveFailures: 1, retryAt: NOW - 1, terminal: true, inputsHash: 'h1' },
       },
-      { type: 'stalled' },
+      { type: 'stalled', until: NOW + 50 * MIN },
+    ],
+    [
+      'terminal failure while the token is valid: look again when it expires',
+      {
+        failure: { consecutiveFailures: 1, retryAt: undefined, terminal: true, inputsHash: 'h1' },
+      },
+      { type: 'stalled', until: NOW + 50 * MIN },
+    ],
+    [
+      'terminal failure, and the token in the Secret has expired: write the expired status',
+      {
+        output: ours({ expiresAt: NOW - 1 }),
+        failure: { consecutiveFailures: 1, retryAt: undefined, terminal: true, inputsHash: 'h1' },
+      },
+      { type: 'expired', expiredAt: NOW - 1, until: undefined },
+    ],
+    [
+      'stalled, the token expired and the status already says so: nothing more to do',
+      {
+        output: ours({ expiresAt: NOW - 1 }),
+        statusSaysReady: false,
+        failure: { consecutiveFailures: 1, retryAt: undefined, terminal: true, inputsHash: 'h1' },
+      },
+      { type: 'stalled', until: undefined },
+    ],
+    [
+      'backing off past the expiry of a still valid token: wake at the expiry',
+      {
+        output: ours({ expiresAt: NOW + MIN }),
+        failure: { consecutiveFailures: 4, retryAt: NOW + 60 * MIN, terminal: false, inputsHash: 'h1' },
+      },
+      { type: 'backoff', until: NOW + MIN },
+    ],
+    [
+      'backing off (a long Retry-After) when the token expires: write the expired status, retry later',
+      {
+        output: ours({ expiresAt: NOW - 1 }),
+        failure: { consecutiveFailures: 4, retryAt: NOW + 60 * MIN, terminal: false, inputsHash: 'h1' },
+      },
+      { type: 'expired', expiredAt: NOW - 1, until: NOW + 60 * MIN },
+    ],
+    [
+      'backing off with the token expired and the status saying so: wait for the retry',
+      {
+        output: ours({ expiresAt: NOW - 1 }),
+        statusSaysReady: false,
+        failure: { consecutiveFailures: 4, retryAt: NOW + 60 * MIN, terminal: false, inputsHash: 'h1' },
+      },
+      { type: 'backoff', until: NOW + 60 * MIN },
+    ],
+    [
+      'terminal failure at the very moment of expiry: expired',
+      {
+        output: ours({ expiresAt: NOW }),
+        failure: { consecutiveFailures: 1, retryAt: undefined, terminal: true, inputsHash: 'h1' },
+      },
+      { type: 'expired', expiredAt: NOW, until: undefined },
+    ],
+    [
+      'terminal failure before any token was written: stalled, nothing to wake for',
+      {
+        output: { state: 'absent' },
+        failure: { consecutiveFailures: 1, retryAt: undefined, terminal: true, inputsHash: 'h1' },
+      },
+      { type: 'stalled', until: undefined },
     ],
     [
       'terminal failure, then the inputs change: obtain at once',

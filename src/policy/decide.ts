@@ -43,6 +43,8 @@ export interface Observation {
   renewAt: number | undefined;
   /** Providers that must be polled even when the token has long to live (IDMP cloud checks), epoch ms. */
   checkAt: number | undefined;
+  /** The Ready condition in the status says True: it still reports the token in the Secret as usable. */
+  statusSaysReady: boolean;
 }
 
 export type Action =
@@ -51,7 +53,13 @@ export type Action =
   | { type: 'repair' }
   | { type: 'refuse'; reason: 'SecretOwnedByOther'; message: string }
   | { type: 'backoff'; until: number }
-  | { type: 'stalled' };
+  /** Retrying cannot help until an input changes; look again when the token in the Secret expires. */
+  | { type: 'stalled'; until: number | undefined }
+  /**
+   * Stalled or backing off, the token in the Secret has expired and the status still says Ready: write
+   * the expired status, then look again at `until` (the next attempt; undefined when stalled).
+   */
+  | { type: 'expired'; expiredAt: number; until: number | undefined };
 
 export type ObtainReason =
   | 'initial'
@@ -78,7 +86,8 @@ export function decide(observation: Observation): Action {
   }
 
   const inputsChanged = failure.inputsHash !== undefined && failure.inputsHash !== observation.inputsHash;
-  if (failure.terminal && !inputsChanged && !observation.manualRefreshRequested) return { type: 'stalled' };
+  if (failure.terminal && !inputsChanged && !observation.manualRefreshRequested)
+    return waitOutFailure(observation, 'stalled', undefined);
 
   const wanted = wantedObtain(observation);
   if (wanted === undefined) {
@@ -95,12 +104,31 @@ export function decide(observation: Observation): Action {
   // Repeated failures wait for their backoff, unless the inputs changed or a person asked for a retry.
   if (failure.consecutiveFailures > 0 && failure.retryAt !== undefined && failure.retryAt > now) {
     if (!inputsChanged && !observation.manualRefreshRequested)
-      return { type: 'backoff', until: failure.retryAt };
+      return waitOutFailure(observation, 'backoff', failure.retryAt);
   }
   return {
     type: 'obtain',
     why: failure.consecutiveFailures > 0 && wanted === 'renewal-due' ? 'retry' : wanted,
   };
+}
+
+/**
+ * Waiting out a failure keeps the last good token, but the status must say so when that token runs
+ * out: wake at its expiry, and once it has passed, report it (once: then the status no longer says Ready).
+ */
+function waitOutFailure(
+  observation: Observation,
+  type: 'stalled' | 'backoff',
+  retryAt: number | undefined,
+): Action {
+  const { output, now } = observation;
+  const expiresAt = output.state === 'ours' ? output.expiresAt : undefined;
+  const expired = expiresAt !== undefined && expiresAt <= now;
+  if (expired && observation.statusSaysReady)
+    return { type: 'expired', expiredAt: expiresAt, until: retryAt };
+  const until = expired ? retryAt : earliest(retryAt, expiresAt);
+  if (type === 'stalled') return { type: 'stalled', until };
+  return { type: 'backoff', until: until ?? now };
 }
 
 function wantedObtain(observation: Observation): ObtainReason | undefined {

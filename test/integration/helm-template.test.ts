@@ -255,15 +255,19 @@ describe('the Helm chart', () => {
     };
     const alerts = rule.spec.groups.flatMap((group) => group.rules);
     expect(alerts.map((alert) => [alert.alert, alert.expr, alert.for])).toEqual([
-      ['ApiCredentialNotReady', 'max by (namespace, name, provider) (apicred_credential_ready) == 0', '20m'],
+      [
+        'ApiCredentialNotReady',
+        'max by (namespace, name, provider) (last_over_time(apicred_credential_ready[5m])) == 0',
+        '20m',
+      ],
       [
         'ApiCredentialTokenExpiringSoon',
-        'max by (namespace, name, provider) (apicred_token_expiry_timestamp_seconds) - time() < 300',
+        'max by (namespace, name, provider) (last_over_time(apicred_token_expiry_timestamp_seconds[5m])) < time() + 300',
         undefined,
       ],
       [
         'ApiCredentialRenewalFailing',
-        'max by (namespace, name, provider) (apicred_consecutive_failures) >= 5',
+        'min by (namespace, name, provider) (last_over_time(apicred_consecutive_failures[5m])) >= 5',
         undefined,
       ],
     ]);
