@@ -26,6 +26,7 @@ describe('SecretRedactor', () => {
     expect(redactor.scrub('{"password":"pw1!x"}')).toBe(`{"password":"${REDACTED}"}`);
     expect(redactor.scrub(`form password=${encodeURIComponent('pw1!x')}`)).toBe(`form password=${REDACTED}`);
     expect(redactor.scrub('abc, then abcdef and xabc')).toBe(`${REDACTED}, then abcdef and xabc`);
+    expect(redactor.scrub(`data: {"password":"${b64('pw1!x')}"}`)).toBe(`data: {"password":"${REDACTED}"}`);
     redactor.remove('pw1!x');
     redactor.remove('   abc  ');
     expect(redactor.size).toBe(0);

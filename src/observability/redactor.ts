@@ -261,10 +261,8 @@ function formsOf(value: string): { long: Form[]; short: string[] } {
       if (fragment.length >= MIN_BASE64_FRAGMENT) forms.add(fragment);
     }
   }
-  // A short value's base64 is not looked for: its few characters occur in any base64 text by
-  // chance. (Basic and Bearer credentials of 16 or more characters are caught as shapes.)
-  const short = [...texts].filter((text) => bytesOf(text) < 6);
-  for (const text of short) forms.delete(Buffer.from(text, 'utf8').toString('base64'));
+  // A short value's aligned base64 fragments are too short to tell from chance and were skipped
+  // above; inside a longer base64 string (Basic id:secret) it is caught by the Basic shape.
   const all = [...forms].filter((form) => form.length > 0);
   return {
     long: all
@@ -272,10 +270,6 @@ function formsOf(value: string): { long: Form[]; short: string[] } {
       .map((form) => ({ key: suffixHash(form), length: form.length, digest: digest(form), count: 0 })),
     short: all.filter((form) => form.length < WINDOW),
   };
-}
-
-function bytesOf(text: string): number {
-  return Buffer.byteLength(text, 'utf8');
 }
 
 /** Any of `forms` not touching a letter or digit on either side; longest first. */
