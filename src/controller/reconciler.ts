@@ -55,7 +55,7 @@ import {
 import { SecretStateStore } from '../secrets/state.ts';
 import { crashPoint } from '../testing/crash-points.ts';
 import { describeMissing, inputsHash, missingInputs, readInputs } from './inputs.ts';
-import { identityOf, publicOutputKey, tokenSecrets } from './redaction.ts';
+import { ReportingStateStore, identityOf, publicOutputKey, tokenSecrets } from './redaction.ts';
 import { RolloutRestarter } from './rollout.ts';
 import { iso, mergeConditions, sameStatus, type ConditionInput } from './status.ts';
 
@@ -564,12 +564,21 @@ export class Reconciler {
     const { inputs, secrets } = await readInputs(this.#core, credential.metadata.namespace, refs);
     for (const value of secrets) this.#deps.redactor.add(value, key);
     const caRef = refs.find((ref) => ref.fieldPath.endsWith('.caBundleRef'));
+    // Refresh tokens the provider reads or writes join `secrets` (the redactor's set after a renewal).
+    const state = new ReportingStateStore(
+      new SecretStateStore(this.#core, credential),
+      selected.provider.secretStateKeys ?? [],
+      (value) => {
+        this.#deps.redactor.add(value, key);
+        secrets.push(value);
+      },
+    );
     return {
       secrets,
       context: {
         credential: key,
         inputs,
-        state: new SecretStateStore(this.#core, credential),
+        state,
         http: this.#deps.http.forCa(caRef ? inputs.get(caRef) : undefined, { provider: selected.name }),
         clock: this.#deps.clock,
         signal,

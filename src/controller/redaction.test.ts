@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { apiCredentialSpecSchema, type ApiCredential } from '../api/apicredential.ts';
 import { providers } from '../providers/index.ts';
 import { selectProvider } from '../providers/registry.ts';
-import { identityOf, publicOutputKey, tokenSecrets } from './redaction.ts';
+import { REDACTED, SecretRedactor } from '../observability/redactor.ts';
+import type { StateStore } from '../providers/types.ts';
+import { ReportingStateStore, identityOf, publicOutputKey, tokenSecrets } from './redaction.ts';
 
 const BASE = { baseUrl: 'https://vendor.example.com' };
 const SPECS: Record<string, Record<string, unknown>> = {
@@ -114,5 +116,29 @@ describe('identityOf', () => {
         'acc-h/orders-client',
       ]),
     );
+  });
+});
+
+describe('ReportingStateStore', () => {
+  it("registers iDempiere's refresh tokens as they are read and before they are written", async () => {
+    let stored: Record<string, string> = { refreshToken: 'rt-read-from-state', userId: '100', loginAt: 'x' };
+    const inner: StateStore = {
+      read: () => Promise.resolve({ ...stored }),
+      write: (state) => {
+        stored = state;
+        return Promise.resolve();
+      },
+    };
+    const redactor = new SecretRedactor({ shapes: false });
+    const { found } = selected('idempiere');
+    const store = new ReportingStateStore(inner, found.provider.secretStateKeys ?? [], (value) =>
+      redactor.add(value, 'erp/gardenworld'),
+    );
+    await store.read();
+    await store.write({ refreshToken: 'rt-new-one', userId: '100', loginAt: '2026-12-02T14:00:00Z' });
+    expect(redactor.scrub('old rt-read-from-state, new rt-new-one, user 100 at 2026-12-02T14:00:00Z')).toBe(
+      `old ${REDACTED}, new ${REDACTED}, user 100 at 2026-12-02T14:00:00Z`,
+    );
+    expect(stored.refreshToken).toBe('rt-new-one');
   });
 });

@@ -5,7 +5,7 @@
 // a secret spelled like a name visible to every reader of the namespace is disclosed by that name
 // already, while redacting it would hide which object a message is about.
 import type { ApiCredential, ApiCredentialSpec } from '../api/apicredential.ts';
-import type { InputReference, TokenProvider } from '../providers/types.ts';
+import type { InputReference, StateStore, TokenProvider } from '../providers/types.ts';
 import { stateSecretName } from '../secrets/state.ts';
 
 /** Whether a consumer Secret key holds something other than a credential. */
@@ -50,4 +50,38 @@ export function identityOf(
     names.add(`${namespace}/${ref.name}`);
   }
   return [...names].filter((text) => text !== '');
+}
+
+/**
+ * A StateStore that reports the credentials under `secretKeys` (a refresh token) as it reads them,
+ * and before it writes them, so that they are redacted from then on.
+ */
+export class ReportingStateStore implements StateStore {
+  readonly #inner: StateStore;
+  readonly #secretKeys: readonly string[];
+  readonly #report: (value: string) => void;
+
+  constructor(inner: StateStore, secretKeys: readonly string[], report: (value: string) => void) {
+    this.#inner = inner;
+    this.#secretKeys = secretKeys;
+    this.#report = report;
+  }
+
+  async read(): Promise<Readonly<Record<string, string>>> {
+    const state = await this.#inner.read();
+    this.#reportSecrets(state);
+    return state;
+  }
+
+  async write(state: Record<string, string>): Promise<void> {
+    this.#reportSecrets(state);
+    await this.#inner.write(state);
+  }
+
+  #reportSecrets(state: Readonly<Record<string, string>>): void {
+    for (const key of this.#secretKeys) {
+      const value = state[key];
+      if (value !== undefined && value !== '') this.#report(value);
+    }
+  }
 }

@@ -208,6 +208,7 @@ function tokenSet(token: string, requestStartedAt: number, context: ProviderCont
 
 export class IdempiereProvider implements TokenProvider<IdempiereSpec> {
   readonly name = 'idempiere' as const;
+  readonly secretStateKeys = [K.refreshToken];
 
   inputs(spec: IdempiereSpec): InputReference[] {
     const { username, password } = refs(spec);

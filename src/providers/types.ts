@@ -80,6 +80,8 @@ export interface TokenProvider<Spec> {
    * `expires_at.<tenant>` and tenant list. Every other key's value is redacted wherever it appears.
    */
   isPublicOutput?(key: string): boolean;
+  /** Keys of the state Secret whose values are credentials (a refresh token): redacted like inputs. */
+  readonly secretStateKeys?: readonly string[];
   /** Obtains a valid token set: a login, a refresh, or (IDMP cloud) a check of human-supplied tokens. */
   obtain(spec: Spec, context: ProviderContext): Promise<TokenSet>;
   /** Revokes or logs out on deletion, where the provider can; bounded by context.signal. */
