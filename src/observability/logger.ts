@@ -65,13 +65,16 @@ export function createLogger(options: LoggerOptions): Logger {
 }
 
 // Every line about a credential carries `"credential":"namespace/name"`.
-const CREDENTIAL_FIELD = /"credential":"([a-z0-9][-a-z0-9.]{0,252})\/([a-z0-9][-a-z0-9.]{0,252})"/g;
+const CREDENTIAL_FIELD = '"credential":"';
+const CREDENTIAL_KEY = /([a-z0-9][-a-z0-9.]{0,252})\/([a-z0-9][-a-z0-9.]{0,252})"/y;
 
 /** The credential names a line is about: kept by the scrub. */
 export function identityIn(line: string): string[] {
   const names: string[] = [];
-  for (const [, namespace = '', name = ''] of line.matchAll(CREDENTIAL_FIELD)) {
-    names.push(`${namespace}/${name}`, namespace, name);
+  for (let at = line.indexOf(CREDENTIAL_FIELD); at >= 0; at = line.indexOf(CREDENTIAL_FIELD, at + 1)) {
+    CREDENTIAL_KEY.lastIndex = at + CREDENTIAL_FIELD.length;
+    const [, namespace, name] = CREDENTIAL_KEY.exec(line) ?? [];
+    if (namespace !== undefined && name !== undefined) names.push(`${namespace}/${name}`, namespace, name);
   }
   return names;
 }
