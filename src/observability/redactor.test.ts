@@ -33,6 +33,16 @@ describe('SecretRedactor', () => {
     expect(redactor.scrub('pw1!x abc')).toBe('pw1!x abc');
   });
 
+  it('keeps a short secret while another owner holds it', () => {
+    const redactor = new SecretRedactor({ shapes: false });
+    redactor.add('pin9', 'team-a/orders');
+    redactor.add('pin9', 'team-a/billing');
+    redactor.forget('team-a/orders');
+    expect(redactor.scrub('pin9')).toBe(REDACTED);
+    redactor.forget('team-a/billing');
+    expect(redactor.scrub('pin9')).toBe('pin9');
+  });
+
   it('keeps a JSON line valid when a short numeric secret equals a bare number', () => {
     const redactor = new SecretRedactor({ shapes: false });
     redactor.add('4321');

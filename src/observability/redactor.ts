@@ -206,14 +206,18 @@ export class SecretRedactor {
   }
 
   #retainShort(form: string): void {
-    this.#short.set(form, (this.#short.get(form) ?? 0) + 1);
-    this.#shortPattern = undefined;
+    const count = this.#short.get(form) ?? 0;
+    this.#short.set(form, count + 1);
+    if (count === 0) this.#shortPattern = undefined;
   }
 
   #releaseShort(form: string): void {
     const count = (this.#short.get(form) ?? 0) - 1;
-    if (count > 0) this.#short.set(form, count);
-    else this.#short.delete(form);
+    if (count > 0) {
+      this.#short.set(form, count);
+      return;
+    }
+    this.#short.delete(form);
     this.#shortPattern = undefined;
   }
 
