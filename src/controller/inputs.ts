@@ -89,13 +89,17 @@ class ResolvedInputs implements Inputs {
   }
 }
 
-/** Reads the referenced values from the API server (same namespace only). */
+/**
+ * Reads the referenced values from the API server (same namespace only). `secrets` are the values
+ * of the references marked secret, for the redactor; identifiers are not among them.
+ */
 export async function readInputs(
   core: CoreV1Api,
   namespace: string,
   refs: InputReference[],
-): Promise<{ inputs: Inputs; values: string[] }> {
+): Promise<{ inputs: Inputs; secrets: string[] }> {
   const values = new Map<string, string>();
+  const secrets = new Set<string>();
   const objects = new Map<string, Record<string, string> | undefined>();
   for (const ref of refs) {
     const objectId = `${ref.kind}/${ref.name}`;
@@ -122,7 +126,9 @@ export async function readInputs(
       }
     }
     const value = objects.get(objectId)?.[ref.key];
-    if (value !== undefined) values.set(referenceId(ref), value);
+    if (value === undefined) continue;
+    values.set(referenceId(ref), value);
+    if (ref.secret) secrets.add(value);
   }
-  return { inputs: new ResolvedInputs(values, namespace), values: [...values.values()] };
+  return { inputs: new ResolvedInputs(values, namespace), secrets: [...secrets] };
 }

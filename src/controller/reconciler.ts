@@ -55,6 +55,7 @@ import {
 import { SecretStateStore } from '../secrets/state.ts';
 import { crashPoint } from '../testing/crash-points.ts';
 import { describeMissing, inputsHash, missingInputs, readInputs } from './inputs.ts';
+import { ReportingStateStore, identityOf, publicOutputKey, tokenSecrets } from './redaction.ts';
 import { RolloutRestarter } from './rollout.ts';
 import { iso, mergeConditions, sameStatus, type ConditionInput } from './status.ts';
 
@@ -280,6 +281,7 @@ export class Reconciler {
         name: ca.name,
         key: ca.key,
         fieldPath: `spec.provider.${selected.name}.caBundleRef`,
+        secret: false, // CA certificates are public
       });
     }
     return refs;
@@ -460,7 +462,8 @@ export class Reconciler {
     const started = clock.now();
     const signal = AbortSignal.timeout(this.#deps.options.providerTimeoutMs);
     let tokenSet: TokenSet;
-    let inputValues: string[];
+    let inputSecrets: string[];
+    const isPublicOutput = publicOutputKey(spec.secret.keys, selected.provider);
     try {
       await this.#deps.acquireProviderSlot(signal);
       const output = context.observation.output;
@@ -469,6 +472,7 @@ export class Reconciler {
         secretName,
         context.view,
         Object.values(spec.secret.keys),
+        isPublicOutput,
       );
       const prepared = await this.#providerContext(
         credential,
@@ -479,7 +483,7 @@ export class Reconciler {
           ? { data: written.data, issuedAt: output.issuedAt, expiresAt: context.expiresAt ?? 0 }
           : undefined,
       );
-      inputValues = prepared.values;
+      inputSecrets = prepared.secrets;
       tokenSet = await selected.provider.obtain(selected.spec, prepared.context);
     } catch (error) {
       metrics.renewals.inc({ provider: selected.name, result: 'failure' });
@@ -495,7 +499,7 @@ export class Reconciler {
       now: clock.now(),
     });
     // The redactor holds exactly this credential's current secrets: rotated tokens are let go.
-    redactor.replace(key, [...inputValues, ...Object.values(tokenSet.data)]);
+    redactor.replace(key, [...inputSecrets, ...tokenSecrets(tokenSet.data, isPublicOutput)]);
     crashPoint('controller:before-secret-write');
     await this.#applyConsumerSecret(context, tokenSet);
     crashPoint('controller:after-secret-write');
@@ -516,7 +520,13 @@ export class Reconciler {
       lastRefreshTime: now,
       tenants: tokenSet.tenants,
       warning: tokenSet.warnings?.[0]
-        ? { reason: tokenSet.warnings[0].reason, message: redactor.scrub(tokenSet.warnings[0].message) }
+        ? {
+            reason: tokenSet.warnings[0].reason,
+            message: redactor.scrub(
+              tokenSet.warnings[0].message,
+              this.#identity(credential, selected, secretName),
+            ),
+          }
         : undefined,
     });
     await this.#writeStatus(credential, status);
@@ -537,7 +547,7 @@ export class Reconciler {
         this.#target(credential),
         'Warning',
         warning.reason,
-        redactor.scrub(warning.message),
+        redactor.scrub(warning.message, this.#identity(credential, selected, secretName)),
       );
     }
     logger.info(
@@ -560,18 +570,27 @@ export class Reconciler {
     selected: SelectedProvider,
     signal: AbortSignal,
     current: ProviderContext['current'],
-  ): Promise<{ context: ProviderContext; values: string[] }> {
+  ): Promise<{ context: ProviderContext; secrets: string[] }> {
     const key = keyOf(credential);
     const refs = this.#references(selected);
-    const { inputs, values } = await readInputs(this.#core, credential.metadata.namespace, refs);
-    for (const value of values) this.#deps.redactor.add(value, key);
+    const { inputs, secrets } = await readInputs(this.#core, credential.metadata.namespace, refs);
+    for (const value of secrets) this.#deps.redactor.add(value, key);
     const caRef = refs.find((ref) => ref.fieldPath.endsWith('.caBundleRef'));
+    // Refresh tokens the provider reads or writes join `secrets` (the redactor's set after a renewal).
+    const state = new ReportingStateStore(
+      new SecretStateStore(this.#core, credential),
+      selected.provider.secretStateKeys ?? [],
+      (value) => {
+        this.#deps.redactor.add(value, key);
+        secrets.push(value);
+      },
+    );
     return {
-      values,
+      secrets,
       context: {
         credential: key,
         inputs,
-        state: new SecretStateStore(this.#core, credential),
+        state,
         http: this.#deps.http.forCa(caRef ? inputs.get(caRef) : undefined, { provider: selected.name }),
         clock: this.#deps.clock,
         signal,
@@ -617,7 +636,7 @@ export class Reconciler {
     },
     error: unknown,
   ): Promise<ReconcileResult> {
-    const { credential, selected, hash } = context;
+    const { credential, selected, hash, secretName } = context;
     const { clock, redactor, logger, metrics } = this.#deps;
     if (error instanceof StateConflictError) {
       // Another writer (a second replica) got there first: look again from fresh state.
@@ -633,7 +652,7 @@ export class Reconciler {
           },
           { cause: error },
         );
-    const message = redactor.scrub(failure.message);
+    const message = redactor.scrub(failure.message, this.#identity(credential, selected, secretName));
     metrics.renewalFailures.inc({ provider: selected.name, reason: failure.reason });
     logger.warn(
       {
@@ -951,6 +970,7 @@ export class Reconciler {
           secretName,
           this.#deps.caches.secret(credential.metadata.namespace, secretName),
           Object.values(parsed.data.secret.keys),
+          publicOutputKey(parsed.data.secret.keys, selected.provider),
         );
         const { context } = await this.#providerContext(
           credential,
@@ -970,7 +990,10 @@ export class Reconciler {
         );
       } catch (error) {
         // Never block deletion forever: record why and let the ApiCredential go.
-        const message = this.#deps.redactor.scrub(error instanceof Error ? error.message : String(error));
+        const message = this.#deps.redactor.scrub(
+          error instanceof Error ? error.message : String(error),
+          this.#identity(credential, selected, parsed.data.secret.name ?? credential.metadata.name),
+        );
         this.#deps.events.emit(
           this.#target(credential),
           'Warning',
@@ -984,6 +1007,11 @@ export class Reconciler {
     return {};
   }
 
+  /** The names a scrubbed message keeps even when a secret is spelled the same (redaction.ts). */
+  #identity(credential: ApiCredential, selected: SelectedProvider, secretName: string): string[] {
+    return identityOf(credential, secretName, this.#references(selected));
+  }
+
   /**
    * What the consumer Secret holds now: from memory, or after a restart read back once from the
    * Secret (the keys the operator wrote), so providers can keep or revoke it.
@@ -993,6 +1021,7 @@ export class Reconciler {
     secretName: string,
     view: SecretView | undefined,
     fallbackKeys: string[],
+    isPublicOutput: (key: string) => boolean,
   ): Promise<Written | undefined> {
     const key = keyOf(credential);
     const remembered = this.#written.get(key);
@@ -1002,16 +1031,17 @@ export class Reconciler {
       name: secretName,
       key: dataKey,
       fieldPath: 'spec.secret',
+      secret: !isPublicOutput(dataKey),
       optional: true,
     }));
-    const { inputs, values } = await readInputs(this.#core, credential.metadata.namespace, refs);
+    const { inputs, secrets } = await readInputs(this.#core, credential.metadata.namespace, refs);
     const data: Record<string, string> = {};
     for (const ref of refs) {
       const value = inputs.get(ref);
       if (value !== undefined) data[ref.key] = value;
     }
     if (Object.keys(data).length === 0) return undefined;
-    for (const value of values) this.#deps.redactor.add(value, key);
+    for (const value of secrets) this.#deps.redactor.add(value, key);
     const written = { data, digest: contentDigest(data) };
     this.#written.set(key, written);
     return written;

@@ -207,6 +207,33 @@ describe('createLogger', () => {
     ]);
   });
 
+  it('names the credential on every line when a secret is spelled like its name, and still redacts the secret', () => {
+    // The client_id of `acc-h/orders` is `orders`; client ids are not registered, but a secret
+    // spelled like a name (here another credential's) must not erase the name either.
+    const { logger, redactor, records, output } = capture();
+    redactor.add('orders', 'acc-h/billing');
+    redactor.add('pw5!x', 'acc-h/orders');
+    logger.info({ credential: 'acc-h/orders', provider: 'oauth2', why: 'initial' }, 'token written');
+    logger.warn(
+      {
+        credential: 'acc-h/orders',
+        reason: 'InvalidClient',
+        message: 'Secret acc-h/orders-client: pw5!x refused',
+      },
+      'token request failed',
+    );
+    logger.info(`client secret ${CLIENT_SECRET} and orders, on a line about no credential`);
+    const [written, failed, other] = records();
+    expect(written).toMatchObject({ credential: 'acc-h/orders', msg: 'token written' });
+    expect(failed).toMatchObject({
+      credential: 'acc-h/orders',
+      message: `Secret acc-h/orders-client: ${REDACTED} refused`,
+    });
+    expect(other?.msg).toBe(`client secret ${REDACTED} and ${REDACTED}, on a line about no credential`);
+    expect(output()).not.toContain('pw5!x');
+    expectNoSecrets(output());
+  });
+
   it('redacts unregistered JWTs and credential query parameters in messages', () => {
     const { logger, output } = capture();
     logger.info(

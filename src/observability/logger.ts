@@ -3,7 +3,8 @@
 //    (sanitize.ts), errors reduced to safe fields (serialize-error.ts);
 // 2. pino's own redact paths for the same names at the top level, as a second net;
 // 3. every finished line is scrubbed of the secret values the controller registered (redactor.ts),
-//    which catches a token that slipped into a message string or an error's stack.
+//    which catches a token that slipped into a message string or an error's stack. The line's
+//    `credential` (namespace/name) is identity and is kept, whatever secret it happens to spell.
 import pino from 'pino';
 import type { DestinationStream, LevelWithSilentOrString, LogFn, Logger } from 'pino';
 import { HEADER_KEYS, SENSITIVE_KEYS, sanitize, sanitizeRecord } from './sanitize.ts';
@@ -53,7 +54,7 @@ export function createLogger(options: LoggerOptions): Logger {
       logMethod(args, method) {
         Reflect.apply(method, this, safeArguments(args as unknown[]));
       },
-      streamWrite: (line) => redactor.scrub(line),
+      streamWrite: (line) => redactor.scrub(line, identityIn(line)),
     },
   };
   if (options.base !== undefined) pinoOptions.base = options.base;
@@ -61,6 +62,21 @@ export function createLogger(options: LoggerOptions): Logger {
     options.destination === undefined ? pino(pinoOptions) : pino(pinoOptions, options.destination);
   sanitizeChildBindings(logger);
   return logger;
+}
+
+// Every line about a credential carries `"credential":"namespace/name"`.
+const CREDENTIAL_FIELD = '"credential":"';
+const CREDENTIAL_KEY = /([a-z0-9][-a-z0-9.]{0,252})\/([a-z0-9][-a-z0-9.]{0,252})"/y;
+
+/** The credential names a line is about: kept by the scrub. */
+export function identityIn(line: string): string[] {
+  const names: string[] = [];
+  for (let at = line.indexOf(CREDENTIAL_FIELD); at >= 0; at = line.indexOf(CREDENTIAL_FIELD, at + 1)) {
+    CREDENTIAL_KEY.lastIndex = at + CREDENTIAL_FIELD.length;
+    const [, namespace, name] = CREDENTIAL_KEY.exec(line) ?? [];
+    if (namespace !== undefined && name !== undefined) names.push(`${namespace}/${name}`, namespace, name);
+  }
+  return names;
 }
 
 // pino applies formatters.bindings to the root's base only (children get an identity formatter), so

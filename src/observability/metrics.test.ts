@@ -178,15 +178,14 @@ describe('createMetrics', () => {
     metrics.renewalFailures.inc({ provider: 'oauth2', reason: `got ${jwt}` });
     metrics.renewalFailures.inc({ provider: 'oauth2', reason: jwt });
     metrics.credentialReady.set({ namespace: 'Team_A', name: 'orders', provider: 'oauth2' }, 1);
-    metrics.credentialReady.set(
-      { namespace: 'team-a', name: 'lowercase-looking-secret', provider: 'oauth2' },
-      1,
-    );
+    metrics.credentialReady.set({ namespace: 'team-a', name: 'Not_A_Name', provider: 'oauth2' }, 1);
+    metrics.informerRestarts.inc({ resource: 'lowercase-looking-secret' });
     metrics.informerRestarts.inc({ resource: 'https://api/x?token=abc' });
     metrics.informerRestarts.inc({ resource: 'x'.repeat(300) });
     const text = await metrics.registry.metrics();
     expect(text).not.toContain('eyJ');
     expect(text).not.toContain('Team_A');
+    expect(text).not.toContain('Not_A_Name');
     expect(text).not.toContain('lowercase-looking-secret');
     expect(text).not.toContain('token=abc');
     expect(await samples(metrics, 'apicred_renewal_failures_total')).toEqual([
@@ -197,7 +196,35 @@ describe('createMetrics', () => {
       'apicred_credential_ready{namespace="team-a",name="invalid",provider="oauth2"} 1',
     ]);
     expect(await samples(metrics, 'apicred_informer_restarts_total')).toEqual([
-      'apicred_informer_restarts_total{resource="invalid"} 2',
+      'apicred_informer_restarts_total{resource="invalid"} 3',
+    ]);
+  });
+
+  it('labels credential series with the names from metadata, even when a secret is spelled the same', async () => {
+    // A client_id equal to the credential's name was once registered as a secret: every series of
+    // that credential became name="invalid", and two such credentials shared one series.
+    const redactor = new SecretRedactor();
+    redactor.add('orders');
+    redactor.add('billing');
+    redactor.add('team-a');
+    const metrics = createMetrics({ defaultMetrics: false, labelGuard: (v) => redactor.scrub(v) === v });
+    metrics.credentialReady.set({ namespace: 'team-a', name: 'orders', provider: 'oauth2' }, 1);
+    metrics.credentialReady.set({ namespace: 'team-a', name: 'billing', provider: 'oauth2' }, 0);
+    metrics.consecutiveFailures.set({ namespace: 'team-a', name: 'billing', provider: 'oauth2' }, 3);
+    metrics.tokenExpiry.set({ namespace: 'team-a', name: 'orders', provider: 'oauth2' }, 1_800_000_000);
+    expect(await samples(metrics, 'apicred_credential_ready')).toEqual([
+      'apicred_credential_ready{namespace="team-a",name="orders",provider="oauth2"} 1',
+      'apicred_credential_ready{namespace="team-a",name="billing",provider="oauth2"} 0',
+    ]);
+    expect(await samples(metrics, 'apicred_consecutive_failures')).toEqual([
+      'apicred_consecutive_failures{namespace="team-a",name="billing",provider="oauth2"} 3',
+    ]);
+    expect(await samples(metrics, 'apicred_token_expiry_timestamp_seconds')).toEqual([
+      'apicred_token_expiry_timestamp_seconds{namespace="team-a",name="orders",provider="oauth2"} 1800000000',
+    ]);
+    metrics.forgetCredential('team-a', 'orders');
+    expect(await samples(metrics, 'apicred_credential_ready')).toEqual([
+      'apicred_credential_ready{namespace="team-a",name="billing",provider="oauth2"} 0',
     ]);
   });
 });

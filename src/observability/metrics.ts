@@ -79,7 +79,10 @@ export interface Metrics {
 export interface MetricsOptions {
   /** process_* and nodejs_* metrics. Default true. */
   defaultMetrics?: boolean;
-  /** Rejects label values that must not be published, e.g. `(v) => redactor.scrub(v) === v`. */
+  /**
+   * Rejects label values that must not be published, e.g. `(v) => redactor.scrub(v) === v`. Not
+   * applied to `namespace` and `name`: they come from the object's metadata and are identity.
+   */
   labelGuard?: LabelGuard;
 }
 

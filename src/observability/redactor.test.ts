@@ -17,12 +17,57 @@ describe('SecretRedactor', () => {
     expect(redactor.scrub('nothing to see here')).toBe('nothing to see here');
   });
 
-  it('ignores values shorter than six characters so ordinary words survive', () => {
-    const redactor = new SecretRedactor();
-    expect(redactor.add('admin')).toBe(false);
-    expect(redactor.add('   abc  ')).toBe(false);
+  it('redacts a short secret as a whole word, not inside longer words', () => {
+    // Only credentials are registered: a 5-character password is still a password.
+    const redactor = new SecretRedactor({ shapes: false });
+    expect(redactor.add('pw1!x')).toBe(true);
+    expect(redactor.add('   abc  ')).toBe(true);
+    expect(redactor.scrub('login with pw1!x failed')).toBe(`login with ${REDACTED} failed`);
+    expect(redactor.scrub('{"password":"pw1!x"}')).toBe(`{"password":"${REDACTED}"}`);
+    expect(redactor.scrub(`form password=${encodeURIComponent('pw1!x')}`)).toBe(`form password=${REDACTED}`);
+    expect(redactor.scrub('abc, then abcdef and xabc')).toBe(`${REDACTED}, then abcdef and xabc`);
+    expect(redactor.scrub(`data: {"password":"${b64('pw1!x')}"}`)).toBe(`data: {"password":"${REDACTED}"}`);
+    redactor.remove('pw1!x');
+    redactor.remove('   abc  ');
     expect(redactor.size).toBe(0);
-    expect(redactor.scrub('user admin logged in')).toBe('user admin logged in');
+    expect(redactor.scrub('pw1!x abc')).toBe('pw1!x abc');
+  });
+
+  it('keeps a short secret while another owner holds it', () => {
+    const redactor = new SecretRedactor({ shapes: false });
+    redactor.add('pin9', 'team-a/orders');
+    redactor.add('pin9', 'team-a/billing');
+    redactor.forget('team-a/orders');
+    expect(redactor.scrub('pin9')).toBe(REDACTED);
+    redactor.forget('team-a/billing');
+    expect(redactor.scrub('pin9')).toBe('pin9');
+  });
+
+  it('keeps a JSON line valid when a short numeric secret equals a bare number', () => {
+    const redactor = new SecretRedactor({ shapes: false });
+    redactor.add('4321');
+    const line = redactor.scrub('{"failures":4321,"pin":"4321","n":[14321]}');
+    expect(JSON.parse(line)).toEqual({ failures: REDACTED, pin: REDACTED, n: [14321] });
+  });
+
+  it('ignores empty and blank values', () => {
+    const redactor = new SecretRedactor();
+    expect(redactor.add('')).toBe(false);
+    expect(redactor.add(' \n')).toBe(false);
+    expect(redactor.size).toBe(0);
+    expect(redactor.scrub('a b')).toBe('a b');
+  });
+
+  it('keeps identity: a match inside a kept name stays, the same value elsewhere goes', () => {
+    // A secret spelled like the credential's name (or like another credential's name).
+    const redactor = new SecretRedactor({ shapes: false });
+    redactor.add('orders', 'acc-h/billing');
+    redactor.add('hunter2-orders', 'acc-h/orders');
+    const keep = ['acc-h/orders', 'orders-client'];
+    expect(
+      redactor.scrub('Secret acc-h/orders-client of acc-h/orders: got orders and hunter2-orders', keep),
+    ).toBe(`Secret acc-h/orders-client of acc-h/orders: got ${REDACTED} and ${REDACTED}`);
+    expect(redactor.scrub('Secret acc-h/orders-client')).toBe(`Secret acc-h/${REDACTED}-client`);
   });
 
   it.each([

@@ -2,16 +2,23 @@
 // the rolling hash of their last characters (token headers are shared, signatures are not) and
 // verified by a digest, so a scan costs one hash step per character whatever the number of values,
 // and memory per value is a few digests, not copies of the value in all its encodings.
+// Only credentials are registered (the controller never registers client ids or user names), so a
+// registered value of any length is redacted: a 5-character password is still a password. Values
+// shorter than the hash window are matched as whole words, not inside longer ones, because a short
+// string occurs by chance inside ordinary text far more often than a long one.
+// Identity (the credential's namespace and name, the Secret names in its spec) can be kept: a match
+// inside one of the texts passed to scrub() as `keep` stays, so a secret equal to a name (or one
+// credential's secret equal to another's name) never erases which object a line is about.
 import { hash } from 'node:crypto';
 
 export const REDACTED = '[redacted]';
 
-/** Shorter values are ignored: redacting them would destroy ordinary words. */
-export const MIN_SECRET_LENGTH = 6;
+/** Forms at least this long are matched anywhere in the text; shorter ones as whole words. */
+export const MIN_SUBSTRING_LENGTH = 6;
 
 // Base64 fragments shorter than this are too likely to occur by chance in other base64 text.
 const MIN_BASE64_FRAGMENT = 8;
-const WINDOW = MIN_SECRET_LENGTH;
+const WINDOW = MIN_SUBSTRING_LENGTH;
 const BASE = 0x01000193;
 const WINDOW_POW = pow32(BASE, WINDOW - 1);
 const ANONYMOUS = '';
@@ -35,6 +42,8 @@ interface Form {
 interface Registration {
   owners: Set<string>;
   forms: Form[];
+  /** Forms shorter than WINDOW, matched as whole words. */
+  short: string[];
 }
 
 export interface SecretRedactorOptions {
@@ -51,6 +60,9 @@ export class SecretRedactor {
   #index = new Map<number, Form | Form[]>();
   #values = new Map<string, Registration>();
   #byOwner = new Map<string, Set<string>>();
+  // Short form -> registrations using it; the pattern is rebuilt when the set changes.
+  #short = new Map<string, number>();
+  #shortPattern: RegExp | undefined;
   #shapes: boolean;
 
   constructor(options: SecretRedactorOptions = {}) {
@@ -65,14 +77,16 @@ export class SecretRedactor {
   /**
    * Registers a value (and its base64, URL- and JSON-encoded forms) for redaction on behalf of
    * `owner`. Idempotent per owner; a value stays registered while any owner holds it.
-   * Returns false when the value is too short to be registered.
+   * Returns false for an empty or blank value, which is not registered.
    */
   add(value: string, owner: string = ANONYMOUS): boolean {
-    if (value.trim().length < MIN_SECRET_LENGTH) return false;
+    if (value.trim().length === 0) return false;
     const id = digest(value);
     let registration = this.#values.get(id);
     if (registration === undefined) {
-      registration = { owners: new Set(), forms: formsOf(value).map((form) => this.#retainForm(form)) };
+      const { long, short } = formsOf(value);
+      registration = { owners: new Set(), forms: long.map((form) => this.#retainForm(form)), short };
+      for (const form of short) this.#retainShort(form);
       this.#values.set(id, registration);
     }
     registration.owners.add(owner);
@@ -111,9 +125,12 @@ export class SecretRedactor {
     for (const id of [...(this.#byOwner.get(owner) ?? [])]) this.#release(id, owner);
   }
 
-  /** The text with every registered value, in any registered encoding, replaced by REDACTED. */
-  scrub(text: string): string {
-    let out = this.#index.size === 0 ? text : this.#scrubValues(text);
+  /**
+   * The text with every registered value, in any registered encoding, replaced by REDACTED, except
+   * where a match lies inside an occurrence of one of the `keep` texts (object names: identity).
+   */
+  scrub(text: string, keep: readonly string[] = []): string {
+    let out = this.#index.size === 0 && this.#short.size === 0 ? text : this.#scrubValues(text, keep);
     if (this.#shapes) {
       out = out
         .replace(JWT, REDACTED)
@@ -123,12 +140,30 @@ export class SecretRedactor {
     return out;
   }
 
-  #scrubValues(text: string): string {
-    const n = text.length;
-    if (n < WINDOW) return text;
-    // Match intervals [start, end), in increasing end order; overlapping ones are merged below.
+  #scrubValues(text: string, keep: readonly string[]): string {
+    // Match intervals [start, end); overlapping ones are merged below.
     const starts: number[] = [];
     const ends: number[] = [];
+    this.#matchLong(text, starts, ends);
+    this.#matchShort(text, starts, ends);
+    if (starts.length === 0) return text;
+    if (keep.length > 0) dropKept(text, keep, starts, ends);
+    if (starts.length === 0) return text;
+    return replaceIntervals(text, starts, ends);
+  }
+
+  #matchShort(text: string, starts: number[], ends: number[]): void {
+    if (this.#short.size === 0) return;
+    this.#shortPattern ??= wordPattern([...this.#short.keys()]);
+    for (const match of text.matchAll(this.#shortPattern)) {
+      starts.push(match.index);
+      ends.push(match.index + match[0].length);
+    }
+  }
+
+  #matchLong(text: string, starts: number[], ends: number[]): void {
+    const n = text.length;
+    if (n < WINDOW || this.#index.size === 0) return;
     let h = 0;
     for (let i = 0; i < WINDOW; i++) h = (Math.imul(h, BASE) + text.charCodeAt(i)) | 0;
     for (let end = WINDOW; ; end++) {
@@ -155,8 +190,6 @@ export class SecretRedactor {
         (Math.imul(h - Math.imul(text.charCodeAt(end - WINDOW), WINDOW_POW), BASE) + text.charCodeAt(end)) |
         0;
     }
-    if (starts.length === 0) return text;
-    return replaceIntervals(text, starts, ends);
   }
 
   #release(id: string, owner: string): void {
@@ -169,6 +202,23 @@ export class SecretRedactor {
     if (registration.owners.size > 0) return;
     this.#values.delete(id);
     for (const form of registration.forms) this.#releaseForm(form);
+    for (const form of registration.short) this.#releaseShort(form);
+  }
+
+  #retainShort(form: string): void {
+    const count = this.#short.get(form) ?? 0;
+    this.#short.set(form, count + 1);
+    if (count === 0) this.#shortPattern = undefined;
+  }
+
+  #releaseShort(form: string): void {
+    const count = (this.#short.get(form) ?? 0) - 1;
+    if (count > 0) {
+      this.#short.set(form, count);
+      return;
+    }
+    this.#short.delete(form);
+    this.#shortPattern = undefined;
   }
 
   /** The indexed form equal to `form` with one more user, indexing `form` if it is new. */
@@ -197,8 +247,8 @@ export class SecretRedactor {
 }
 
 /** Everything a value may look like in a log line, an event, or a request excerpt. */
-function formsOf(value: string): Form[] {
-  const texts = new Set([value, value.trim()].filter((t) => t.length >= MIN_SECRET_LENGTH));
+function formsOf(value: string): { long: Form[]; short: string[] } {
+  const texts = new Set([value, value.trim()].filter((t) => t.trim().length > 0));
   const forms = new Set<string>();
   for (const text of texts) {
     forms.add(text);
@@ -215,9 +265,45 @@ function formsOf(value: string): Form[] {
       if (fragment.length >= MIN_BASE64_FRAGMENT) forms.add(fragment);
     }
   }
-  return [...forms]
-    .filter((form) => form.length >= WINDOW)
-    .map((form) => ({ key: suffixHash(form), length: form.length, digest: digest(form), count: 0 }));
+  // A short value's aligned base64 fragments are too short to tell from chance and were skipped
+  // above; inside a longer base64 string (Basic id:secret) it is caught by the Basic shape.
+  const all = [...forms].filter((form) => form.length > 0);
+  return {
+    long: all
+      .filter((form) => form.length >= WINDOW)
+      .map((form) => ({ key: suffixHash(form), length: form.length, digest: digest(form), count: 0 })),
+    short: all.filter((form) => form.length < WINDOW),
+  };
+}
+
+/** Any of `forms` not touching a letter or digit on either side; longest first. */
+function wordPattern(forms: string[]): RegExp {
+  const alternatives = [...forms]
+    .sort((a, b) => b.length - a.length)
+    .map((form) => form.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'));
+  return new RegExp(`(?<![\\p{L}\\p{N}])(?:${alternatives.join('|')})(?![\\p{L}\\p{N}])`, 'gu');
+}
+
+/** Removes the matches that lie inside an occurrence of a kept text. */
+function dropKept(text: string, keep: readonly string[], starts: number[], ends: number[]): void {
+  const kept: [number, number][] = [];
+  for (const name of keep) {
+    if (name.length === 0) continue;
+    for (let at = text.indexOf(name); at >= 0; at = text.indexOf(name, at + 1))
+      kept.push([at, at + name.length]);
+  }
+  if (kept.length === 0) return;
+  let write = 0;
+  for (let i = 0; i < starts.length; i++) {
+    const start = starts[i] ?? 0;
+    const end = ends[i] ?? 0;
+    if (kept.some(([from, to]) => from <= start && end <= to)) continue;
+    starts[write] = start;
+    ends[write] = end;
+    write++;
+  }
+  starts.length = write;
+  ends.length = write;
 }
 
 function replaceIntervals(text: string, starts: number[], ends: number[]): string {
@@ -234,14 +320,21 @@ function replaceIntervals(text: string, starts: number[], ends: number[]): strin
       continue;
     }
     if (openStart >= 0) {
-      out += text.slice(cursor, openStart) + REDACTED;
+      out += text.slice(cursor, openStart) + replacement(text, openStart, openEnd);
       cursor = openEnd;
     }
     openStart = start;
     openEnd = end;
   }
-  out += text.slice(cursor, openStart) + REDACTED;
+  out += text.slice(cursor, openStart) + replacement(text, openStart, openEnd);
   return out + text.slice(openEnd);
+}
+
+// A short numeric secret can equal a bare JSON number in a log line (`"failures":1234,`): quote the
+// replacement there, so that the line stays valid JSON.
+function replacement(text: string, start: number, end: number): string {
+  const bareValue = text[start - 1] === ':' && /^[,}\]]$/.test(text[end] ?? '');
+  return bareValue ? `"${REDACTED}"` : REDACTED;
 }
 
 function suffixHash(form: string): number {

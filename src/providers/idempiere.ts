@@ -32,6 +32,7 @@ import {
   type Session,
 } from './idempiere-api.ts';
 import { login, type Credentials } from './idempiere-login.ts';
+import { loginRefs } from './references.ts';
 import type { InputReference, ProviderContext, TokenProvider, TokenSet } from './types.ts';
 
 /** Keys of the operator-only state Secret. Timestamps are RFC 3339; ids are decimal strings. */
@@ -69,11 +70,7 @@ interface Chain {
 }
 
 function refs(spec: IdempiereSpec): { username: InputReference; password: InputReference } {
-  const { name, usernameKey, passwordKey } = spec.credentialsRef;
-  return {
-    username: { kind: 'Secret', name, key: usernameKey, fieldPath: `${FIELD}.credentialsRef.usernameKey` },
-    password: { kind: 'Secret', name, key: passwordKey, fieldPath: `${FIELD}.credentialsRef.passwordKey` },
-  };
+  return loginRefs(FIELD, spec.credentialsRef);
 }
 
 function sha256(value: string): string {
@@ -211,6 +208,7 @@ function tokenSet(token: string, requestStartedAt: number, context: ProviderCont
 
 export class IdempiereProvider implements TokenProvider<IdempiereSpec> {
   readonly name = 'idempiere' as const;
+  readonly secretStateKeys = [K.refreshToken];
 
   inputs(spec: IdempiereSpec): InputReference[] {
     const { username, password } = refs(spec);

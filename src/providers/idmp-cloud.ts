@@ -18,6 +18,7 @@ import {
   rateLimitedError,
   serverError,
 } from './idmp-common.ts';
+import { secretKeyRef } from './references.ts';
 import type { InputReference, ProviderContext, TokenProvider, TokenSet } from './types.ts';
 
 const FIELD = 'spec.provider.idmpCloud';
@@ -34,13 +35,8 @@ const HEADER_VALUE = /^[\x21-\x7e]+$/;
 function refs(spec: IdmpCloudSpec): { bearer: InputReference; accessToken: InputReference } {
   const { name, bearerTokenKey, accessTokenKey } = spec.tokensRef;
   return {
-    bearer: { kind: 'Secret', name, key: bearerTokenKey, fieldPath: `${FIELD}.tokensRef.bearerTokenKey` },
-    accessToken: {
-      kind: 'Secret',
-      name,
-      key: accessTokenKey,
-      fieldPath: `${FIELD}.tokensRef.accessTokenKey`,
-    },
+    bearer: secretKeyRef(`${FIELD}.tokensRef`, name, bearerTokenKey, 'bearerTokenKey'),
+    accessToken: secretKeyRef(`${FIELD}.tokensRef`, name, accessTokenKey, 'accessTokenKey'),
   };
 }
 

@@ -14,6 +14,7 @@ import {
   rateLimitedError,
   serverError,
 } from './idmp-common.ts';
+import { loginRefs } from './references.ts';
 import type { InputReference, ProviderContext, TokenProvider, TokenSet } from './types.ts';
 
 const FIELD = 'spec.provider.idmp';
@@ -23,11 +24,7 @@ export const IDMP_LOGIN_PATH = '/api/v1/users/login';
 const CAPTCHA = /captcha|verification code|验证码/i;
 
 function refs(spec: IdmpSpec): { username: InputReference; password: InputReference } {
-  const { name, usernameKey, passwordKey } = spec.credentialsRef;
-  return {
-    username: { kind: 'Secret', name, key: usernameKey, fieldPath: `${FIELD}.credentialsRef.usernameKey` },
-    password: { kind: 'Secret', name, key: passwordKey, fieldPath: `${FIELD}.credentialsRef.passwordKey` },
-  };
+  return loginRefs(FIELD, spec.credentialsRef);
 }
 
 export function loginUrl(baseUrl: string): string {

@@ -39,6 +39,8 @@ import {
   type CallSite,
 } from './insights-hub-errors.ts';
 import {
+  EXPIRES_AT_PREFIX,
+  TENANTS_KEY,
   assertFits,
   currentExpiry,
   previousToken,
@@ -160,6 +162,10 @@ export class InsightsHubProvider implements TokenProvider<InsightsHubSpec> {
   inputs(spec: InsightsHubSpec): InputReference[] {
     const { clientId, clientSecret } = refs(spec);
     return [clientId, clientSecret];
+  }
+
+  isPublicOutput(key: string): boolean {
+    return key === TENANTS_KEY || key.startsWith(EXPIRES_AT_PREFIX);
   }
 
   async obtain(spec: InsightsHubSpec, context: ProviderContext): Promise<TokenSet> {

@@ -1,9 +1,22 @@
-// The Secret references providers declare, built in one way so every message names the spec field.
+// The Secret references providers declare, built in one way so every message names the spec field
+// and every reference says whether its value is a credential (redacted wherever it appears) or an
+// identifier (printed as is).
 import type { InputReference } from './types.ts';
 
-/** A key of a Secret named at `${field}.name`, whose key name is set at `${field}.${keyField}`. */
+/**
+ * A credential under a key of a Secret named at `${field}.name`, whose key name is set at
+ * `${field}.${keyField}`: a client secret, password, private key or token.
+ */
 export function secretKeyRef(field: string, name: string, key: string, keyField: string): InputReference {
-  return { kind: 'Secret', name, key, fieldPath: `${field}.${keyField}` };
+  return { kind: 'Secret', name, key, fieldPath: `${field}.${keyField}`, secret: true };
+}
+
+/**
+ * An identifier under a key of a Secret: a client id or user name. It is not redacted: it is no
+ * credential on its own, and it is often the service's name, which messages must keep.
+ */
+export function identifierKeyRef(field: string, name: string, key: string, keyField: string): InputReference {
+  return { kind: 'Secret', name, key, fieldPath: `${field}.${keyField}`, secret: false };
 }
 
 /** client_id and client_secret of a `credentialsRef`. */
@@ -12,7 +25,18 @@ export function clientCredentialRefs(
   ref: { name: string; clientIdKey: string; clientSecretKey: string },
 ): { clientId: InputReference; clientSecret: InputReference } {
   return {
-    clientId: secretKeyRef(`${field}.credentialsRef`, ref.name, ref.clientIdKey, 'clientIdKey'),
+    clientId: identifierKeyRef(`${field}.credentialsRef`, ref.name, ref.clientIdKey, 'clientIdKey'),
     clientSecret: secretKeyRef(`${field}.credentialsRef`, ref.name, ref.clientSecretKey, 'clientSecretKey'),
+  };
+}
+
+/** username and password of a `credentialsRef`. */
+export function loginRefs(
+  field: string,
+  ref: { name: string; usernameKey: string; passwordKey: string },
+): { username: InputReference; password: InputReference } {
+  return {
+    username: identifierKeyRef(`${field}.credentialsRef`, ref.name, ref.usernameKey, 'usernameKey'),
+    password: secretKeyRef(`${field}.credentialsRef`, ref.name, ref.passwordKey, 'passwordKey'),
   };
 }

@@ -11,6 +11,13 @@ export interface InputReference {
   key: string;
   /** Where in the spec the reference is, for messages: "spec.provider.oauth2.credentialsRef.clientSecretKey". */
   fieldPath: string;
+  /**
+   * Whether the value is a credential (client secret, password, private key, token), which is
+   * redacted wherever it appears, or not (a client id, user name, CA certificate), which is printed
+   * as is: a client id is often the service's own name, and redacting it erases that name from
+   * every log line and message. Build references with the helpers in references.ts.
+   */
+  secret: boolean;
   optional?: boolean;
 }
 
@@ -67,6 +74,14 @@ export interface TokenProvider<Spec> {
   readonly name: ProviderName;
   /** Everything the spec references, so the controller can read, watch and hash it. */
   inputs(spec: Spec): InputReference[];
+  /**
+   * Whether a consumer Secret key this provider writes holds something other than a credential,
+   * besides spec.secret.keys.tokenType and expiresAt (which never do): Insights Hub's
+   * `expires_at.<tenant>` and tenant list. Every other key's value is redacted wherever it appears.
+   */
+  isPublicOutput?(key: string): boolean;
+  /** Keys of the state Secret whose values are credentials (a refresh token): redacted like inputs. */
+  readonly secretStateKeys?: readonly string[];
   /** Obtains a valid token set: a login, a refresh, or (IDMP cloud) a check of human-supplied tokens. */
   obtain(spec: Spec, context: ProviderContext): Promise<TokenSet>;
   /** Revokes or logs out on deletion, where the provider can; bounded by context.signal. */

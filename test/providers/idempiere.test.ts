@@ -167,12 +167,14 @@ describe('inputs', () => {
         name: 'erp-user',
         key: 'username',
         fieldPath: 'spec.provider.idempiere.credentialsRef.usernameKey',
+        secret: false,
       },
       {
         kind: 'Secret',
         name: 'erp-user',
         key: 'password',
         fieldPath: 'spec.provider.idempiere.credentialsRef.passwordKey',
+        secret: true,
       },
     ]);
   });
