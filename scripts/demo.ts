@@ -1,13 +1,13 @@
-// `npm run demo`: a local control plane, local token providers for every provider kind (with lifetimes
-// of a minute or two), the examples from examples/ applied against them, the operator, and a live view
-// of the credentials renewing. Ctrl-C stops everything. `-- --duration 90` stops by itself.
+// `npm run demo`: a local control plane, a real Keycloak and local token providers for every other
+// provider kind (with lifetimes of a minute or two), the examples from examples/ applied against them,
+// the operator, and a live view of the credentials renewing. Ctrl-C stops everything. `-- --duration 90`
+// stops by itself, and exits 1 naming each credential that is not Ready at the end.
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { type ApiCredential } from '../src/api/apicredential.ts';
-import { ensureControlPlaneBuilt } from '../test/controlplane/build.ts';
 import { binaryPath } from '../test/controlplane/paths.ts';
 import { IdempiereEmulator } from '../test/emulators/idempiere.ts';
 import { GARDENWORLD_LOGINS } from '../test/emulators/idempiere-data.ts';
@@ -18,7 +18,9 @@ import { adminKubeConfig, kubectl, startControlPlane } from '../test/harness/con
 import { crdFiles, repoRoot } from '../test/harness/crds.ts';
 import { TestKube } from '../test/harness/kube.ts';
 import { prepareOperatorNamespace, startOperator } from '../test/harness/operator.ts';
-import { startOidcServer } from '../test/oidc/server.ts';
+import { startKeycloak } from '../test/keycloak/keycloak.ts';
+import { notReadyCredentials, readyNames } from './demo-verdict.ts';
+import { ensurePrerequisites } from './prerequisites.ts';
 
 const { values: flags } = parseArgs({ options: { duration: { type: 'string' } } });
 const durationMs = flags.duration ? Number(flags.duration) * 1000 : undefined;
@@ -27,28 +29,26 @@ const say = (text: string): void => {
   process.stdout.write(`${text}\n`);
 };
 
-say('apicred-operator demo: building or reusing the local Kubernetes control plane...');
-await ensureControlPlaneBuilt();
+say('apicred-operator demo: building or reusing the control plane, Helm and Keycloak...');
+await ensurePrerequisites();
 const plane = await startControlPlane({ crdFiles: crdFiles() });
-say(`control plane ready in ${(plane.startedInMs / 1000).toFixed(1)} s; starting local token providers...`);
+say(
+  `control plane ready in ${(plane.startedInMs / 1000).toFixed(1)} s; starting Keycloak and local token providers...`,
+);
 
-// Local providers with short lifetimes, so that renewals happen while you watch.
-const keycloakLike = { clientId: 'orders-service', secret: randomBytes(16).toString('hex') };
-const oidc = await startOidcServer({
-  scopes: ['orders.read'],
-  accessTokenTtlSeconds: 90,
-  clients: [
-    {
-      client_id: keycloakLike.clientId,
-      client_secret: keycloakLike.secret,
-      grant_types: ['client_credentials'],
-      redirect_uris: [],
-      response_types: [],
-      token_endpoint_auth_method: 'client_secret_basic',
-      scope: 'orders.read',
-    },
-  ],
+// Providers with short lifetimes, so that renewals happen while you watch. Keycloak is the real server
+// `npm test` uses, with the example's realm, client and scope.
+const keycloakClient = { clientId: 'orders-service', secret: randomBytes(16).toString('hex') };
+const keycloakRealm = 'shop';
+const keycloak = await startKeycloak({
+  realm: {
+    name: keycloakRealm,
+    accessTokenLifespanSeconds: 90,
+    secretClients: [keycloakClient],
+    optionalScopes: ['orders.read'],
+  },
 });
+say(`Keycloak ${keycloak.version} ready in ${(keycloak.startedInMs / 1000).toFixed(1)} s`);
 const tapdataClient = {
   clientId: '68376c8a4cf9b840dba2e118',
   clientSecret: randomBytes(16).toString('hex'),
@@ -69,7 +69,7 @@ function localize(file: string, document: Record<string, unknown>): Record<strin
   const provider = spec?.provider ? Object.values(spec.provider)[0] : undefined;
   if (document.kind === 'Secret') {
     const stringData: Record<string, Record<string, string>> = {
-      'keycloak.yaml': { client_id: keycloakLike.clientId, client_secret: keycloakLike.secret },
+      'keycloak.yaml': { client_id: keycloakClient.clientId, client_secret: keycloakClient.secret },
       'tapdata.yaml': { client_id: tapdataClient.clientId, client_secret: tapdataClient.clientSecret },
       'idmp.yaml': { username: IDMP_DEFAULT_USER.loginName, password: IDMP_DEFAULT_USER.password },
       'idmp-cloud.yaml': { bearer_token: browserSession.bearer, access_token: browserSession.accessToken },
@@ -83,7 +83,7 @@ function localize(file: string, document: Record<string, unknown>): Record<strin
   }
   if (provider) {
     const urls: Record<string, [string, string]> = {
-      'keycloak.yaml': ['issuerUrl', oidc.issuer],
+      'keycloak.yaml': ['issuerUrl', keycloak.issuer(keycloakRealm)],
       'tapdata.yaml': ['baseUrl', tapdata.url],
       'idmp.yaml': ['baseUrl', idmp.url],
       'idmp-cloud.yaml': ['baseUrl', idmpCloud.url],
@@ -126,13 +126,21 @@ function duration(ms: number): string {
     : `${sign}${Math.floor(abs / 60)}m${String(abs % 60).padStart(2, '0')}s`;
 }
 
-async function view(): Promise<string> {
+async function listCredentials(): Promise<ApiCredential[]> {
   const list = (await kube.objects.listNamespacedCustomObject({
     group: 'apicred.dev',
     version: 'v1alpha1',
     namespace: NAMESPACE,
     plural: 'apicredentials',
   })) as { items: ApiCredential[] };
+  return list.items;
+}
+
+const everReady = new Set<string>();
+
+async function view(): Promise<string> {
+  const list = { items: await listCredentials() };
+  for (const name of readyNames(list.items)) everReady.add(name);
   const events = await kube.core.listNamespacedEvent({ namespace: NAMESPACE });
   const renewals = new Map<string, number>();
   for (const event of events.items) {
@@ -184,11 +192,24 @@ async function shutdown(code: number): Promise<void> {
   stopping = true;
   say('\nstopping the operator, the providers and the control plane...');
   await operator.stop();
-  await Promise.all([oidc.stop(), tapdata.stop(), idmp.stop(), idmpCloud.stop(), hub.stop(), erp.stop()]);
+  await Promise.all([keycloak.stop(), tapdata.stop(), idmp.stop(), idmpCloud.stop(), hub.stop(), erp.stop()]);
   await plane.stop();
   say('stopped; nothing is left running.');
   process.exit(code);
 }
+/** The end of a --duration run: exit 1, naming each credential, when any is not Ready. */
+async function finish(): Promise<void> {
+  const problems = await listCredentials()
+    .then((credentials) => notReadyCredentials(credentials, everReady))
+    .catch((error: unknown) => [`could not read the credentials: ${String(error)}`]);
+  if (problems.length === 0) say('every credential is Ready.');
+  else
+    say(
+      `not every credential is Ready; see ${operator.logFile}:\n${problems.map((p) => `  ${p}`).join('\n')}`,
+    );
+  await shutdown(problems.length === 0 ? 0 : 1);
+}
+
 process.on('SIGINT', () => void shutdown(0));
 process.on('SIGTERM', () => void shutdown(0));
 
@@ -198,6 +219,6 @@ for (;;) {
   const text = await view().catch((error: unknown) => `could not read the credentials: ${String(error)}`);
   // A terminal gets a live screen; a pipe or log gets a snapshot every 10 s.
   process.stdout.write(interactive ? `\x1b[2J\x1b[H${text}\n` : `${text}\n\n`);
-  if (durationMs !== undefined && Date.now() - started >= durationMs) await shutdown(0);
+  if (durationMs !== undefined && Date.now() - started >= durationMs) await finish();
   await new Promise((resolve) => setTimeout(resolve, interactive ? 1_000 : 10_000));
 }

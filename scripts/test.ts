@@ -3,11 +3,9 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureControlPlaneBuilt } from '../test/controlplane/build.ts';
-import { ensureHelmBuilt } from '../test/helm/build.ts';
-import { ensureKeycloakInstalled } from '../test/keycloak/keycloak.ts';
-import { ensurePromtoolBuilt } from '../test/promtool/build.ts';
 import { repoRoot } from '../test/harness/crds.ts';
+import { ensurePromtoolBuilt } from '../test/promtool/build.ts';
+import { ensurePrerequisites } from './prerequisites.ts';
 
 interface VitestJsonReport {
   numPassedTests: number;
@@ -33,10 +31,9 @@ const reportFile = join(reportDir, 'vitest.json');
 
 try {
   // Real servers the tiers need, built or downloaded once per machine and then reused.
-  await ensureControlPlaneBuilt();
-  await ensureHelmBuilt();
+  await ensurePrerequisites();
+  // The alert rule tests only; the demo does not need promtool.
   await ensurePromtoolBuilt();
-  await ensureKeycloakInstalled();
 } catch (error) {
   console.error(error instanceof Error ? error.message : String(error));
   console.log('0 passed, 1 failed');

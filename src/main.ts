@@ -91,8 +91,20 @@ async function main(): Promise<void> {
   const http = new HttpClientFactory({
     timeoutMs: parseDuration(config.providerTimeout),
     addressPolicy: config.allowedCidrs.length > 0 ? { allow: config.allowedCidrs } : undefined,
-    onRequest: (provider, method, status) => {
+    onRequest: (provider, method, status, detail) => {
       metrics.providerRequest(provider, method, status);
+      logger.debug(
+        {
+          provider,
+          method,
+          host: detail.host,
+          path: detail.path,
+          status,
+          reason: detail.reason,
+          durationMs: Math.round(detail.durationMs),
+        },
+        'provider request',
+      );
     },
   });
   const bucket = new TokenBucket({

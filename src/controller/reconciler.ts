@@ -54,6 +54,7 @@ import {
 } from '../secrets/consumer.ts';
 import { SecretStateStore } from '../secrets/state.ts';
 import { crashPoint } from '../testing/crash-points.ts';
+import { actionFields } from './debug-fields.ts';
 import { describeMissing, inputsHash, missingInputs, readInputs } from './inputs.ts';
 import { ReportingStateStore, identityOf, publicOutputKey, tokenSecrets } from './redaction.ts';
 import { RolloutRestarter } from './rollout.ts';
@@ -254,6 +255,16 @@ export class Reconciler {
     const view = this.#deps.caches.secret(namespace, secretName);
     const observation = this.#observe(credential, spec, hash, view);
     const action = decide(observation.observation);
+    this.#deps.logger.debug(
+      {
+        credential: keyOf(credential),
+        provider: selected.name,
+        ...actionFields(action),
+        renewAt: iso(observation.observation.renewAt),
+        nextCheckAt: iso(observation.observation.checkAt),
+      },
+      'decision',
+    );
     const rolloutPending =
       observation.observation.output.state === 'ours'
         ? parseTime(view?.annotations[ANNOTATION_ROLLOUT_PENDING])
@@ -487,6 +498,10 @@ export class Reconciler {
       tokenSet = await selected.provider.obtain(selected.spec, prepared.context);
     } catch (error) {
       metrics.renewals.inc({ provider: selected.name, result: 'failure' });
+      metrics.renewalDuration.observe(
+        { provider: selected.name, result: 'failure' },
+        (clock.now() - started) / 1000,
+      );
       return this.#handleFailure(context, error);
     }
     const previousDigest = context.view?.annotations[ANNOTATION_CONTENT_DIGEST];
@@ -531,7 +546,17 @@ export class Reconciler {
     });
     await this.#writeStatus(credential, status);
     metrics.renewals.inc({ provider: selected.name, result: 'success' });
-    metrics.renewalDuration.observe({ provider: selected.name }, (now - started) / 1000);
+    metrics.renewalDuration.observe({ provider: selected.name, result: 'success' }, (now - started) / 1000);
+    logger.debug(
+      {
+        credential: key,
+        provider: selected.name,
+        renewAt: iso(renewAt),
+        nextCheckAt: iso(tokenSet.checkAgainAt),
+        expiresAt: iso(tokenSet.expiresAt),
+      },
+      'next renewal planned',
+    );
     this.#recordTokenMetrics(credential, selected, tokenSet.expiresAt, true, 0);
     if (!unchanged) {
       // A check that found the same tokens (IDMP cloud) is not news: no Event every few minutes.
@@ -676,6 +701,17 @@ export class Reconciler {
             random: Math.random,
             tokenStillValidUntil: context.expiresAt,
           });
+    logger.debug(
+      {
+        credential: keyOf(credential),
+        provider: selected.name,
+        reason: failure.reason,
+        retryAt: iso(retryAt),
+      },
+      retryAt !== undefined
+        ? 'retry planned'
+        : 'no retry planned: waiting for the spec or an input to change',
+    );
     const nextAttempt =
       retryAt !== undefined
         ? ` Next attempt at ${iso(retryAt) ?? '?'}.`

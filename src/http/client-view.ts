@@ -115,8 +115,15 @@ export function clientView(
   ): void => {
     const onRequest = config.options.onRequest;
     if (!onRequest || provider === undefined) return;
-    const host = URL.parse(request.url)?.host ?? 'invalid-url';
-    onRequest(provider, request.method, status, { host, reason, durationMs: performance.now() - started });
+    const url = URL.parse(request.url);
+    const host = url?.host ?? 'invalid-url';
+    const path = url?.pathname ?? '';
+    onRequest(provider, request.method, status, {
+      host,
+      path,
+      reason,
+      durationMs: performance.now() - started,
+    });
   };
   return {
     async request(request) {

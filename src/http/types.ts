@@ -36,6 +36,8 @@ export interface HttpClient {
 export interface HttpRequestDetail {
   /** host:port */
   host: string;
+  /** The URL's path without its query string (which may carry credentials), for debug logs. */
+  path: string;
   /** The ProviderError reason when status is 'error' ('Aborted' for the caller's abort). */
   reason?: string;
   durationMs: number;

@@ -111,7 +111,8 @@ describe('createMetrics', () => {
   it('records renewals, failures, provider requests, informer restarts and leadership', async () => {
     const metrics = createMetrics({ defaultMetrics: false });
     metrics.renewals.inc({ provider: 'oauth2', result: 'success' });
-    metrics.renewalDuration.observe({ provider: 'oauth2' }, 0.3);
+    metrics.renewalDuration.observe({ provider: 'oauth2', result: 'success' }, 0.3);
+    metrics.renewalDuration.observe({ provider: 'idempiere', result: 'failure' }, 1.2);
     metrics.renewals.inc({ provider: 'idempiere', result: 'failure' });
     metrics.renewalFailures.inc({ provider: 'idempiere', reason: 'RefreshTokenReused' });
     metrics.providerRequest('oauth2', 'post', 200);
@@ -128,7 +129,8 @@ describe('createMetrics', () => {
       'apicred_renewal_failures_total{provider="idempiere",reason="RefreshTokenReused"} 1',
     ]);
     expect(await samples(metrics, 'apicred_renewal_duration_seconds_count')).toEqual([
-      'apicred_renewal_duration_seconds_count{provider="oauth2"} 1',
+      'apicred_renewal_duration_seconds_count{provider="oauth2",result="success"} 1',
+      'apicred_renewal_duration_seconds_count{provider="idempiere",result="failure"} 1',
     ]);
     expect(await samples(metrics, 'apicred_provider_requests_total')).toEqual([
       'apicred_provider_requests_total{provider="oauth2",method="POST",status_class="2xx"} 1',

@@ -57,7 +57,8 @@ export interface Metrics {
   readonly renewals: CounterHandle<{ provider: ProviderName; result: 'success' | 'failure' }>;
   /** `reason` is a CamelCase condition reason (ProviderError.reason). */
   readonly renewalFailures: CounterHandle<{ provider: ProviderName; reason: string }>;
-  readonly renewalDuration: HistogramHandle<{ provider: ProviderName }>;
+  /** Every renewal attempt, `result` success or failure; the failure's reason is in renewalFailures. */
+  readonly renewalDuration: HistogramHandle<{ provider: ProviderName; result: 'success' | 'failure' }>;
   /** Unix seconds. */
   readonly tokenExpiry: GaugeHandle<CredentialLabels>;
   readonly credentialReady: GaugeHandle<CredentialLabels>;
@@ -207,8 +208,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   });
   const renewalDuration = new Histogram({
     name: 'apicred_renewal_duration_seconds',
-    help: 'Duration of token renewals, including every provider call they make',
-    labelNames: ['provider'] as const,
+    help: 'Duration of token renewal attempts, successful or failed, including every provider call they make',
+    labelNames: ['provider', 'result'] as const,
     buckets: RENEWAL_BUCKETS,
     registers,
   });
@@ -365,7 +366,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
     renewalDuration: {
       observe(l, seconds) {
-        renewalDuration.observe({ provider: labels.generic(l.provider) }, seconds);
+        renewalDuration.observe({ provider: labels.generic(l.provider), result: l.result }, seconds);
       },
     },
     tokenExpiry: credentialGauge(expiry),

@@ -1,0 +1,36 @@
+// What a debug log line says about a decision: the action and why, never a value.
+import type { Action } from '../policy/decide.ts';
+import { iso } from './status.ts';
+
+export interface ActionFields {
+  action: Action['type'];
+  why?: string;
+  until?: string;
+}
+
+export function actionFields(action: Action): ActionFields {
+  switch (action.type) {
+    case 'obtain':
+      return { action: action.type, why: action.why };
+    case 'wait':
+      return { action: action.type, why: 'token still fresh', until: iso(action.until) };
+    case 'backoff':
+      return { action: action.type, why: 'waiting out the retry delay', until: iso(action.until) };
+    case 'refuse':
+      return { action: action.type, why: action.reason };
+    case 'stalled':
+      return {
+        action: action.type,
+        why: 'a terminal failure; waiting for the spec or an input to change',
+        until: iso(action.until),
+      };
+    case 'expired':
+      return {
+        action: action.type,
+        why: `the token expired at ${iso(action.expiredAt) ?? '?'} while renewal is failing`,
+        until: iso(action.until),
+      };
+    case 'repair':
+      return { action: action.type, why: 'the consumer Secret was edited or lost keys' };
+  }
+}
