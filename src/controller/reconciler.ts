@@ -468,7 +468,10 @@ export class Reconciler {
           : undefined,
       );
       inputValues = prepared.values;
-      tokenSet = await selected.provider.obtain(selected.spec, prepared.context);
+      tokenSet = await selected.provider.obtain(selected.spec, {
+        ...prepared.context,
+        deadline: started + this.#deps.options.providerTimeoutMs,
+      });
     } catch (error) {
       metrics.renewals.inc({ provider: selected.name, result: 'failure' });
       return this.#handleFailure(context, error);
@@ -520,6 +523,12 @@ export class Reconciler {
       this.#deps.events.emit(this.#target(credential), 'Normal', verb, message);
     }
     const standing = standingWarning(credential)?.reason;
+    for (const warning of tokenSet.warnings ?? []) {
+      logger.warn(
+        { credential: key, provider: selected.name, reason: warning.reason },
+        redactor.scrub(warning.message),
+      );
+    }
     for (const warning of (tokenSet.warnings ?? []).filter((w) => w.reason !== standing)) {
       this.#deps.events.emit(
         this.#target(credential),
