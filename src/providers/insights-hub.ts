@@ -183,8 +183,8 @@ function allFailed(errors: readonly ProviderError[]): ProviderError {
 
 /**
  * Whether the userTenants list ends with this page: it is empty, brings no tenant not seen before (a
- * server that ignores `page`), or holds fewer ids than the largest page so far (the page size the
- * server actually uses, whatever was asked for).
+ * server that ignores `page`), or holds fewer ids than the page size the server actually uses (the
+ * largest page so far or a positive page.size, whatever size was asked for).
  */
 export function listEnded(ids: number, fresh: number, largestPage: number): boolean {
   return ids === 0 || fresh === 0 || ids < largestPage;
@@ -675,10 +675,10 @@ class Round {
     const seen = new Set<string>();
     let served = 0;
     for (let page = 0; page < MAX_PAGES; page += 1) {
-      const ids = await this.#page(bearer, page);
+      const { ids, size } = await this.#page(bearer, page);
       const fresh = ids.filter((id) => !seen.has(id));
       for (const id of fresh) seen.add(id);
-      served = Math.max(served, ids.length);
+      served = Math.max(served, ids.length, size ?? 0);
       if (listEnded(ids.length, fresh.length, served)) return [...seen];
     }
     throw new ProviderError({
@@ -688,7 +688,8 @@ class Round {
     });
   }
 
-  async #page(bearer: string, page: number): Promise<string[]> {
+  /** One userTenants page: its ids, and page.size when the server reports the size it used. */
+  async #page(bearer: string, page: number): Promise<{ ids: string[]; size?: number }> {
     const url = `${this.#root}/userTenants?page=${page}&size=${this.#spec.pageSize}`;
     const endpoint = endpointOf(url);
     const response = await this.#send({ method: 'GET', url }, bearer);
@@ -705,7 +706,9 @@ class Round {
           message: `${endpoint} (page ${page}) answered 200 without the expected userTenants[].id.`,
         });
       }
-      return ids;
+      const size = isRecord(body) && isRecord(body.page) ? body.page.size : undefined;
+      // The seed's sample sends size 0: only a positive size says anything.
+      return typeof size === 'number' && Number.isInteger(size) && size > 0 ? { ids, size } : { ids };
     }
     const text = said(response);
     const limit = /maximum value for size is (\d+)/i.exec(text)?.[1];

@@ -285,6 +285,12 @@ describe('all user tenants', () => {
     expect(pages[0]?.headers.authorization).toBe('Bearer [redacted]');
   });
 
+  it('a short first page whose page.size says the size used ends the list without another call', async () => {
+    const tokens = await obtain(spec(ALL));
+    expect(tenantKeys(tokens.data)).toEqual(['usertenanta', 'usertenantb', 'usertenantc']);
+    expect(ttm.count(ttm.routes.userTenants)).toBe(1);
+  });
+
   it('tenants provisioned and deprovisioned between rounds appear in and vanish from the data', async () => {
     const first = await obtain(spec(ALL));
     expect(tenantKeys(first.data)).toEqual(['usertenanta', 'usertenantb', 'usertenantc']);
