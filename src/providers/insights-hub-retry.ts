@@ -91,7 +91,7 @@ export function tenantMessage(error: ProviderError, retry: TenantRetry, keptUnti
       : ` Its previous token stays in the Secret until ${new Date(keptUntil).toISOString()}.`;
   const next =
     retry.at === undefined
-      ? ' Tried again at the next renewal; fix the cause first.'
+      ? ' It is not retried on a backoff of its own: fix the cause; the next round tries it again.'
       : ` Next attempt at ${new Date(retry.at).toISOString()} (failure ${retry.failures} in a row).`;
   return `${said}${kept}${next}`;
 }
@@ -111,11 +111,11 @@ export function withoutTokenWarning(
   const at = retried.length === 0 ? undefined : Math.min(...retried.map((entry) => entry.retryAt as number));
   const plan =
     at === undefined
-      ? 'None of these failures passes by itself: they are tried again at the next renewal.'
+      ? 'None of these failures passes by itself: fix the cause; the next renewal tries them again.'
       : retried.length === missing.length
-        ? `The operator tries them again on their own backoff, the first at ${new Date(at).toISOString()}.`
-        : `The operator tries ${retried.length} of them again on their own backoff, the first at ${new Date(at).toISOString()}; ` +
-          'the others at the next renewal.';
+        ? `The operator tries them again at ${new Date(at).toISOString()} (backoff).`
+        : `The operator tries them again at ${new Date(at).toISOString()} (backoff); ` +
+          `${missing.length - retried.length} of them need their cause fixed first.`;
   return {
     reason: TENANTS_WITHOUT_TOKEN,
     message:

@@ -354,8 +354,11 @@ class Round {
     // checkAgainAt stands in for the renewal plan, so a long Retry-After must not push renewal past
     // half-life: every round is a full one, so the next attempt comes no later than that.
     const latest = issuedAt + Math.floor((earliest.expiresAt - issuedAt) / 2);
-    const retries = planTenantRetries(failed, previousFailures, now, this.#options.random).map((retry) =>
-      retry.at === undefined ? retry : { ...retry, at: Math.min(retry.at, latest) },
+    const planned = planTenantRetries(failed, previousFailures, now, this.#options.random);
+    const retryAt = earliestRetry(planned);
+    // One round at the earliest tenant's time tries them all: that is each one's real next attempt.
+    const retries = planned.map((retry) =>
+      retry.at === undefined || retryAt === undefined ? retry : { ...retry, at: Math.min(retryAt, latest) },
     );
     const failing = failed.map((entry, index) => ({
       tenant: entry.tenant,
@@ -371,7 +374,7 @@ class Round {
       .filter(({ entry }) => entry.keptUntil === undefined)
       .map(({ entry, retry }) => ({ tenant: entry.tenant, reason: entry.error.reason, retryAt: retry?.at }));
     const warning = withoutTokenWarning(missing, total);
-    const retryAt = earliestRetry(retries);
+    const nextRound = earliestRetry(retries);
     const set: TokenSet = {
       data,
       issuedAt,
@@ -384,7 +387,7 @@ class Round {
       },
     };
     // The controller calls again then: a full round, which tries these tenants first.
-    if (retryAt !== undefined) set.checkAgainAt = retryAt;
+    if (nextRound !== undefined) set.checkAgainAt = nextRound;
     if (warning) set.warnings = [warning];
     return { set, failureCounts: failureCountsOf(retries) };
   }

@@ -164,7 +164,7 @@ describe('insights hub: tenants without a token, as a person sees them', () => {
     expect(ready?.status).toBe('True');
     const expected = new RegExp(
       `^1 of 22 tenants have no token in the Secret: ${sick} \\(TenantTokenFailed\\)\\. ` +
-        'The operator tries them again on their own backoff, the first at \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\\. ' +
+        'The operator tries them again at \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z \\(backoff\\)\\. ' +
         'See status\\.tenants\\.failing for what the service said\\.$',
     );
     expect(ready?.message).toMatch(expected);

@@ -488,7 +488,9 @@ describe('strict server: a 429 mid-round, transient tenant failures, paging with
       new RegExp(`^${failing.length} of 22 tenants have no token in the Secret: `),
     );
     expect(warning?.message).toContain(`${failing[0]?.tenant ?? '?'} (RateLimited)`);
-    expect(warning?.message).toContain(`the first at ${new Date(now + 120_000).toISOString()}`);
+    expect(warning?.message).toContain(
+      `tries them again at ${new Date(now + 120_000).toISOString()} (backoff).`,
+    );
 
     ttm.knobs.throttledBatchCalls = undefined;
     clock.set(tokens.checkAgainAt ?? 0);
