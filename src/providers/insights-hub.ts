@@ -15,7 +15,9 @@
 // tenant whose renewal failed keeps its previous token while that is still valid.
 //
 // Calls per round: one oauth/token for a single tenant; otherwise ceil(tenants / batchSize)
-// oauthTokens calls, after, for allUserTenants, one operator-tenant token and the userTenants pages.
+// oauthTokens calls, after, for allUserTenants, one operator-tenant token and the userTenants pages
+// (one more, empty, when the server reports no page.size and the last page looks full); one more
+// oauthTokens call per batch answered 429 and sent again after its Retry-After.
 // A batch refused as a whole with 403 (the service does that when one of its tenants is not
 // provisioned) is retried tenant by tenant, so that one tenant cannot hold back the others.
 // A batch answered 429 is sent again after Retry-After within the round, while the wait fits the
