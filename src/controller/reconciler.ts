@@ -495,7 +495,10 @@ export class Reconciler {
           : undefined,
       );
       inputSecrets = prepared.secrets;
-      tokenSet = await selected.provider.obtain(selected.spec, prepared.context);
+      tokenSet = await selected.provider.obtain(selected.spec, {
+        ...prepared.context,
+        deadline: started + this.#deps.options.providerTimeoutMs,
+      });
     } catch (error) {
       metrics.renewals.inc({ provider: selected.name, result: 'failure' });
       metrics.renewalDuration.observe(
@@ -567,6 +570,12 @@ export class Reconciler {
       this.#deps.events.emit(this.#target(credential), 'Normal', verb, message);
     }
     const standing = standingWarning(credential)?.reason;
+    for (const warning of tokenSet.warnings ?? []) {
+      logger.warn(
+        { credential: key, provider: selected.name, reason: warning.reason },
+        redactor.scrub(warning.message),
+      );
+    }
     for (const warning of (tokenSet.warnings ?? []).filter((w) => w.reason !== standing)) {
       this.#deps.events.emit(
         this.#target(credential),

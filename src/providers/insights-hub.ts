@@ -15,11 +15,19 @@
 // tenant whose renewal failed keeps its previous token while that is still valid.
 //
 // Calls per round: one oauth/token for a single tenant; otherwise ceil(tenants / batchSize)
-// oauthTokens calls, after, for allUserTenants, one operator-tenant token and the userTenants pages.
+// oauthTokens calls, after, for allUserTenants, one operator-tenant token and the userTenants pages
+// (one more, empty, when the server reports no page.size and the last page looks full); one more
+// oauthTokens call per batch answered 429 and sent again after its Retry-After.
 // A batch refused as a whole with 403 (the service does that when one of its tenants is not
 // provisioned) is retried tenant by tenant, so that one tenant cannot hold back the others.
+// A batch answered 429 is sent again after Retry-After within the round, while the wait fits the
+// cap and the provider deadline; the other batches hold back meanwhile. Tenants still without a
+// token (or that failed for a passing reason) are tried again on their own backoff: the round sets
+// checkAgainAt to the earliest of those attempts, and a warning names the tenants that lack a token.
+import { setTimeout as sleepFor } from 'node:timers/promises';
 import type { InsightsHubSpec } from '../api/apicredential.ts';
 import type { HttpRequest, HttpResponse } from '../http/client.ts';
+import { backoffDelay } from '../policy/backoff.ts';
 import { resolveExpiry } from '../policy/expiry.ts';
 import { ProviderError } from './errors.ts';
 import {
@@ -47,6 +55,17 @@ import {
   secretData,
   type TenantToken,
 } from './insights-hub-layout.ts';
+import {
+  TENANT_FAILURES_KEY,
+  earliestRetry,
+  failureCountsOf,
+  parseFailureCounts,
+  planTenantRetries,
+  serializeFailureCounts,
+  tenantMessage,
+  withoutTokenWarning,
+  type FailedTenant,
+} from './insights-hub-retry.ts';
 import { clientCredentialRefs } from './references.ts';
 import type { InputReference, ProviderContext, TokenProvider, TokenSet } from './types.ts';
 
@@ -57,6 +76,21 @@ const CONCURRENCY = 4;
 const MAX_LISTED_FAILURES = 50;
 const MAX_PAGES = 10_000;
 const REDACTED = '[redacted]';
+/** The longest Retry-After waited out inside a round; a longer one schedules the tenants instead. */
+export const MAX_IN_ROUND_WAIT_MS = 10_000;
+/** 429s one batch may meet in a round before its tenants are scheduled instead. */
+const MAX_IN_ROUND_ATTEMPTS = 3;
+/** Room left before the provider deadline for the call after a wait. */
+const CALL_ALLOWANCE_MS = 3_000;
+
+export interface InsightsHubOptions {
+  /** Waits out a Retry-After; tests pass one that moves their clock. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Uniform in [0, 1), for backoff jitter. */
+  random?: () => number;
+}
+
+const defaultSleep = (ms: number, signal: AbortSignal): Promise<void> => sleepFor(ms, undefined, { signal });
 
 type TenantResult = { ok: true; token: TenantToken } | { ok: false; tenant: string; error: ProviderError };
 
@@ -151,6 +185,15 @@ function allFailed(errors: readonly ProviderError[]): ProviderError {
   });
 }
 
+/**
+ * Whether the userTenants list ends with this page: it is empty, brings no tenant not seen before (a
+ * server that ignores `page`), or holds fewer ids than the page size the server actually uses (the
+ * largest page so far or a positive page.size, whatever size was asked for).
+ */
+export function listEnded(ids: number, fresh: number, largestPage: number): boolean {
+  return ids === 0 || fresh === 0 || ids < largestPage;
+}
+
 function canonicalTokenType(value: unknown): string {
   if (typeof value !== 'string' || value.trim() === '' || value.toLowerCase() === 'bearer') return 'Bearer';
   return value.slice(0, 32);
@@ -158,6 +201,11 @@ function canonicalTokenType(value: unknown): string {
 
 export class InsightsHubProvider implements TokenProvider<InsightsHubSpec> {
   readonly name = 'insightsHub' as const;
+  readonly #options: Required<InsightsHubOptions>;
+
+  constructor(options: InsightsHubOptions = {}) {
+    this.#options = { sleep: options.sleep ?? defaultSleep, random: options.random ?? Math.random };
+  }
 
   inputs(spec: InsightsHubSpec): InputReference[] {
     const { clientId, clientSecret } = refs(spec);
@@ -169,7 +217,7 @@ export class InsightsHubProvider implements TokenProvider<InsightsHubSpec> {
   }
 
   async obtain(spec: InsightsHubSpec, context: ProviderContext): Promise<TokenSet> {
-    const round = new Round(spec, context);
+    const round = new Round(spec, context, this.#options);
     try {
       return round.scrubbed(await round.run());
     } catch (error) {
@@ -186,10 +234,16 @@ class Round {
   readonly #site: CallSite;
   readonly #authKey: string;
   readonly #secrets: string[];
+  readonly #options: Required<InsightsHubOptions>;
+  /** No oauthTokens call starts before this (epoch ms): a 429's Retry-After holds back every batch. */
+  #resumeAt = 0;
+  /** Set once a 429 asked for a wait the round cannot afford: the rest is scheduled, not sent. */
+  #deferred: ProviderError | undefined;
 
-  constructor(spec: InsightsHubSpec, context: ProviderContext) {
+  constructor(spec: InsightsHubSpec, context: ProviderContext, options: Required<InsightsHubOptions>) {
     this.#spec = spec;
     this.#context = context;
+    this.#options = options;
     const r = refs(spec);
     const clientId = context.inputs.require(r.clientId);
     const clientSecret = context.inputs.require(r.clientSecret);
@@ -216,7 +270,7 @@ class Round {
     if (mode.kind === 'single') {
       const result = await this.#token(mode.tenant);
       if (!result.ok) throw result.error;
-      return this.#tokenSet([result], 1, true, startedAt);
+      return this.#tokenSet([result], 1, true, startedAt, {}).set;
     }
     const tenants = mode.kind === 'list' ? mode.tenants : await this.#discover();
     if (tenants.length === 0) {
@@ -232,7 +286,23 @@ class Round {
       .map((tenant, index) => ({ tenant, index, at: currentExpiry(current, tenant) }))
       .sort((a, b) => (a.at === b.at ? a.index - b.index : a.at < b.at ? -1 : 1))
       .map((entry) => entry.tenant);
-    return this.#tokenSet(await this.#batches(ordered), tenants.length, false, startedAt);
+    const state = await this.#context.state.read();
+    const results = await this.#batches(ordered);
+    const tokens = this.#tokenSet(
+      results,
+      tenants.length,
+      false,
+      startedAt,
+      parseFailureCounts(state[TENANT_FAILURES_KEY]),
+    );
+    const counts = serializeFailureCounts(tokens.failureCounts);
+    if (counts !== state[TENANT_FAILURES_KEY]) {
+      const others = Object.entries(state).filter(([key]) => key !== TENANT_FAILURES_KEY);
+      await this.#context.state.write(
+        Object.fromEntries(counts === undefined ? others : [...others, [TENANT_FAILURES_KEY, counts]]),
+      );
+    }
+    return tokens.set;
   }
 
   scrubbed(tokens: TokenSet): TokenSet {
@@ -240,7 +310,11 @@ class Round {
       ...entry,
       message: this.#scrub(entry.message),
     }));
-    return tokens.tenants && failing ? { ...tokens, tenants: { ...tokens.tenants, failing } } : tokens;
+    const warnings = tokens.warnings?.map((entry) => ({ ...entry, message: this.#scrub(entry.message) }));
+    const scrubbed = warnings ? { ...tokens, warnings } : tokens;
+    return scrubbed.tenants && failing
+      ? { ...scrubbed, tenants: { ...scrubbed.tenants, failing } }
+      : scrubbed;
   }
 
   scrubbedError(error: ProviderError): ProviderError {
@@ -252,11 +326,17 @@ class Round {
     return this.#secrets.reduce((result, secret) => result.split(secret).join(REDACTED), text);
   }
 
-  #tokenSet(results: readonly TenantResult[], total: number, single: boolean, startedAt: number): TokenSet {
+  #tokenSet(
+    results: readonly TenantResult[],
+    total: number,
+    single: boolean,
+    startedAt: number,
+    previousFailures: Readonly<Record<string, number>>,
+  ): { set: TokenSet; failureCounts: Record<string, number> } {
     const now = this.#context.clock.now();
     const tokens: TenantToken[] = [];
     const errors: ProviderError[] = [];
-    const failing: NonNullable<TokenSet['tenants']>['failing'] = [];
+    const failed: FailedTenant[] = [];
     for (const result of results) {
       if (result.ok) {
         tokens.push(result.token);
@@ -271,22 +351,41 @@ class Round {
         startedAt,
       );
       if (kept) tokens.push(kept);
-      failing.push({
-        tenant: result.tenant,
-        reason: result.error.reason,
-        message: kept
-          ? `${result.error.message} Its previous token stays in the Secret until ${new Date(kept.expiresAt).toISOString()}.`
-          : result.error.message,
-      });
+      failed.push({ tenant: result.tenant, error: result.error, keptUntil: kept?.expiresAt });
     }
     if (errors.length === results.length) throw allFailed(errors);
     const data = secretData(tokens, this.#context.keys, single);
     assertFits(data, tokens.length);
     const first = tokens[0] as TenantToken;
     const earliest = tokens.reduce((best, token) => (token.expiresAt < best.expiresAt ? token : best), first);
-    return {
+    const issuedAt = Math.min(...tokens.map((token) => token.issuedAt));
+    // checkAgainAt stands in for the renewal plan, so a long Retry-After must not push renewal past
+    // half-life: every round is a full one, so the next attempt comes no later than that.
+    const latest = issuedAt + Math.floor((earliest.expiresAt - issuedAt) / 2);
+    const planned = planTenantRetries(failed, previousFailures, now, this.#options.random);
+    const retryAt = earliestRetry(planned);
+    // One round at the earliest tenant's time tries them all: that is each one's real next attempt.
+    const retries = planned.map((retry) =>
+      retry.at === undefined || retryAt === undefined ? retry : { ...retry, at: Math.min(retryAt, latest) },
+    );
+    const failing = failed.map((entry, index) => ({
+      tenant: entry.tenant,
+      reason: entry.error.reason,
+      message: tenantMessage(
+        entry.error,
+        retries[index] ?? { tenant: entry.tenant, failures: 1 },
+        entry.keptUntil,
+      ),
+    }));
+    const missing = failed
+      .map((entry, index) => ({ entry, retry: retries[index] }))
+      .filter(({ entry }) => entry.keptUntil === undefined)
+      .map(({ entry, retry }) => ({ tenant: entry.tenant, reason: entry.error.reason, retryAt: retry?.at }));
+    const warning = withoutTokenWarning(missing, total);
+    const nextRound = earliestRetry(retries);
+    const set: TokenSet = {
       data,
-      issuedAt: Math.min(...tokens.map((token) => token.issuedAt)),
+      issuedAt,
       expiresAt: earliest.expiresAt,
       expirySource: earliest.source,
       tenants: {
@@ -295,6 +394,10 @@ class Round {
         failing: failing.slice(0, MAX_LISTED_FAILURES),
       },
     };
+    // The controller calls again then: a full round, which tries these tenants first.
+    if (nextRound !== undefined) set.checkAgainAt = nextRound;
+    if (warning) set.warnings = [warning];
+    return { set, failureCounts: failureCountsOf(retries) };
   }
 
   async #send(request: Omit<HttpRequest, 'signal' | 'headers'>, bearer?: string): Promise<HttpResponse> {
@@ -395,23 +498,69 @@ class Round {
   }
 
   async #batches(tenants: readonly string[]): Promise<TenantResult[]> {
-    let throttled: ProviderError | undefined;
-    const perBatch = await inPool(chunk(tenants, this.#spec.batchSize), CONCURRENCY, async (batch) => {
-      // After a 429 the rest of the round waits for the next one: more calls would only make it worse.
-      if (throttled) {
-        const error = throttled;
-        return batch.map((tenant) => failure(tenant, forTenant(tenant, error)));
-      }
+    const perBatch = await inPool(chunk(tenants, this.#spec.batchSize), CONCURRENCY, (batch) =>
+      this.#throttledBatch(batch),
+    );
+    return perBatch.flat();
+  }
+
+  /**
+   * One batch, sent again after a 429 once its Retry-After has passed, while the wait fits in the
+   * round. Every batch holds back until then: more calls would only meet more 429s.
+   */
+  async #throttledBatch(batch: readonly string[]): Promise<TenantResult[]> {
+    for (let attempt = 1; ; attempt += 1) {
+      await this.#waitUntil(this.#resumeAt);
+      // Another batch may have given up while this one waited.
+      const deferred = this.#deferral();
+      if (deferred) return this.#scheduled(batch, deferred);
       try {
         return await this.#batch(batch);
       } catch (error) {
         if (!ProviderError.is(error) || error.kind !== 'rate-limited' || this.#context.signal.aborted)
           throw error;
-        throttled ??= error;
-        return batch.map((tenant) => failure(tenant, forTenant(tenant, error)));
+        const now = this.#context.clock.now();
+        const waitMs = error.retryAfterMs ?? backoffDelay(attempt, this.#options.random);
+        // Without a known deadline no wait can be shown to fit: schedule instead.
+        const deadline = this.#context.deadline ?? Number.NEGATIVE_INFINITY;
+        const fits =
+          attempt < MAX_IN_ROUND_ATTEMPTS &&
+          waitMs <= MAX_IN_ROUND_WAIT_MS &&
+          now + waitMs + CALL_ALLOWANCE_MS <= deadline;
+        if (!fits) {
+          this.#deferred ??= error;
+          return this.#scheduled(batch, this.#deferred);
+        }
+        this.#resumeAt = Math.max(this.#resumeAt, now + waitMs);
       }
+    }
+  }
+
+  #deferral(): ProviderError | undefined {
+    return this.#deferred;
+  }
+
+  async #waitUntil(at: number): Promise<void> {
+    // Once: a clock that does not move with the sleep (a fixed test clock) must not spin here.
+    const now = this.#context.clock.now();
+    if (now < at) await this.#options.sleep(at - now, this.#context.signal);
+  }
+
+  /** A batch not sent (or given up) because of a 429 the round cannot wait out: its tenants are scheduled. */
+  #scheduled(batch: readonly string[], cause: ProviderError): TenantResult[] {
+    const waitMs = cause.retryAfterMs;
+    const error = new ProviderError({
+      kind: 'rate-limited',
+      reason: 'RateLimited',
+      httpStatus: 429,
+      retryAfterMs: waitMs,
+      message:
+        `${endpointOf(`${this.#root}/oauthTokens`)} answered 429 Too Many Requests` +
+        (waitMs === undefined
+          ? ' more often than this round could wait out.'
+          : ` and asked to wait ${Math.ceil(waitMs / 1000)} s, longer than this round can wait (at most ${MAX_IN_ROUND_WAIT_MS / 1000} s, within the provider timeout).`),
     });
-    return perBatch.flat();
+    return batch.map((tenant) => failure(tenant, forTenant(tenant, error)));
   }
 
   /** oauthTokens for one batch. Throws for a 429 and for what every batch would run into. */
@@ -443,7 +592,16 @@ class Round {
       }
       // The service refuses the whole batch for one unprovisioned tenant: find it, spare the others.
       const results: TenantResult[] = [];
-      for (const tenant of batch) results.push(await this.#token(tenant));
+      for (const [index, tenant] of batch.entries()) {
+        try {
+          results.push(await this.#token(tenant));
+        } catch (error) {
+          // A 429 here must not throw away the tokens this batch already got.
+          if (!ProviderError.is(error) || error.kind !== 'rate-limited') throw error;
+          for (const rest of batch.slice(index)) results.push(failure(rest, forTenant(rest, error)));
+          break;
+        }
+      }
       return results;
     }
     const error = unexpected(response, endpoint);
@@ -511,7 +669,7 @@ class Round {
     );
   }
 
-  /** allUserTenants: an operator-tenant token, then every page of userTenants. */
+  /** allUserTenants: an operator-tenant token, then the userTenants pages until the list ends. */
   async #discover(): Promise<string[]> {
     const host = this.#spec.hostTenant;
     const operator = await this.#token(host);
@@ -523,38 +681,45 @@ class Round {
       );
     }
     const bearer = operator.token.token;
-    const first = await this.#page(bearer, 0);
-    const pages = Array.from({ length: Math.max(0, first.totalPages - 1) }, (_, index) => index + 1);
-    const rest = await inPool(pages, CONCURRENCY, (page) => this.#page(bearer, page));
-    return [...new Set([first, ...rest].flatMap((page) => page.tenants))];
+    // The seed's own sample sends page.totalPages 0 next to a non-empty list, and the server may use
+    // another page size than the one asked for: the pages themselves say where the list ends.
+    const seen = new Set<string>();
+    let served = 0;
+    for (let page = 0; page < MAX_PAGES; page += 1) {
+      const { ids, size } = await this.#page(bearer, page);
+      const fresh = ids.filter((id) => !seen.has(id));
+      for (const id of fresh) seen.add(id);
+      served = Math.max(served, ids.length, size ?? 0);
+      if (listEnded(ids.length, fresh.length, served)) return [...seen];
+    }
+    throw new ProviderError({
+      kind: 'transient',
+      reason: 'InvalidResponse',
+      message: `${endpointOf(`${this.#root}/userTenants`)} kept sending new tenants for ${MAX_PAGES} pages; retrying with backoff.`,
+    });
   }
 
-  async #page(bearer: string, page: number): Promise<{ totalPages: number; tenants: string[] }> {
+  /** One userTenants page: its ids, and page.size when the server reports the size it used. */
+  async #page(bearer: string, page: number): Promise<{ ids: string[]; size?: number }> {
     const url = `${this.#root}/userTenants?page=${page}&size=${this.#spec.pageSize}`;
     const endpoint = endpointOf(url);
     const response = await this.#send({ method: 'GET', url }, bearer);
     if (response.status === 200) {
       const body = response.json();
-      const info = isRecord(body) && isRecord(body.page) ? body.page : undefined;
-      const totalPages = info?.totalPages;
       const list = isRecord(body) ? body.userTenants : undefined;
       const ids = Array.isArray(list)
         ? list.map((entry: unknown) => (isRecord(entry) ? entry.id : undefined))
         : undefined;
-      const valid =
-        typeof totalPages === 'number' &&
-        Number.isInteger(totalPages) &&
-        totalPages >= 0 &&
-        totalPages <= MAX_PAGES &&
-        ids?.every((id) => typeof id === 'string' && id !== '');
-      if (!valid || !ids) {
+      if (!ids?.every((id): id is string => typeof id === 'string' && id !== '')) {
         throw new ProviderError({
           kind: 'transient',
           reason: 'InvalidResponse',
-          message: `${endpoint} (page ${page}) answered 200 without the expected page.totalPages and userTenants[].id.`,
+          message: `${endpoint} (page ${page}) answered 200 without the expected userTenants[].id.`,
         });
       }
-      return { totalPages, tenants: ids as string[] };
+      const size = isRecord(body) && isRecord(body.page) ? body.page.size : undefined;
+      // The seed's sample sends size 0: only a positive size says anything.
+      return typeof size === 'number' && Number.isInteger(size) && size > 0 ? { ids, size } : { ids };
     }
     const text = said(response);
     const limit = /maximum value for size is (\d+)/i.exec(text)?.[1];

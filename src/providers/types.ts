@@ -62,6 +62,8 @@ export interface ProviderContext {
   http: HttpClient;
   clock: Clock;
   signal: AbortSignal;
+  /** When `signal` aborts (the provider timeout), epoch ms on `clock`: a provider that waits inside a round stays within it. */
+  deadline?: number;
   /** The token the consumer Secret holds now, if any: a provider may keep or refresh it. */
   current?: { data: Readonly<Record<string, string>>; issuedAt: number; expiresAt: number };
   /** Where the consumer Secret keys go (spec.secret.keys). */

@@ -67,13 +67,31 @@ export interface InsightsHubKnobs {
   tenantClaim: 'ten' | 'sws.samauth.ten';
   /** Per-credential budget: more than `limit` token calls within `windowMs` get 429. */
   rateBudget: { limit: number; windowMs: number; retryAfter: boolean } | undefined;
+  /** Requests with a JSON field the samples page does not show get 400 (the seed leaves extras open). */
+  rejectUnknownFields: boolean;
+  /** `userTenants` page size the server uses whatever `size` asks (fewer or more); undefined: honour it. */
+  servedPageSize: number | undefined;
+  /** `page` holds only zeros, as in the seed's sample (`"totalPages": 0` beside a non-empty list). */
+  zeroPage: boolean;
+  /** These `oauthTokens` calls (1 = the first) are answered 429 with `Retry-After: retryAfterSeconds`. */
+  throttledBatchCalls: { calls: number[]; retryAfterSeconds: number } | undefined;
 }
+
+/** What seed 002 leaves open, taken the hard way (`new InsightsHubEmulator({ strict: true })`). */
+export const STRICT_KNOBS: Readonly<Partial<InsightsHubKnobs>> = {
+  rejectUnknownFields: true,
+  servedPageSize: 20,
+  zeroPage: true,
+  throttledBatchCalls: { calls: [3], retryAfterSeconds: 2 },
+};
 
 export interface InsightsHubOptions extends EmulatorOptions {
   apps?: TtmApp[];
   /** Default `/api/technicaltokenmanager/v3`; see XCELERATOR_BASE_PATH. */
   basePath?: string;
   knobs?: Partial<InsightsHubKnobs>;
+  /** Start from STRICT_KNOBS (knobs still override them). */
+  strict?: boolean;
 }
 
 export const TTM_DEFAULT_APP: TtmApp = {
@@ -103,6 +121,11 @@ function mdspError(status: number, message: string, headers: Record<string, stri
 }
 
 const TOKEN_FIELDS = ['appName', 'appVersion', 'hostTenant', 'userTenant'] as const;
+const BATCH_FIELDS = ['appName', 'appVersion', 'hostTenantId', 'userTenantIds'] as const;
+
+function unknownFields(body: Record<string, unknown>, known: readonly string[]): string[] {
+  return Object.keys(body).filter((field) => !known.includes(field));
+}
 
 export class InsightsHubEmulator extends Emulator {
   readonly knobs: InsightsHubKnobs;
@@ -113,6 +136,7 @@ export class InsightsHubEmulator extends Emulator {
   #calls = new Map<string, number[]>();
   #keys: RsaKeyRing | undefined;
   #issued = 0;
+  #batchCalls = 0;
 
   constructor(options: InsightsHubOptions = {}) {
     super(options);
@@ -131,6 +155,11 @@ export class InsightsHubEmulator extends Emulator {
       region: 'eu1',
       tenantClaim: this.basePath === XCELERATOR_BASE_PATH ? 'sws.samauth.ten' : 'ten',
       rateBudget: undefined,
+      rejectUnknownFields: false,
+      servedPageSize: undefined,
+      zeroPage: false,
+      throttledBatchCalls: undefined,
+      ...(options.strict ? STRICT_KNOBS : {}),
       ...options.knobs,
     };
     this.route('POST', `${this.basePath}/oauth/token`, (request) => this.#token(request));
@@ -246,6 +275,10 @@ export class InsightsHubEmulator extends Emulator {
     const parsed = request.body.length === 0 ? undefined : parseJson(request);
     if (parsed && (!parsed.ok || !isRecord(parsed.value))) return mdspError(400, 'Malformed request body.');
     const body = parsed?.ok && isRecord(parsed.value) ? parsed.value : {};
+    const extra = unknownFields(body, TOKEN_FIELDS);
+    if (this.knobs.rejectUnknownFields && extra.length > 0) {
+      return mdspError(400, `Unrecognized field(s): ${extra.join(', ')}.`);
+    }
     const fromBody = TOKEN_FIELDS.filter((field) => field in body);
     if (fromQuery.length > 0 && fromBody.length > 0) {
       return mdspError(400, 'Parameters must be sent either in the body or as query parameters, not both.');
@@ -269,8 +302,19 @@ export class InsightsHubEmulator extends Emulator {
   #oauthTokens(request: EmulatorRequest): Reply {
     const app = this.#authenticate(request);
     if (!isApp(app)) return app;
+    this.#batchCalls += 1;
+    const throttled = this.knobs.throttledBatchCalls;
+    if (throttled?.calls.includes(this.#batchCalls)) {
+      return mdspError(429, 'Too many requests, please retry later.', {
+        'retry-after': String(throttled.retryAfterSeconds),
+      });
+    }
     const parsed = parseJson(request);
     if (!parsed.ok || !isRecord(parsed.value)) return mdspError(400, 'Malformed request body.');
+    const extra = unknownFields(parsed.value, BATCH_FIELDS);
+    if (this.knobs.rejectUnknownFields && extra.length > 0) {
+      return mdspError(400, `Unrecognized field(s): ${extra.join(', ')}.`);
+    }
     const { appName, appVersion, hostTenantId, userTenantIds } = parsed.value;
     if (
       typeof appName !== 'string' ||
@@ -326,9 +370,12 @@ export class InsightsHubEmulator extends Emulator {
       }
       size = this.knobs.maxPageSize;
     }
+    size = this.knobs.servedPageSize ?? size;
     const all = app.userTenants;
     return json(200, {
-      page: { size, totalElements: all.length, totalPages: Math.ceil(all.length / size), number: page },
+      page: this.knobs.zeroPage
+        ? { size: 0, totalElements: 0, totalPages: 0, number: 0 }
+        : { size, totalElements: all.length, totalPages: Math.ceil(all.length / size), number: page },
       userTenants: all.slice(page * size, (page + 1) * size).map((id) => ({ id })),
     });
   }

@@ -113,3 +113,96 @@ describe('insights hub with the operator', () => {
     expect(operator.logs().includes(app.clientSecret)).toBe(false);
   });
 });
+
+describe('insights hub: tenants without a token, as a person sees them', () => {
+  const TENANTS = 22;
+  let strict: InsightsHubEmulator;
+  const sickApp = { ...app, clientSecret: `ttm-${randomBytes(12).toString('hex')}` };
+
+  beforeAll(async () => {
+    // 30-minute tokens: whatever happens within this test is a tenant retry, not a renewal.
+    strict = new InsightsHubEmulator({ apps: [sickApp], strict: true });
+    await strict.start();
+    for (let i = sickApp.userTenants.length; i < TENANTS; i += 1)
+      strict.provision(`tenant${String(i).padStart(3, '0')}`);
+    await kube.putSecret(namespace, 'ttm-strict', {
+      client_id: sickApp.clientId,
+      client_secret: sickApp.clientSecret,
+    });
+  });
+
+  afterAll(async () => {
+    await strict.stop();
+  });
+
+  it('says in Ready, a Warning Event and the log which tenant lacks a token, then recovers on its own backoff', async () => {
+    const tenants = strict.userTenants();
+    const sick = 'tenant007';
+    strict.failTenant(sick, { status: 503, message: 'tenant store unavailable' });
+    await kube.createCredential(namespace, 'partial', {
+      provider: {
+        insightsHub: {
+          baseUrl: strict.url,
+          credentialsRef: { name: 'ttm-strict' },
+          appName: sickApp.appName,
+          appVersion: sickApp.appVersion,
+          hostTenant: sickApp.hostTenant,
+          userTenants: tenants,
+          batchSize: 5,
+        },
+      },
+    });
+    const warned = await waitFor(
+      'Ready naming the tenant without a token',
+      async () => {
+        const found = await kube.credential(namespace, 'partial');
+        return condition(found, 'Ready')?.reason === 'TenantsWithoutToken' ? found : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    const ready = condition(warned, 'Ready');
+    expect(ready?.status).toBe('True');
+    const expected = new RegExp(
+      `^1 of 22 tenants have no token in the Secret: ${sick} \\(TenantTokenFailed\\)\\. ` +
+        'The operator tries them again at \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z \\(backoff\\)\\. ' +
+        'See status\\.tenants\\.failing for what the service said\\.$',
+    );
+    expect(ready?.message).toMatch(expected);
+    const failing = warned.status?.tenants?.failing ?? [];
+    expect(failing.map((entry) => entry.tenant)).toEqual([sick]);
+    expect(failing[0]?.message).toMatch(
+      /^tenant tenant007: Insights Hub returned no token \(.*tenant store unavailable.*\)\. It has no token in the Secret\. Next attempt at .+ \(failure 1 in a row\)\.$/,
+    );
+    // The 429 on the third oauthTokens call was waited out within the round: everyone else has a token.
+    expect(warned.status?.tenants).toMatchObject({ ready: TENANTS - 1, total: TENANTS });
+    const event = await kube.event(
+      namespace,
+      'partial',
+      (e) => e.type === 'Warning' && e.reason === 'TenantsWithoutToken',
+    );
+    expect(event.message).toMatch(expected);
+    await waitFor(
+      'the warning in the log',
+      () =>
+        operator.logs().includes(`1 of 22 tenants have no token in the Secret: ${sick}`) ? true : undefined,
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
+
+    strict.clearTenantFailure(sick);
+    const healed = await waitFor(
+      'Ready back to TokenValid',
+      async () => {
+        const found = await kube.credential(namespace, 'partial');
+        return condition(found, 'Ready')?.reason === 'TokenValid' ? found : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
+    expect(condition(healed, 'Ready')?.message).toMatch(/^Secret partial holds a valid token until /);
+    expect(healed.status?.tenants).toEqual({ ready: TENANTS, total: TENANTS, failing: [] });
+    const values = await kube.secretValues(namespace, 'partial');
+    expect(values?.[`token.${sick}`]).toMatch(/^ey/);
+    const logs = operator.logs();
+    expect(logs.includes(sickApp.clientSecret)).toBe(false);
+    expect(logs.includes(values?.[`token.${sick}`] ?? 'no token')).toBe(false);
+  });
+});

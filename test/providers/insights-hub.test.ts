@@ -12,7 +12,7 @@ import {
   XCELERATOR_BASE_PATH,
   type InsightsHubOptions,
 } from '../emulators/insights-hub.ts';
-import { ManualClock, providerContext, expectProviderError } from './context.ts';
+import { ManualClock, MemoryState, providerContext, expectProviderError } from './context.ts';
 
 const APP = TTM_DEFAULT_APP;
 const KEY = basicHeader(APP.clientId, APP.clientSecret);
@@ -285,6 +285,12 @@ describe('all user tenants', () => {
     expect(pages[0]?.headers.authorization).toBe('Bearer [redacted]');
   });
 
+  it('a short first page whose page.size says the size used ends the list without another call', async () => {
+    const tokens = await obtain(spec(ALL));
+    expect(tenantKeys(tokens.data)).toEqual(['usertenanta', 'usertenantb', 'usertenantc']);
+    expect(ttm.count(ttm.routes.userTenants)).toBe(1);
+  });
+
   it('tenants provisioned and deprovisioned between rounds appear in and vanish from the data', async () => {
     const first = await obtain(spec(ALL));
     expect(tenantKeys(first.data)).toEqual(['usertenanta', 'usertenantb', 'usertenantc']);
@@ -403,5 +409,170 @@ describe('throttling and credentials', () => {
       [],
     );
     expect(messages[0]).toContain('[redacted]');
+  });
+});
+
+describe('strict server: a 429 mid-round, transient tenant failures, paging without page counts', () => {
+  const TENANTS = 22;
+  let state: MemoryState;
+  let waits: number[];
+  // Waiting out Retry-After moves the injected clock instead of real time.
+  const strictProvider = new InsightsHubProvider({
+    sleep: (ms) => {
+      waits.push(ms);
+      clock.advance(ms);
+      return Promise.resolve();
+    },
+    random: () => 0.5,
+  });
+
+  beforeEach(async () => {
+    await ttm.stop();
+    await start({ strict: true });
+    state = new MemoryState();
+    waits = [];
+  });
+
+  function obtainStrict(s: InsightsHubSpec, current?: TokenSet): Promise<TokenSet> {
+    const overrides: Partial<ProviderContext> = { clock, state, deadline: clock.now() + 30_000 };
+    if (current)
+      overrides.current = { data: current.data, issuedAt: current.issuedAt, expiresAt: current.expiresAt };
+    return strictProvider.obtain(
+      s,
+      providerContext(
+        { 'ttm-app/client_id': APP.clientId, 'ttm-app/client_secret': APP.clientSecret },
+        overrides,
+      ),
+    );
+  }
+
+  it.each([1, 3, 5])(
+    '22 tenants, batchSize 5, oauthTokens call %i answered 429 with Retry-After 2: every tenant has a token after the first round',
+    async (call) => {
+      ttm.knobs.throttledBatchCalls = { calls: [call], retryAfterSeconds: 2 };
+      const tenants = provisioned(TENANTS);
+      const tokens = await obtainStrict(spec({ userTenants: tenants }));
+      expect(tenantKeys(tokens.data)).toEqual([...tenants].sort());
+      expect(tokens.tenants).toEqual({ ready: TENANTS, total: TENANTS, failing: [] });
+      expect(tokens.warnings).toBeUndefined();
+      expect(tokens.checkAgainAt).toBeUndefined();
+      // Five batches and the one answered 429 sent again, after the server's delay and not before.
+      expect(ttm.count(ttm.routes.oauthTokens)).toBe(6);
+      expect(waits.reduce((sum, ms) => sum + ms, 0)).toBe(2_000);
+      const sent = bodiesOf(ttm.routes.oauthTokens).flatMap((body) => body.userTenantIds as string[]);
+      expect(new Set(sent)).toEqual(new Set(tenants));
+    },
+  );
+
+  it('a Retry-After the round cannot wait out schedules those tenants and says so, without claiming a retry that does not happen', async () => {
+    ttm.knobs.throttledBatchCalls = { calls: [2], retryAfterSeconds: 120 };
+    const tenants = provisioned(TENANTS);
+    const now = clock.now();
+    const tokens = await obtainStrict(spec({ userTenants: tenants }));
+    expect(waits).toEqual([]);
+    const { ready = 0, failing = [] } = tokens.tenants ?? {};
+    expect(ready).toBeGreaterThan(0);
+    expect(ready + failing.length).toBe(TENANTS);
+    expect(tenantKeys(tokens.data)).toHaveLength(ready);
+    // The next attempt is the server's delay, not the next renewal 20 minutes away.
+    expect(tokens.checkAgainAt).toBe(now + 120_000);
+    for (const entry of failing) {
+      expect(entry.reason).toBe('RateLimited');
+      expect(entry.message).not.toContain('retrying after');
+      expect(entry.message).toContain('asked to wait 120 s, longer than this round can wait');
+      expect(entry.message).toContain(`Next attempt at ${new Date(now + 120_000).toISOString()}`);
+    }
+    const warning = tokens.warnings?.[0];
+    expect(warning?.reason).toBe('TenantsWithoutToken');
+    expect(warning?.message).toMatch(
+      new RegExp(`^${failing.length} of 22 tenants have no token in the Secret: `),
+    );
+    expect(warning?.message).toContain(`${failing[0]?.tenant ?? '?'} (RateLimited)`);
+    expect(warning?.message).toContain(
+      `tries them again at ${new Date(now + 120_000).toISOString()} (backoff).`,
+    );
+
+    ttm.knobs.throttledBatchCalls = undefined;
+    clock.set(tokens.checkAgainAt ?? 0);
+    const next = await obtainStrict(spec({ userTenants: tenants }), tokens);
+    expect(tenantKeys(next.data)).toEqual([...tenants].sort());
+    expect(next.warnings).toBeUndefined();
+    expect(next.checkAgainAt).toBeUndefined();
+  });
+
+  it('a transient 5xx for one tenant is retried on its own backoff, long before the next renewal', async () => {
+    const tenants = provisioned(TENANTS);
+    ttm.knobs.throttledBatchCalls = undefined;
+    const sick = tenants[7] ?? '';
+    ttm.failTenant(sick, { status: 503, message: 'tenant store unavailable' });
+    const start = clock.now();
+    const first = await obtainStrict(spec({ userTenants: tenants }));
+    expect(first.tenants?.ready).toBe(TENANTS - 1);
+    expect(first.warnings?.[0]?.message).toContain(`1 of 22 tenants have no token in the Secret: ${sick} (`);
+    // First failure: PROVIDER_BACKOFF's 5 s ceiling, half of it with random 0.5.
+    expect(first.checkAgainAt).toBe(start + 2_500);
+    expect(first.tenants?.failing[0]?.message).toContain('(failure 1 in a row)');
+    expect(JSON.parse((await state.read())['insightsHub.tenantFailures'] ?? '{}')).toEqual({ [sick]: 1 });
+
+    clock.set(first.checkAgainAt ?? 0);
+    const second = await obtainStrict(spec({ userTenants: tenants }), first);
+    // Second failure in a row: the backoff doubles.
+    expect(second.checkAgainAt).toBe((first.checkAgainAt ?? 0) + 5_000);
+    expect(second.tenants?.failing[0]?.message).toContain('(failure 2 in a row)');
+
+    ttm.clearTenantFailure(sick);
+    clock.set(second.checkAgainAt ?? 0);
+    const healed = await obtainStrict(spec({ userTenants: tenants }), second);
+    expect(tenantKeys(healed.data)).toEqual([...tenants].sort());
+    expect(healed.tenants).toEqual({ ready: TENANTS, total: TENANTS, failing: [] });
+    expect(healed.warnings).toBeUndefined();
+    expect(healed.checkAgainAt).toBeUndefined();
+    expect((await state.read())['insightsHub.tenantFailures']).toBeUndefined();
+    expect(clock.now() - start).toBeLessThan(60_000);
+  });
+
+  it.each([
+    ['fewer than asked (20 for 100)', 20, 250, 13],
+    ['more than asked (150 for 100)', 150, 250, 2],
+    ['a last page that is exactly full (20 for 100, 40 tenants)', 20, 40, 3],
+  ])(
+    'paging with all-zero page objects and a page size the server picks, %s, finds every tenant',
+    async (_, served, count, pages) => {
+      ttm.knobs.servedPageSize = served;
+      ttm.knobs.throttledBatchCalls = undefined;
+      const tenants = provisioned(count);
+      const tokens = await obtainStrict(spec(ALL));
+      expect(tenantKeys(tokens.data)).toEqual([...tenants].sort());
+      expect(tokens.tenants).toMatchObject({ ready: count, total: count });
+      expect(ttm.count(ttm.routes.userTenants)).toBe(pages);
+    },
+  );
+
+  it('a server that ignores `page` and sends the same list forever ends discovery after one repeat', async () => {
+    ttm.knobs.throttledBatchCalls = undefined;
+    ttm.knobs.servedPageSize = 100;
+    const tenants = provisioned(100);
+    const tokens = await obtainStrict(spec(ALL));
+    expect(tenantKeys(tokens.data)).toEqual([...tenants].sort());
+    expect(ttm.count(ttm.routes.userTenants)).toBe(2);
+  });
+
+  it('the strict server refuses unknown request fields, so the provider sends only the documented ones', async () => {
+    ttm.knobs.throttledBatchCalls = undefined;
+    const tenants = provisioned(6);
+    expect((await obtainStrict(spec({ userTenants: tenants }))).tenants?.ready).toBe(6);
+    const extra = await fetch(`${ttm.url}${ttm.basePath}/oauthTokens`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-space-auth-key': KEY },
+      body: JSON.stringify({
+        appName: APP.appName,
+        appVersion: APP.appVersion,
+        hostTenantId: APP.hostTenant,
+        userTenantIds: ['usertenanta'],
+        scope: 'x',
+      }),
+    });
+    expect(extra.status).toBe(400);
+    expect(await extra.text()).toContain('Unrecognized field(s): scope');
   });
 });
