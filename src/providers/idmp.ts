@@ -3,7 +3,7 @@
 // documented logout, so renewal is a new login and nothing is released on deletion.
 import type { IdmpSpec } from '../api/apicredential.ts';
 import type { HttpResponse } from '../http/client.ts';
-import { resolveExpiry } from '../policy/expiry.ts';
+import { expiryWarnings, resolveExpiry } from '../policy/expiry.ts';
 import { ProviderError } from './errors.ts';
 import {
   hostAndPath,
@@ -133,11 +133,8 @@ export class IdmpProvider implements TokenProvider<IdmpSpec> {
       expiresAt: expiry.expiresAt,
       expirySource: expiry.source,
     };
-    if (expiry.warning !== undefined) {
-      tokenSet.warnings = [
-        { reason: expiry.warningReason ?? 'ShortTokenLifetime', message: `IDMP login: ${expiry.warning}` },
-      ];
-    }
+    const warnings = expiryWarnings(expiry, 'IDMP login');
+    if (warnings.length > 0) tokenSet.warnings = warnings;
     return tokenSet;
   }
 }
