@@ -247,8 +247,7 @@ function requestRejected(what: string, said: string, tried: LoginFieldsTried): P
     reason: 'RequestRejected',
     message:
       `${what} rejected the request itself, not the credentials (400: ${said}). ${detail} If that does not ` +
-      "help, report this message with the IDMP server's version to the apicred-operator maintainers. " +
-      'The operator retries when the spec changes.',
+      "help, report this message with the IDMP server's version to the apicred-operator maintainers.",
     httpStatus: 400,
   });
 }
