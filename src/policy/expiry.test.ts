@@ -251,7 +251,7 @@ describe('resolveExpiry: an expires_in that cannot be read', () => {
       const notice = result.ok ? (result.unusableExpiresIn ?? '') : '';
       expect(notice).toMatch(what);
       expect(notice).toContain(
-        `Ignored it and used the JWT exp claim instead: the token expires at ${new Date(T0 + 300 * S).toISOString()}.`,
+        `Ignored it and used the JWT exp claim instead: the token expires at ${new Date(T0 + 300 * S).toISOString().slice(0, 19)}Z.`,
       );
       expect(result.ok && expiryWarnings(result, 'tapdata:3030/oauth/token')).toEqual([
         { reason: 'UnusableExpiresIn', message: `tapdata:3030/oauth/token: ${notice}` },

@@ -169,8 +169,14 @@ function withoutExpiresIn(
     ...fallback,
     unusableExpiresIn:
       `${problem.message} Ignored it and used ${used} instead: the token expires at ` +
-      `${new Date(fallback.expiresAt).toISOString()}.`,
+      `${toSeconds(fallback.expiresAt)}.`,
   };
+}
+
+/** RFC 3339 to the second: how status times read (and unlike the Secret's `expires_at`, which the
+ * redactor hides in every message because it is a Secret value). */
+function toSeconds(epochMs: number): string {
+  return `${new Date(epochMs).toISOString().slice(0, 19)}Z`;
 }
 
 /** issued at min(start, providerIssuedAt), living lifetimeMs: a clock ahead of ours cannot lengthen it. */

@@ -93,7 +93,7 @@ describe('tapdata provider', () => {
       expect(warning?.reason).toBe('UnusableExpiresIn');
       expect(warning?.message).toContain(`${new URL(tapdata.url).host}/oauth/token: the provider's ${what}`);
       expect(warning?.message).toContain(
-        `Ignored it and used the JWT exp claim instead: the token expires at ${new Date(tokens.expiresAt).toISOString()}.`,
+        `Ignored it and used the JWT exp claim instead: the token expires at ${new Date(tokens.expiresAt).toISOString().slice(0, 19)}Z.`,
       );
       expect(warning?.message).not.toContain(tokens.data.token ?? '-');
     },
