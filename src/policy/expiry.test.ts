@@ -1,6 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAX_LIFETIME_MS, resolveExpiry, type ExpiryInput, type ExpiryResult } from './expiry.ts';
+import {
+  expiryWarnings,
+  MAX_LIFETIME_MS,
+  resolveExpiry,
+  type ExpiryInput,
+  type ExpiryResult,
+} from './expiry.ts';
 
 const T0 = Date.UTC(2026, 0, 1, 12); // our clock at request start
 const S = 1000;
@@ -204,30 +210,114 @@ describe('resolveExpiry: tokens that arrive expired or half-used', () => {
   });
 });
 
-describe('resolveExpiry: errors', () => {
-  it.each<[string, unknown, RegExp]>([
+describe('resolveExpiry: an expires_in that cannot be read', () => {
+  // TapData documents expires_in as a String (seed 001): anything may come.
+  const unusable: [string, unknown, RegExp][] = [
+    [
+      'a duration with a unit',
+      '14d',
+      /expires_in "14d" \(a string\) is not a number \(a unit suffix is not allowed\)/,
+    ],
+    ['an epoch in ms', T0 + 14 * 86_400 * S, /is longer than 10 years \(it looks like a point in time/],
+    [
+      'an epoch in seconds, as a string',
+      String(T0_S + 3600),
+      /is longer than 10 years \(it looks like a point in time/,
+    ],
+    ['an empty string', '', /expires_in "" \(a string\) is not a number/],
+    ['words', 'abc', /expires_in "abc" \(a string\) is not a number/],
     ['negative', -5, /expires_in -5 is not positive/],
     ['a negative string', '-5', /expires_in "-5" \(a string\) is not positive/],
     ['zero', 0, /expires_in 0 is not positive/],
+    ['huge', 9e15, /expires_in 9000000000000000 is longer than 10 years/],
+    ['just over 10 years', MAX_LIFETIME_MS / 1000 + 1, /is longer than 10 years;/],
     ['NaN', Number.NaN, /expires_in NaN is not a number/],
     ['Infinity', Infinity, /expires_in Infinity is not a number/],
-    ['words', 'soon', /expires_in "soon" \(a string\) is not a number/],
-    ['an empty string', '', /expires_in "" \(a string\) is not a number/],
     ['exponent notation', '1e3', /expires_in "1e3" \(a string\) is not a number/],
     ['a boolean', true, /expires_in of type boolean is not a number/],
     ['an object', { seconds: 5 }, /expires_in of type object is not a number/],
     ['an array', [300], /expires_in of type array is not a number/],
-    ['more than 10 years', MAX_LIFETIME_MS / 1000 + 1, /is longer than 10 years/],
-  ])('expires_in %s: InvalidExpiresIn', (_, expiresIn, message) => {
-    const result = resolveExpiry({
-      requestStartedAt: T0,
-      expiresIn,
-      jwt: jwt({ iat: T0_S, exp: T0_S + 300 }),
-    });
+  ];
+
+  it.each(unusable)(
+    '%s: the JWT exp serves, with a notice saying what was unusable',
+    (_, expiresIn, what) => {
+      const result = resolveExpiry({
+        requestStartedAt: T0,
+        expiresIn,
+        jwt: jwt({ iat: T0_S, exp: T0_S + 300 }),
+      });
+      expect(result).toMatchObject({ ok: true, expiresAt: T0 + 300 * S, source: 'jwt' });
+      const notice = result.ok ? (result.unusableExpiresIn ?? '') : '';
+      expect(notice).toMatch(what);
+      expect(notice).toContain(
+        `Ignored it and used the JWT exp claim instead: the token expires at ${new Date(T0 + 300 * S).toISOString().slice(0, 19)}Z.`,
+      );
+      expect(result.ok && expiryWarnings(result, 'tapdata:3030/oauth/token')).toEqual([
+        { reason: 'UnusableExpiresIn', message: `tapdata:3030/oauth/token: ${notice}` },
+      ]);
+    },
+  );
+
+  it.each(unusable)(
+    '%s, an opaque token and no assumed lifetime: InvalidExpiresIn, saying what to do',
+    (_, expiresIn, what) => {
+      const result = resolveExpiry({ requestStartedAt: T0, expiresIn, jwt: 'opaque-token' });
+      expect(result).toMatchObject({ ok: false, reason: 'InvalidExpiresIn' });
+      const message = result.ok ? '' : result.message;
+      expect(message).toMatch(what);
+      expect(message).toContain("Nothing else gives the token's lifetime (the token is opaque).");
+      expect(message).toContain('set spec.refresh.assumedLifetime');
+    },
+  );
+
+  it('a JWT without exp cannot stand in either, and the message says so', () => {
+    const result = resolveExpiry({ requestStartedAt: T0, expiresIn: '14d', jwt: jwt({ iat: T0_S }) });
     expect(result).toMatchObject({ ok: false, reason: 'InvalidExpiresIn' });
-    expect(result.ok ? '' : result.message).toMatch(message);
+    expect(result.ok ? '' : result.message).toContain('the JWT carries no usable exp claim');
   });
 
+  it('with neither, spec.refresh.assumedLifetime serves, with the notice', () => {
+    const result = resolveExpiry({
+      requestStartedAt: T0,
+      expiresIn: 'abc',
+      jwt: 'opaque-token',
+      assumedLifetimeMs: 10 * MIN,
+    });
+    expect(result).toMatchObject({ ok: true, expiresAt: T0 + 10 * MIN, source: 'assumed' });
+    expect(result.ok ? result.unusableExpiresIn : '').toMatch(
+      /"abc" \(a string\) is not a number.*used spec\.refresh\.assumedLifetime instead/,
+    );
+  });
+
+  it('the JWT standing in is still checked on arrival: an expired one is ExpiredOnArrival', () => {
+    const result = resolveExpiry({
+      requestStartedAt: T0,
+      expiresIn: '14d',
+      jwt: jwt({ iat: T0_S - 600, exp: T0_S - 60 }),
+    });
+    expect(result).toMatchObject({ ok: false, reason: 'ExpiredOnArrival' });
+  });
+
+  it('a JWT half used when it arrives gives both warnings, the lasting one first', () => {
+    const result = resolveExpiry({
+      requestStartedAt: T0,
+      expiresIn: '',
+      jwt: jwt({ iat: T0_S - 400, exp: T0_S + 200 }),
+    });
+    expect(result.ok && expiryWarnings(result, 'x').map((w) => w.reason)).toEqual([
+      'UnusableExpiresIn',
+      'ShortTokenLifetime',
+    ]);
+  });
+
+  it('a readable expires_in gives no notice, also as a numeric string', () => {
+    const result = resolveExpiry({ requestStartedAt: T0, expiresIn: ' 300 ', jwt: jwt({ exp: T0_S + 900 }) });
+    expect(result).toEqual(ok(T0 + 300 * S, 'expires_in'));
+  });
+});
+
+describe('resolveExpiry: errors', () => {
   it('accepts exactly 10 years', () => {
     expect(resolveExpiry({ requestStartedAt: T0, expiresIn: MAX_LIFETIME_MS / 1000 })).toMatchObject({
       ok: true,

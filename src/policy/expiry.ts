@@ -10,6 +10,9 @@
 //   cached one), makes the expiry earlier: the safe direction for pods.
 // - A JWT `exp` without `iat` can only be read on the provider's clock, as is.
 // - The earliest candidate wins; without any, the assumed lifetime; without that, an error.
+// - An expires_in that cannot be read (TapData documents it as a String: "14d", "", an epoch in ms)
+//   is set aside with a notice, and the JWT exp (else the assumed lifetime) serves. Only when
+//   nothing else gives a lifetime is the unreadable expires_in the error.
 //
 // On arrival:
 // - Already expired on our clock, or less than a second left: an `ExpiredOnArrival` error. Writing it would hand pods a dead
@@ -46,6 +49,29 @@ export interface Expiry {
   warning?: string;
   /** Event reason of the warning: a half-used token, or a provider clock ahead of ours. */
   warningReason?: 'ShortTokenLifetime' | 'ClockSkew';
+  /** Why the provider's expires_in was set aside and what served instead; safe to show. */
+  unusableExpiresIn?: string;
+}
+
+/** A warning for the TokenSet: becomes a Warning Event and, the first one, the Ready reason. */
+export interface ExpiryWarning {
+  reason: 'UnusableExpiresIn' | 'ShortTokenLifetime' | 'ClockSkew';
+  message: string;
+}
+
+/** Every warning of an accepted expiry, `prefix` naming the provider; the lasting one first. */
+export function expiryWarnings(expiry: Expiry, prefix: string): ExpiryWarning[] {
+  const warnings: ExpiryWarning[] = [];
+  // An unreadable expires_in recurs on every renewal: first, so it stands in Ready and its Event
+  // is not repeated each time.
+  if (expiry.unusableExpiresIn !== undefined)
+    warnings.push({ reason: 'UnusableExpiresIn', message: `${prefix}: ${expiry.unusableExpiresIn}` });
+  if (expiry.warning !== undefined)
+    warnings.push({
+      reason: expiry.warningReason ?? 'ShortTokenLifetime',
+      message: `${prefix}: ${expiry.warning}`,
+    });
+  return warnings;
 }
 
 export type ExpiryErrorReason =
@@ -69,6 +95,9 @@ export const MIN_USABLE_MS = 1_000;
 // Below this a `timestamp` is not epoch milliseconds (1e11 ms is March 1973): probably seconds.
 const MIN_EPOCH_MS = 1e11;
 const NUMERIC = /^\s*-?\d+(\.\d+)?\s*$/;
+const UNIT_SUFFIX = /^\s*\d+(\.\d+)?\s*[a-z]+\s*$/i;
+// An expires_in this large is an absolute time sent where a lifetime belongs (1e9 s is Sept 2001).
+const EPOCH_SECONDS_2001 = 1e9;
 
 interface Candidate {
   expiresAt: number;
@@ -87,16 +116,16 @@ export function resolveExpiry(input: ExpiryInput): ExpiryResult {
   const start = input.requestStartedAt;
   const arrived = Math.max(input.receivedAt ?? start, start);
   const expiresIn = parseExpiresIn(input.expiresIn);
-  if (!expiresIn.ok) return expiresIn;
   const timestamp = parseTimestamp(input.timestamp);
   if (!timestamp.ok) return timestamp;
 
   const candidates: Candidate[] = [];
-  if (expiresIn.value !== undefined) {
+  if (expiresIn.ok && expiresIn.value !== undefined) {
     candidates.push(anchored(start, timestamp.value, expiresIn.value, 'expires_in'));
   }
   const jwt = jwtCandidate(input.jwt, start);
   if (jwt) candidates.push(jwt);
+  if (!expiresIn.ok) return withoutExpiresIn(expiresIn, jwt, input, start, arrived);
 
   // Ties go to expires_in: it is the field the OAuth 2.0 spec defines for this.
   const earliest = candidates.reduce<Candidate | undefined>(
@@ -107,6 +136,47 @@ export function resolveExpiry(input: ExpiryInput): ExpiryResult {
   const aheadMs = Math.max(0, ...candidates.map((candidate) => candidate.aheadMs ?? 0));
   if (earliest) return onArrival(earliest, start, arrived, aheadMs);
   return assumed(input.assumedLifetimeMs, start, input.jwt !== undefined && looksLikeJwt(input.jwt));
+}
+
+/** expires_in was unreadable: the JWT exp serves, else the assumed lifetime, each with a notice. */
+function withoutExpiresIn(
+  problem: ExpiryError,
+  jwt: Candidate | undefined,
+  input: ExpiryInput,
+  start: number,
+  arrived: number,
+): ExpiryResult {
+  const isJwt = input.jwt !== undefined && looksLikeJwt(input.jwt);
+  const fallback = jwt
+    ? onArrival(jwt, start, arrived, jwt.aheadMs ?? 0)
+    : input.assumedLifetimeMs === undefined
+      ? undefined
+      : assumed(input.assumedLifetimeMs, start, isJwt);
+  if (fallback === undefined) {
+    const token = isJwt ? 'the JWT carries no usable exp claim' : 'the token is opaque';
+    return {
+      ok: false,
+      reason: 'InvalidExpiresIn',
+      message:
+        `${problem.message} Nothing else gives the token's lifetime (${token}). Ask the provider's ` +
+        'administrator to send expires_in as a number of seconds, or set spec.refresh.assumedLifetime to ' +
+        'at most the lifetime the provider gives its tokens.',
+    };
+  }
+  if (!fallback.ok) return fallback;
+  const used = fallback.source === 'jwt' ? 'the JWT exp claim' : 'spec.refresh.assumedLifetime';
+  return {
+    ...fallback,
+    unusableExpiresIn:
+      `${problem.message} Ignored it and used ${used} instead: the token expires at ` +
+      `${toSeconds(fallback.expiresAt)}.`,
+  };
+}
+
+/** RFC 3339 to the second: how status times read (and unlike the Secret's `expires_at`, which the
+ * redactor hides in every message because it is a Secret value). */
+function toSeconds(epochMs: number): string {
+  return `${new Date(epochMs).toISOString().slice(0, 19)}Z`;
 }
 
 /** issued at min(start, providerIssuedAt), living lifetimeMs: a clock ahead of ours cannot lengthen it. */
@@ -194,14 +264,7 @@ function assumed(assumedLifetimeMs: number | undefined, start: number, isJwt: bo
 function parseExpiresIn(value: unknown): Parsed<number> {
   if (value === undefined || value === null) return { ok: true, value: undefined };
   const secondsValue = toNumber(value);
-  const problem =
-    secondsValue === undefined
-      ? 'is not a number'
-      : secondsValue <= 0
-        ? 'is not positive'
-        : secondsValue * 1000 > MAX_LIFETIME_MS
-          ? 'is longer than 10 years'
-          : undefined;
+  const problem = expiresInProblem(value, secondsValue);
   if (problem !== undefined || secondsValue === undefined) {
     return {
       ok: false,
@@ -210,6 +273,20 @@ function parseExpiresIn(value: unknown): Parsed<number> {
     };
   }
   return { ok: true, value: secondsValue * 1000 };
+}
+
+/** What is wrong with an expires_in, in words, or undefined when it is a usable lifetime. */
+function expiresInProblem(value: unknown, seconds: number | undefined): string | undefined {
+  if (seconds === undefined) {
+    return typeof value === 'string' && UNIT_SUFFIX.test(value)
+      ? 'is not a number (a unit suffix is not allowed)'
+      : 'is not a number';
+  }
+  if (seconds <= 0) return 'is not positive';
+  if (seconds * 1000 <= MAX_LIFETIME_MS) return undefined;
+  return seconds >= EPOCH_SECONDS_2001
+    ? 'is longer than 10 years (it looks like a point in time, in epoch seconds or ms, not a lifetime)'
+    : 'is longer than 10 years';
 }
 
 function parseTimestamp(value: unknown): Parsed<number> {

@@ -3,8 +3,16 @@
 // documented logout, so renewal is a new login and nothing is released on deletion.
 import type { IdmpSpec } from '../api/apicredential.ts';
 import type { HttpResponse } from '../http/client.ts';
-import { resolveExpiry } from '../policy/expiry.ts';
+import { expiryWarnings, resolveExpiry } from '../policy/expiry.ts';
 import { ProviderError } from './errors.ts';
+import {
+  DEFAULT_LOGIN_FIELD,
+  isRequestFormatRejection,
+  LoginFieldMemory,
+  namesLoginField,
+  otherLoginField,
+  type LoginField,
+} from './idmp-login-field.ts';
 import {
   hostAndPath,
   idmpSaid,
@@ -42,8 +50,17 @@ function tokenOf(body: Record<string, unknown>): string | undefined {
   return undefined;
 }
 
+/** Which field names were sent, for messages about a rejected request. */
+interface LoginFieldsTried {
+  pinned: boolean;
+  sent: LoginField[];
+  /** What the server said to the first name when a second was tried. */
+  firstSaid?: string;
+}
+
 export class IdmpProvider implements TokenProvider<IdmpSpec> {
   readonly name = 'idmp' as const;
+  readonly #loginFields = new LoginFieldMemory();
 
   inputs(spec: IdmpSpec): InputReference[] {
     const { username, password } = refs(spec);
@@ -57,20 +74,33 @@ export class IdmpProvider implements TokenProvider<IdmpSpec> {
     const url = loginUrl(spec.baseUrl);
     const endpoint = hostAndPath(url);
     const secret = `Secret ${namespaceOf(context.credential)}/${spec.credentialsRef.name}`;
-    const startedAt = context.clock.now();
-    const response = await context.http.request({
-      method: 'POST',
-      url,
-      // The wire name is unpublished: the vendor's scripts send login_name, the SDK model has
-      // loginName. Quarkus' Jackson default ignores unknown properties (notes §5.1 [I]), so send both.
-      json: { login_name: username, loginName: username, password },
-      headers: { accept: 'application/json' },
-      signal: context.signal,
-    });
+    const pinned = spec.loginField !== undefined;
+    let field = spec.loginField ?? this.#loginFields.get(spec.baseUrl) ?? DEFAULT_LOGIN_FIELD;
+    const tried: LoginFieldsTried = { pinned, sent: [field] };
+    const send = (name: LoginField) =>
+      context.http.request({
+        method: 'POST',
+        url,
+        json: { [name]: username, password },
+        headers: { accept: 'application/json' },
+        signal: context.signal,
+      });
+    let startedAt = context.clock.now();
+    let response = await send(field);
+    if (!pinned && namesLoginField(response.status, response.text)) {
+      // The server wants the other name (Jackson's unknown field, or validation's missing one).
+      tried.firstSaid = idmpSaid(response, [password]);
+      field = otherLoginField(field);
+      tried.sent.push(field);
+      startedAt = context.clock.now();
+      response = await send(field);
+    }
     const receivedAt = context.clock.now();
+    // 2xx, 401 and 403 mean the server read the body: this name is the one it takes.
+    if (!pinned && [200, 201, 401, 403].includes(response.status)) this.#loginFields.set(spec.baseUrl, field);
     const said = (): string => idmpSaid(response, [password]);
     if (response.status < 200 || response.status >= 300)
-      throw loginError(response, response.status, endpoint, said(), secret, spec);
+      throw loginError(response, response.status, endpoint, said(), secret, spec, tried);
 
     const body = jsonObject(response);
     if (body === undefined) {
@@ -87,7 +117,7 @@ export class IdmpProvider implements TokenProvider<IdmpSpec> {
       // The documented envelope may carry an error with HTTP 200: judge it by its own code.
       const code = typeof body.code === 'number' ? body.code : Number.NaN;
       if (code >= 400 && code < 600) {
-        throw loginError(response, code, endpoint, said(), secret, spec);
+        throw loginError(response, code, endpoint, said(), secret, spec, tried);
       }
       const fields = Object.keys(body).slice(0, 10).join(', ') || 'none';
       throw new ProviderError({
@@ -130,11 +160,8 @@ export class IdmpProvider implements TokenProvider<IdmpSpec> {
       expiresAt: expiry.expiresAt,
       expirySource: expiry.source,
     };
-    if (expiry.warning !== undefined) {
-      tokenSet.warnings = [
-        { reason: expiry.warningReason ?? 'ShortTokenLifetime', message: `IDMP login: ${expiry.warning}` },
-      ];
-    }
+    const warnings = expiryWarnings(expiry, 'IDMP login');
+    if (warnings.length > 0) tokenSet.warnings = warnings;
     return tokenSet;
   }
 }
@@ -147,6 +174,7 @@ function loginError(
   said: string,
   secret: string,
   spec: IdmpSpec,
+  tried: LoginFieldsTried,
 ): ProviderError {
   const what = `IDMP login at ${endpoint}`;
   if (status === 429) return rateLimitedError(response, what, said);
@@ -164,6 +192,7 @@ function loginError(
       httpStatus: status,
     });
   }
+  if (isRequestFormatRejection(status, response.text)) return requestRejected(what, said, tried);
   if (status === 400 || status === 401 || status === 403) {
     const { usernameKey, passwordKey } = spec.credentialsRef;
     return new ProviderError({
@@ -191,5 +220,31 @@ function loginError(
     reason: 'UnexpectedResponse',
     message: `${what} answered ${status} (${said}). Check ${FIELD}.baseUrl.`,
     httpStatus: status,
+  });
+}
+
+/** A 400 about the request's shape: the credentials were never judged, so do not blame them. */
+function requestRejected(what: string, said: string, tried: LoginFieldsTried): ProviderError {
+  const [first, second] = tried.sent;
+  const pin = `${FIELD}.loginField`;
+  let detail: string;
+  if (tried.pinned && first !== undefined) {
+    detail =
+      `${pin} pins the login name's field to "${first}": if the server names that field, set ${pin} to ` +
+      `"${otherLoginField(first)}", or remove it so that the operator finds the name itself.`;
+  } else if (second !== undefined) {
+    detail =
+      `The operator sent the login name as "${first}" (answered: ${tried.firstSaid ?? '?'}) and then as ` +
+      `"${second}"; the server refused both, so it expects a request this operator does not know.`;
+  } else {
+    detail = `The login name was sent as "${first}"; if the server names that field, pin the other name in ${pin}.`;
+  }
+  return new ProviderError({
+    kind: 'terminal',
+    reason: 'RequestRejected',
+    message:
+      `${what} rejected the request itself, not the credentials (400: ${said}). ${detail} If that does not ` +
+      "help, report this message with the IDMP server's version to the apicred-operator maintainers.",
+    httpStatus: 400,
   });
 }

@@ -2,7 +2,7 @@
 // speaks OAuth 2.0 (oauth2, tapdata): success bodies, error bodies, and what each error means for us.
 import type { HttpResponse } from '../http/client.ts';
 import { safeExcerpt } from '../http/safe-excerpt.ts';
-import { resolveExpiry } from '../policy/expiry.ts';
+import { expiryWarnings, resolveExpiry } from '../policy/expiry.ts';
 import { ProviderError, excerpt, type FailureKind } from './errors.ts';
 import type { ProviderContext, TokenSet } from './types.ts';
 
@@ -181,7 +181,8 @@ export function tokenSetFromResponse(
     const arrivedDead = expiry.reason === 'ExpiredOnArrival';
     throw new ProviderError({
       kind: arrivedDead ? 'transient' : 'terminal',
-      reason: arrivedDead ? 'ExpiredOnArrival' : 'UnknownExpiry',
+      // An unreadable expires_in that nothing could stand in for says so in its own reason.
+      reason: arrivedDead || expiry.reason === 'InvalidExpiresIn' ? expiry.reason : 'UnknownExpiry',
       message: `${endpoint}: ${expiry.message}`,
     });
   }
@@ -195,11 +196,8 @@ export function tokenSetFromResponse(
     expiresAt: expiry.expiresAt,
     expirySource: expiry.source,
   };
-  if (expiry.warning !== undefined) {
-    tokenSet.warnings = [
-      { reason: expiry.warningReason ?? 'ShortTokenLifetime', message: `${endpoint}: ${expiry.warning}` },
-    ];
-  }
+  const warnings = expiryWarnings(expiry, endpoint);
+  if (warnings.length > 0) tokenSet.warnings = warnings;
   return tokenSet;
 }
 

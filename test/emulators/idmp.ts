@@ -34,7 +34,20 @@ export interface IdmpKnobs {
   cloudSessionTtlMs: number;
   /** Whether the cloud Bearer value is a JWT (with exp) or an opaque string. Default true. */
   cloudBearerIsJwt: boolean;
+  /** A strict Java backend reading the login body into one DTO (the wire name is unpublished, notes
+   * §5.1). Undefined (default): either name is accepted, as the notes recommend for the emulator. */
+  strictLogin: StrictLogin | undefined;
 }
+
+export interface StrictLogin {
+  /** The one JSON name the DTO has for the login name. */
+  loginField: 'login_name' | 'loginName';
+  /** `reject`: Jackson's FAIL_ON_UNKNOWN_PROPERTIES, a Spring Boot 400 body. `ignore`: Jackson skips
+   * unknown names, and Bean Validation then finds the login name missing (a Quarkus 400 body). */
+  unknownFields: 'reject' | 'ignore';
+}
+
+const DTO = 'com.taosdata.tda.user.dto.LoginReqDTO';
 
 export interface IdmpOptions extends EmulatorOptions {
   users?: IdmpUser[];
@@ -85,6 +98,7 @@ export class IdmpEmulator extends Emulator {
       envelopeLoginResponse: false,
       cloudSessionTtlMs: 8 * 3600_000,
       cloudBearerIsJwt: true,
+      strictLogin: undefined,
       ...options.knobs,
     };
     this.#elements = Array.from({ length: options.elements ?? 45 }, (_, i) => ({
@@ -191,8 +205,17 @@ export class IdmpEmulator extends Emulator {
     const parsed = parseJson(request);
     if (!parsed.ok || !isRecord(parsed.value)) return json(400, errorBody(400, 'Invalid request body'));
     const body = parsed.value;
+    const strict = this.knobs.strictLogin;
+    if (strict) {
+      const refused = strictRefusal(body, strict, request.path, this.clock.now());
+      if (refused) return refused;
+    }
     // The scripts send login_name, the SDK model says loginName: accept either.
-    const loginName = typeof body.login_name === 'string' ? body.login_name : body.loginName;
+    const loginName = strict
+      ? body[strict.loginField]
+      : typeof body.login_name === 'string'
+        ? body.login_name
+        : body.loginName;
     const password = body.password;
     if (
       typeof loginName !== 'string' ||
@@ -273,4 +296,57 @@ export class IdmpEmulator extends Emulator {
 function positiveInt(value: string | null, fallback: number): number {
   const n = Number(value);
   return Number.isInteger(n) && n > 0 ? n : fallback;
+}
+
+/**
+ * What a Java backend with one DTO `{<loginField>, password}` answers to a body it cannot bind, in
+ * the wording Jackson 2.x and Hibernate Validator use, or undefined when the body binds.
+ */
+function strictRefusal(
+  body: Record<string, unknown>,
+  strict: StrictLogin,
+  path: string,
+  now: number,
+): Reply | undefined {
+  const known = [strict.loginField, 'password'];
+  for (const [name, value] of Object.entries(body)) {
+    if (!known.includes(name)) {
+      if (strict.unknownFields === 'ignore') continue;
+      return springBadRequest(
+        path,
+        now,
+        `JSON parse error: Unrecognized field "${name}" (class ${DTO}), not marked as ignorable ` +
+          `(2 known properties: "${strict.loginField}", "password"])`,
+      );
+    }
+    if (typeof value !== 'string' && value !== null) {
+      const shape = Array.isArray(value)
+        ? 'Array value (token `JsonToken.START_ARRAY`)'
+        : 'Object value (token `JsonToken.START_OBJECT`)';
+      return springBadRequest(
+        path,
+        now,
+        `JSON parse error: Cannot deserialize value of type \`java.lang.String\` from ${typeof value === 'object' ? shape : `${typeof value} value`}`,
+      );
+    }
+  }
+  const missing = known.filter((name) => typeof body[name] !== 'string' || body[name] === '');
+  if (missing.length === 0) return undefined;
+  // Quarkus' RESTEasy Reactive answer to a @Valid body that fails its constraints.
+  return json(400, {
+    title: 'Constraint Violation',
+    status: 400,
+    violations: missing.map((name) => ({ field: `login.req.${name}`, message: 'must not be blank' })),
+  });
+}
+
+/** Spring Boot's default error body for an HttpMessageNotReadableException. */
+function springBadRequest(path: string, now: number, message: string): Reply {
+  return json(400, {
+    timestamp: new Date(now).toISOString(),
+    status: 400,
+    error: 'Bad Request',
+    message,
+    path,
+  });
 }

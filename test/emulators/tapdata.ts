@@ -48,6 +48,13 @@ export interface TapdataKnobs {
   jsonSupport: boolean;
   /** Send `expires_in` as a string, as the docs type it. Default false (the code sends a number). */
   expiresInAsString: boolean;
+  /** Send this as `expires_in` instead of the TTL (the docs say only "String, Expiration time":
+   * "14d", an epoch in ms, "" all fit). Undefined (default): the TTL. The JWT exp stays the TTL. */
+  expiresInValue: unknown;
+  /** The token response at the edges seed 001 leaves open: `token_type` left out (documented as
+   * optional, "default is Bearer"), a `refresh_token` (documented as optional) that a client
+   * credentials client must not keep, and fields the docs do not list. Default false. */
+  looseTokenResponse: boolean;
   /** TTL when the request carries `debug: true`. Default 300. */
   debugTtlSeconds: number;
   /** Hard-coded `iss`. */
@@ -106,6 +113,8 @@ export class TapdataEmulator extends Emulator {
     this.knobs = {
       jsonSupport: false,
       expiresInAsString: false,
+      expiresInValue: undefined,
+      looseTokenResponse: false,
       debugTtlSeconds: 300,
       issuer: 'http://127.0.0.1:3000',
       cluster: '',
@@ -216,13 +225,23 @@ export class TapdataEmulator extends Emulator {
     };
     const token = this.#ring().sign(payload, (kid) => ({ kid, typ: 'JWT', alg: 'RS256' }));
     this.#issued += 1;
+    const expiresIn =
+      this.knobs.expiresInValue !== undefined
+        ? this.knobs.expiresInValue
+        : this.knobs.expiresInAsString
+          ? String(ttl)
+          : ttl;
+    const loose = this.knobs.looseTokenResponse;
     return json(
       200,
       {
         access_token: token,
-        token_type: 'Bearer',
-        expires_in: this.knobs.expiresInAsString ? String(ttl) : ttl,
+        ...(loose ? {} : { token_type: 'Bearer' }),
+        expires_in: expiresIn,
         ...(requested.length > 0 ? { scope: requested.join(' ') } : {}),
+        ...(loose
+          ? { refresh_token: `rt-${randomUUID()}`, jti: payload.jti, expiredate: payload.expiredate }
+          : {}),
       },
       NO_STORE,
     );

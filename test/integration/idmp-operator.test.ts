@@ -14,6 +14,8 @@ const namespace = `idmp-${randomBytes(3).toString('hex')}`;
 const TTL_SECONDS = 8;
 let enterprise: IdmpEmulator;
 let cloud: IdmpEmulator;
+// A Java backend with Jackson's FAIL_ON_UNKNOWN_PROPERTIES whose DTO names the field loginName.
+let strict: IdmpEmulator;
 let operator: RunningOperator;
 
 async function requestRefresh(name: string): Promise<void> {
@@ -23,7 +25,8 @@ async function requestRefresh(name: string): Promise<void> {
 beforeAll(async () => {
   enterprise = new IdmpEmulator({ knobs: { tokenTtlSeconds: TTL_SECONDS } });
   cloud = new IdmpEmulator({ knobs: { mode: 'cloud' } });
-  await Promise.all([enterprise.start(), cloud.start()]);
+  strict = new IdmpEmulator({ knobs: { strictLogin: { loginField: 'loginName', unknownFields: 'reject' } } });
+  await Promise.all([enterprise.start(), cloud.start(), strict.start()]);
   const { kubeconfig, logDir } = await prepareOperatorNamespace(plane, namespace);
   operator = await startOperator({
     kubeconfig,
@@ -35,7 +38,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await operator.stop();
-  await Promise.all([enterprise.stop(), cloud.stop()]);
+  await Promise.all([enterprise.stop(), cloud.stop(), strict.stop()]);
 });
 
 describe('idmp with the operator', () => {
@@ -129,5 +132,62 @@ describe('idmp with the operator', () => {
     ]) {
       expect(texts.includes(value)).toBe(false);
     }
+  });
+
+  it('a strict Java server: the login name field is found, and a wrong pin is named as a request problem', async () => {
+    await kube.putSecret(namespace, 'idmp-strict-login', {
+      username: IDMP_DEFAULT_USER.loginName,
+      password: IDMP_DEFAULT_USER.password,
+    });
+    const credentialsRef = { name: 'idmp-strict-login' };
+    await kube.createCredential(namespace, 'idmp-strict', {
+      provider: { idmp: { baseUrl: strict.url, credentialsRef } },
+    });
+    const ready = await waitFor(
+      'a token from the strict server',
+      async () => {
+        const found = condition(await kube.credential(namespace, 'idmp-strict'), 'Ready');
+        return found?.reason === 'TokenValid' ? found : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    expect(ready.status).toBe('True');
+    expect(
+      strict.requests().map((r) =>
+        Object.keys(r.body as Record<string, unknown>)
+          .sort()
+          .join(','),
+      ),
+    ).toEqual(['login_name,password', 'loginName,password']);
+
+    await kube.createCredential(namespace, 'idmp-strict-pinned', {
+      provider: { idmp: { baseUrl: strict.url, credentialsRef, loginField: 'login_name' } },
+    });
+    const rejected = await waitFor(
+      'RequestRejected',
+      async () => {
+        const found = condition(await kube.credential(namespace, 'idmp-strict-pinned'), 'Ready');
+        return found?.reason === 'RequestRejected' ? found : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    expect(rejected.status).toBe('False');
+    expect(rejected.message).toBe(
+      `IDMP login at ${new URL(strict.url).host}/api/v1/users/login rejected the request itself, not the credentials ` +
+        '(400: message "JSON parse error: Unrecognized field "login_name" (class [redacted]), not marked as ignorable ' +
+        '(2 known properties: "loginName", "password"])"). spec.provider.idmp.loginField pins the login name\'s field ' +
+        'to "login_name": if the server names that field, set spec.provider.idmp.loginField to "loginName", or remove ' +
+        "it so that the operator finds the name itself. If that does not help, report this message with the IDMP server's " +
+        'version to the apicred-operator maintainers. Retrying stops until the spec or a referenced Secret changes.',
+    );
+    const stalled = condition(await kube.credential(namespace, 'idmp-strict-pinned'), 'Stalled');
+    expect(stalled?.status).toBe('True');
+    const event = await kube.event(
+      namespace,
+      'idmp-strict-pinned',
+      (e) => e.type === 'Warning' && e.reason === 'RequestRejected',
+    );
+    expect(event.message).toContain('rejected the request itself, not the credentials');
+    expect(event.message).not.toContain(IDMP_DEFAULT_USER.password);
   });
 });

@@ -16,6 +16,8 @@ const client = {
   clientSecret: `tapdata-${randomBytes(12).toString('hex')}`,
 };
 let tapdata: TapdataEmulator;
+// Sends expires_in as a duration with a unit, which the docs' "String, Expiration time" allows.
+let tapdataDays: TapdataEmulator;
 let operator: RunningOperator;
 
 async function token(): Promise<string | undefined> {
@@ -24,7 +26,8 @@ async function token(): Promise<string | undefined> {
 
 beforeAll(async () => {
   tapdata = new TapdataEmulator({ clients: [client] });
-  await tapdata.start();
+  tapdataDays = new TapdataEmulator({ clients: [client], knobs: { expiresInValue: '14d' } });
+  await Promise.all([tapdata.start(), tapdataDays.start()]);
   const { kubeconfig, logDir } = await prepareOperatorNamespace(plane, namespace);
   operator = await startOperator({
     kubeconfig,
@@ -40,7 +43,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await operator.stop();
-  await tapdata.stop();
+  await Promise.all([tapdata.stop(), tapdataDays.stop()]);
 });
 
 describe('tapdata with the operator', () => {
@@ -141,5 +144,34 @@ describe('tapdata with the operator', () => {
       for (const [where, text] of Object.entries(texts))
         expect(text.includes(value), `${where} leaks a secret`).toBe(false);
     }
+  });
+
+  it('an expires_in of "14d": the JWT exp serves, Ready=True, and a Warning Event says what was unusable', async () => {
+    await kube.createCredential(namespace, 'orders-days', {
+      provider: { tapdata: { baseUrl: tapdataDays.url, credentialsRef: { name: 'tapdata-client' } } },
+    });
+    const event = await kube.event(
+      namespace,
+      'orders-days',
+      (e) => e.type === 'Warning' && e.reason === 'UnusableExpiresIn',
+    );
+    const credential = await kube.credential(namespace, 'orders-days');
+    const ready = condition(credential, 'Ready');
+    expect(ready?.status).toBe('True');
+    expect(ready?.reason).toBe('UnusableExpiresIn');
+    const expiresAt = credential?.status?.expiresAt ?? '';
+    const values = await kube.secretValues(namespace, 'orders-days');
+    const exp = JSON.parse(Buffer.from(values?.token?.split('.')[1] ?? '', 'base64url').toString()) as {
+      exp: number;
+    };
+    expect(Date.parse(expiresAt)).toBe(exp.exp * 1000);
+    expect(event.message).toBe(
+      `${new URL(tapdataDays.url).host}/oauth/token: the provider's expires_in "14d" (a string) is not a number ` +
+        '(a unit suffix is not allowed); expected a positive number of seconds. Ignored it and used the JWT exp ' +
+        `claim instead: the token expires at ${new Date(exp.exp * 1000).toISOString().slice(0, 19)}Z.`,
+    );
+    expect(ready?.message).toBe(event.message);
+    expect(event.message.includes(values?.token ?? '-')).toBe(false);
+    expect(tapdataDays.count('POST /oauth/token')).toBe(1);
   });
 });

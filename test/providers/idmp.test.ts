@@ -7,7 +7,13 @@ import { ManualClock } from '../../src/policy/clock.ts';
 import { IdmpCloudProvider, IDMP_CLOUD_ACCESS_TOKEN_KEY } from '../../src/providers/idmp-cloud.ts';
 import { IdmpProvider } from '../../src/providers/idmp.ts';
 import { findPlantedSecrets, REDACTED } from '../emulators/common.ts';
-import { IDMP_DEFAULT_USER, IDMP_ROUTES, IdmpEmulator, type CloudSession } from '../emulators/idmp.ts';
+import {
+  IDMP_DEFAULT_USER,
+  IDMP_ROUTES,
+  IdmpEmulator,
+  type CloudSession,
+  type StrictLogin,
+} from '../emulators/idmp.ts';
 import { providerContext, expectProviderError } from './context.ts';
 
 const HOUR = 3_600_000;
@@ -39,6 +45,7 @@ beforeEach(() => {
     captcha: false,
     captchaStatus: 400,
     envelopeLoginResponse: false,
+    strictLogin: undefined,
   });
   cloud.knobs.cloudBearerIsJwt = true;
 });
@@ -56,7 +63,7 @@ describe('idmp (enterprise login)', () => {
   const context = (password?: string, extra: Parameters<typeof providerContext>[1] = {}) =>
     providerContext(inputs(password), { clock, ...extra });
 
-  it('logs in sending both login_name and loginName; expiry from the JWT exp (7 days)', async () => {
+  it('logs in sending login_name only (the wire name of the vendor scripts); expiry from the JWT exp (7 days)', async () => {
     const keys = { token: 'jwt', tokenType: 'type', expiresAt: 'until' };
     const tokens = await provider.obtain(spec(), context(undefined, { keys }));
     expect(Object.keys(tokens.data).sort()).toEqual(['jwt', 'type', 'until']);
@@ -71,11 +78,7 @@ describe('idmp (enterprise login)', () => {
     expect(tokens.warnings).toBeUndefined();
     const logged = enterprise.requests().at(-1);
     expect(logged?.route).toBe(IDMP_ROUTES.login);
-    expect(logged?.body).toEqual({
-      login_name: USER.loginName,
-      loginName: USER.loginName,
-      password: REDACTED,
-    });
+    expect(logged?.body).toEqual({ login_name: USER.loginName, password: REDACTED });
   });
 
   it('renews by logging in again: a new token each time', async () => {
@@ -168,6 +171,122 @@ describe('idmp (enterprise login)', () => {
 
   it('has no release: IDMP documents no logout', () => {
     expect('release' in provider).toBe(false);
+  });
+});
+
+describe('idmp against a strict Java server (one DTO, Jackson, Bean Validation)', () => {
+  const spec = (loginField?: IdmpSpec['loginField']): IdmpSpec => ({
+    baseUrl: enterprise.url,
+    credentialsRef: { name: 'idmp-login', usernameKey: 'username', passwordKey: 'password' },
+    ...(loginField === undefined ? {} : { loginField }),
+  });
+  const context = (password = USER.password) =>
+    providerContext({ 'idmp-login/username': USER.loginName, 'idmp-login/password': password }, { clock });
+  const strict = (
+    loginField: StrictLogin['loginField'],
+    unknownFields: StrictLogin['unknownFields'] = 'reject',
+  ) => {
+    enterprise.knobs.strictLogin = { loginField, unknownFields };
+  };
+  const sentFields = () =>
+    enterprise
+      .requests()
+      .filter((r) => r.route === IDMP_ROUTES.login)
+      .map((r) =>
+        Object.keys(r.body as Record<string, unknown>)
+          .sort()
+          .join(','),
+      );
+
+  it('the strict emulator refuses what Jackson refuses, quoting Jackson', async () => {
+    strict('loginName');
+    const both = await fetch(`${enterprise.url}/api/v1/users/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ login_name: 'a', loginName: 'a', password: 'b' }),
+    });
+    expect(both.status).toBe(400);
+    expect(((await both.json()) as { message: string }).message).toBe(
+      'JSON parse error: Unrecognized field "login_name" (class com.taosdata.tda.user.dto.LoginReqDTO), ' +
+        'not marked as ignorable (2 known properties: "loginName", "password"])',
+    );
+    const nested = await fetch(`${enterprise.url}/api/v1/users/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ loginName: { value: 'a' }, password: 'b' }),
+    });
+    expect(((await nested.json()) as { message: string }).message).toMatch(
+      /Cannot deserialize value of type `java.lang.String` from Object value/,
+    );
+  });
+
+  it.each<[StrictLogin['loginField'], StrictLogin['unknownFields'], string[]]>([
+    ['login_name', 'reject', ['login_name,password']],
+    ['loginName', 'reject', ['login_name,password', 'loginName,password']],
+    ['loginName', 'ignore', ['login_name,password', 'loginName,password']],
+  ])('a server expecting %s (unknown fields: %s) gets a token', async (field, unknownFields, sent) => {
+    strict(field, unknownFields);
+    const tokens = await new IdmpProvider().obtain(spec(), context());
+    expect(tokens.data.token?.split('.')).toHaveLength(3);
+    expect(sentFields()).toEqual(sent);
+  });
+
+  it('remembers the name that worked for this baseUrl: the second renewal sends one request', async () => {
+    strict('loginName');
+    const provider = new IdmpProvider();
+    await provider.obtain(spec(), context());
+    expect(sentFields()).toEqual(['login_name,password', 'loginName,password']);
+    enterprise.clearRequests();
+    clock.advance(HOUR);
+    await provider.obtain({ ...spec(), baseUrl: `${enterprise.url}/` }, context());
+    expect(sentFields()).toEqual(['loginName,password']);
+  });
+
+  it('a pinned loginField is sent alone, and never swapped', async () => {
+    strict('loginName');
+    await new IdmpProvider().obtain(spec('loginName'), context());
+    expect(sentFields()).toEqual(['loginName,password']);
+
+    enterprise.clearRequests();
+    const error = await expectProviderError(new IdmpProvider().obtain(spec('login_name'), context()));
+    expect(sentFields()).toEqual(['login_name,password']);
+    expect(error).toMatchObject({ kind: 'terminal', reason: 'RequestRejected', httpStatus: 400 });
+    expect(error.message).toContain(
+      'rejected the request itself, not the credentials (400: message "JSON parse error: Unrecognized field "login_name" (class',
+    );
+    expect(error.message).toContain(
+      'spec.provider.idmp.loginField pins the login name\'s field to "login_name": if the server names that field, set spec.provider.idmp.loginField to "loginName"',
+    );
+    expect(error.message).toContain("report this message with the IDMP server's version");
+    expect(error.message).not.toContain('Check the login name and password');
+  });
+
+  it('a wrong password on a strict server is still LoginFailed, after finding the name', async () => {
+    strict('loginName');
+    const wrong = 'Wr0ng-Idmp-passw0rd';
+    const provider = new IdmpProvider();
+    const error = await expectProviderError(provider.obtain(spec(), context(wrong)));
+    expect(error).toMatchObject({ kind: 'terminal', reason: 'LoginFailed', httpStatus: 401 });
+    expect(error.message).toContain('Check the login name and password in Secret test-ns/idmp-login');
+    expect(findPlantedSecrets(error.message, [wrong, USER.password])).toEqual([]);
+    // The 401 shows the server read the body: the next login sends loginName at once.
+    enterprise.clearRequests();
+    await provider.obtain(spec(), context());
+    expect(sentFields()).toEqual(['loginName,password']);
+  });
+
+  it('a server that takes neither name: RequestRejected quoting both answers, tried once each', async () => {
+    enterprise.knobs.strictLogin = {
+      loginField: 'username' as StrictLogin['loginField'],
+      unknownFields: 'reject',
+    };
+    const error = await expectProviderError(new IdmpProvider().obtain(spec(), context()));
+    expect(sentFields()).toEqual(['login_name,password', 'loginName,password']);
+    expect(error).toMatchObject({ kind: 'terminal', reason: 'RequestRejected' });
+    expect(error.message).toMatch(
+      /sent the login name as "login_name" \(answered: message "JSON parse error: Unrecognized field "login_name".*\) and then as "loginName"; the server refused both/,
+    );
+    expect(findPlantedSecrets(error.message, [USER.password])).toEqual([]);
   });
 });
 

@@ -33,7 +33,12 @@ beforeAll(async () => {
 
 beforeEach(() => {
   tapdata.faults.clear();
-  Object.assign(tapdata.knobs, { jsonSupport: false, expiresInAsString: false });
+  Object.assign(tapdata.knobs, {
+    jsonSupport: false,
+    expiresInAsString: false,
+    expiresInValue: undefined,
+    looseTokenResponse: false,
+  });
 });
 
 afterAll(async () => {
@@ -57,6 +62,51 @@ describe('tapdata provider', () => {
     const started = Date.now();
     const tokens = await provider.obtain(spec(), providerContext(inputs()));
     expect(tokens.expiresAt - started).toBeGreaterThan(1_209_590_000);
+  });
+
+  it.each<[string, unknown, string]>([
+    [
+      'a duration with a unit',
+      '14d',
+      'expires_in "14d" (a string) is not a number (a unit suffix is not allowed)',
+    ],
+    [
+      'an epoch in ms',
+      1_796_000_000_000,
+      'expires_in 1796000000000 is longer than 10 years (it looks like a point in time',
+    ],
+    ['an empty string', '', 'expires_in "" (a string) is not a number'],
+    ['words', 'abc', 'expires_in "abc" (a string) is not a number'],
+    ['negative', '-1209600', 'expires_in "-1209600" (a string) is not positive'],
+    ['huge', 9e15, 'expires_in 9000000000000000 is longer than 10 years'],
+  ])(
+    'expires_in %s: the JWT exp serves, with an UnusableExpiresIn warning naming it',
+    async (_, value, what) => {
+      tapdata.knobs.expiresInValue = value;
+      const started = Date.now();
+      const tokens = await provider.obtain(spec(), providerContext(inputs()));
+      expect(tokens.expirySource).toBe('jwt');
+      expect(tokens.expiresAt - started).toBeGreaterThan(1_209_590_000);
+      expect(tokens.expiresAt - started).toBeLessThanOrEqual(1_209_601_000);
+      expect(tokens.warnings).toHaveLength(1);
+      const [warning] = tokens.warnings ?? [];
+      expect(warning?.reason).toBe('UnusableExpiresIn');
+      expect(warning?.message).toContain(`${new URL(tapdata.url).host}/oauth/token: the provider's ${what}`);
+      expect(warning?.message).toContain(
+        `Ignored it and used the JWT exp claim instead: the token expires at ${new Date(tokens.expiresAt).toISOString().slice(0, 19)}Z.`,
+      );
+      expect(warning?.message).not.toContain(tokens.data.token ?? '-');
+    },
+  );
+
+  it('takes the loose answer seed 001 allows: no token_type, a refresh_token, unlisted fields', async () => {
+    Object.assign(tapdata.knobs, { looseTokenResponse: true, expiresInAsString: true });
+    const started = Date.now();
+    const tokens = await provider.obtain(spec(), providerContext(inputs()));
+    expect(tokens.data.token_type).toBe('Bearer');
+    expect(Object.keys(tokens.data).sort()).toEqual(['expires_at', 'token', 'token_type']);
+    expect(tokens.expiresAt - started).toBeGreaterThan(1_209_590_000);
+    expect(tokens.warnings).toBeUndefined();
   });
 
   it('sends JSON to builds that support it', async () => {
@@ -116,14 +166,14 @@ describe('tapdata provider', () => {
     [
       'a negative expires_in',
       { kind: 'status', status: 200, body: { access_token: 'opaque-token-1', expires_in: -5 } },
-      { kind: 'terminal', reason: 'UnknownExpiry' },
-      /expires_in/,
+      { kind: 'terminal', reason: 'InvalidExpiresIn' },
+      /expires_in .* Nothing else gives the token's lifetime \(the token is opaque\).*spec\.refresh\.assumedLifetime/,
     ],
     [
       'an absurd expires_in',
       { kind: 'status', status: 200, body: { access_token: 'opaque-token-2', expires_in: 9e15 } },
-      { kind: 'terminal', reason: 'UnknownExpiry' },
-      /expires_in/,
+      { kind: 'terminal', reason: 'InvalidExpiresIn' },
+      /expires_in .* Nothing else gives the token's lifetime \(the token is opaque\).*spec\.refresh\.assumedLifetime/,
     ],
     [
       'a 10 MB body',
