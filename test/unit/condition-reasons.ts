@@ -14,7 +14,7 @@ const KIND_THEN_REASON = /'(?:terminal|transient|rate-limited)',\s*'([A-Z][A-Za-
 
 // Reasons a module returns to its callers, which map them to a condition reason of their own, with why.
 const INTERNAL_REASONS: Record<string, string> = {
-  // ExpiryError reasons: every provider turns them into UnknownExpiry or ExpiredOnArrival.
+  // ExpiryError reasons: providers pass on ExpiredOnArrival and InvalidExpiresIn (found there), the rest become UnknownExpiry.
   'src/policy/expiry.ts': 'reason',
 };
 
