@@ -77,6 +77,7 @@ describe('the Helm chart', () => {
     expect(kinds(objects)).toEqual([
       'ClusterRole//apicred-operator',
       'ClusterRoleBinding//apicred-operator',
+      'CustomResourceDefinition//apicredentials.apicred.dev',
       'Deployment/ops/apicred-operator',
       'PodDisruptionBudget/ops/apicred-operator',
       'Role/ops/apicred-operator-leader-election',
@@ -225,6 +226,7 @@ describe('the Helm chart', () => {
     const none = await renderChart({
       values: {
         replicaCount: 1,
+        crds: { enabled: false },
         serviceAccount: { create: false, name: 'existing' },
         rbac: { create: false },
         podDisruptionBudget: { enabled: false },
@@ -310,16 +312,29 @@ describe('the Helm chart', () => {
     expect(await failure({ podDisruptionBudget: { maxUnavailable: 1 } })).toContain('podDisruptionBudget');
   });
 
-  it('carries exactly the generated CRDs', async () => {
-    const chartCrds = (await helm(['show', 'crds', chartDir])).stdout;
+  it('renders the generated CRD as a template, kept on uninstall, or none with crds.enabled=false', async () => {
     const generated = readdirSync(join(repoRoot, 'crds'))
       .filter((name) => name.endsWith('.yaml'))
       .sort()
-      .map((name) => parse(readFileSync(join(repoRoot, 'crds', name), 'utf8')) as unknown);
-    const shown = (await renderChart({ includeCrds: true })).filter(
-      (object) => object.kind === 'CustomResourceDefinition',
+      .map((name) => parse(readFileSync(join(repoRoot, 'crds', name), 'utf8')) as KubeObject);
+    const rendered = find(await renderChart(), 'CustomResourceDefinition');
+    // crds/ is for kubectl; the chart's copy adds only Helm's labels and the keep annotation.
+    expect(rendered.map((crd) => ({ ...crd, metadata: { name: crd.metadata.name } }))).toEqual(
+      generated.map((crd) => ({ ...crd, metadata: { name: crd.metadata.name } })),
     );
-    expect(shown).toEqual(generated);
-    expect(chartCrds).toContain('apicredentials.apicred.dev');
+    expect(rendered[0]?.metadata).toMatchObject({
+      labels: { ...generated[0]?.metadata.labels, 'app.kubernetes.io/managed-by': 'Helm' },
+      annotations: { 'helm.sh/resource-policy': 'keep' },
+    });
+    const notKept = find(
+      await renderChart({ values: { crds: { keep: false } } }),
+      'CustomResourceDefinition',
+    );
+    expect(notKept[0]?.metadata).not.toHaveProperty('annotations');
+    expect(
+      find(await renderChart({ values: { crds: { enabled: false } } }), 'CustomResourceDefinition'),
+    ).toEqual([]);
+    // Nothing left in crds/, which Helm would install once and never upgrade.
+    expect((await helm(['show', 'crds', chartDir])).stdout.trim()).toBe('');
   });
 });
