@@ -76,6 +76,8 @@ describe('the Helm chart', () => {
     const objects = await renderChart({ namespace: 'ops' });
     expect(kinds(objects)).toEqual([
       'ClusterRole//apicred-operator',
+      'ClusterRole//apicred-operator-edit',
+      'ClusterRole//apicred-operator-view',
       'ClusterRoleBinding//apicred-operator',
       'CustomResourceDefinition//apicredentials.apicred.dev',
       'Deployment/ops/apicred-operator',
@@ -87,7 +89,9 @@ describe('the Helm chart', () => {
     ]);
     const [deployment] = find<Deployment>(objects, 'Deployment');
     expect(deployment?.spec.replicas).toBe(2);
-    const clusterRules = rules(find(objects, 'ClusterRole')[0]);
+    const clusterRules = rules(
+      find(objects, 'ClusterRole').find((role) => role.metadata.name === 'apicred-operator'),
+    );
     expect(verbsFor(clusterRules, 'apicred.dev', 'apicredentials')).toEqual(['list', 'patch', 'watch']);
     expect(verbsFor(clusterRules, '', 'secrets')).toEqual([
       'create',
@@ -126,7 +130,10 @@ describe('the Helm chart', () => {
       namespace: 'ops',
       values: { rbac: { scope: 'namespaced' }, operator: { namespaces: ['team-a', 'team-b'] } },
     });
-    expect(find(objects, 'ClusterRole')).toEqual([]);
+    expect(find(objects, 'ClusterRole').map((role) => role.metadata.name)).toEqual([
+      'apicred-operator-view',
+      'apicred-operator-edit',
+    ]);
     expect(find(objects, 'ClusterRoleBinding')).toEqual([]);
     expect(kinds(objects).filter((kind) => /^Role(Binding)?\//.test(kind))).toEqual([
       'Role/ops/apicred-operator-leader-election',
@@ -137,7 +144,9 @@ describe('the Helm chart', () => {
       'RoleBinding/team-b/apicred-operator',
     ]);
     const teamRole = find(objects, 'Role').find((role) => role.metadata.namespace === 'team-a');
-    const clusterRole = find(await renderChart(), 'ClusterRole')[0];
+    const clusterRole = find(await renderChart(), 'ClusterRole').find(
+      (role) => role.metadata.name === 'apicred-operator',
+    );
     expect(rules(teamRole)).toEqual(rules(clusterRole));
     expect(container(objects).args).toContain('--namespaces=team-a,team-b');
   });
@@ -211,6 +220,22 @@ describe('the Helm chart', () => {
       await renderChart({ values: { image: { digest: `sha256:${'a'.repeat(64)}` } } }),
     );
     expect(pinned.image).toBe(`ghcr.io/apicred/apicred-operator@sha256:${'a'.repeat(64)}`);
+  });
+
+  it('aggregates ApiCredential access into the built-in view and edit roles unless turned off', async () => {
+    const roles = find(await renderChart(), 'ClusterRole');
+    const view = roles.find((role) => role.metadata.name === 'apicred-operator-view');
+    const edit = roles.find((role) => role.metadata.name === 'apicred-operator-edit');
+    expect(view?.metadata.labels).toMatchObject({
+      'rbac.authorization.k8s.io/aggregate-to-view': 'true',
+      'rbac.authorization.k8s.io/aggregate-to-edit': 'true',
+      'rbac.authorization.k8s.io/aggregate-to-admin': 'true',
+    });
+    expect(edit?.metadata.labels).not.toHaveProperty(['rbac.authorization.k8s.io/aggregate-to-view']);
+    expect(verbsFor(rules(view), 'apicred.dev', 'apicredentials')).toEqual(['get', 'list', 'watch']);
+    expect(rules(edit).flatMap((rule) => rule.resources)).toEqual(['apicredentials']);
+    const off = await renderChart({ values: { rbac: { aggregateToView: false, aggregateToEdit: false } } });
+    expect(find(off, 'ClusterRole').map((role) => role.metadata.name)).toEqual(['apicred-operator']);
   });
 
   it('renders each optional object only when enabled', async () => {
