@@ -2,7 +2,7 @@
 // values the schema or the templates refuse, and CRDs equal to the generated ones.
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { chartDir, helm, helmTemplate, renderChart, type KubeObject } from '../helm/chart.ts';
 import { repoRoot } from '../harness/crds.ts';
@@ -29,6 +29,14 @@ interface Deployment extends KubeObject {
     replicas: number;
     template: { spec: { securityContext: Record<string, unknown>; containers: Container[] } };
   };
+}
+
+/** Every string value under a key ending in `Url` (baseUrl, issuerUrl, tokenUrl). */
+function providerUrls(value: unknown): string[] {
+  if (typeof value !== 'object' || value === null) return [];
+  return Object.entries(value).flatMap(([key, field]) =>
+    typeof field === 'string' && /Url$/.test(key) ? [field] : providerUrls(field),
+  );
 }
 
 function kinds(objects: KubeObject[]): string[] {
@@ -317,6 +325,27 @@ describe('the Helm chart', () => {
       '10.1.2.3/32',
       '192.168.0.0/16',
     ]);
+  });
+
+  it('lets the default NetworkPolicy reach every provider URL of examples/', async () => {
+    const policy = find(
+      await renderChart({ values: { networkPolicy: { enabled: true } } }),
+      'NetworkPolicy',
+    )[0] as unknown as { spec: { egress: { ports: { port: number | string }[]; to?: unknown[] }[] } };
+    const allowed = new Set(policy.spec.egress.flatMap((rule) => rule.ports.map((port) => port.port)));
+    const urls = readdirSync(join(repoRoot, 'examples'))
+      .filter((name) => name.endsWith('.yaml'))
+      .flatMap((name) =>
+        parseAllDocuments(readFileSync(join(repoRoot, 'examples', name), 'utf8')).flatMap((document) =>
+          providerUrls(document.toJS()).map((url) => ({ name, url })),
+        ),
+      );
+    expect(urls.length).toBeGreaterThanOrEqual(6);
+    const blocked = urls.filter(({ url }) => {
+      const { port, protocol } = new URL(url);
+      return !allowed.has(Number(port || (protocol === 'https:' ? 443 : 80)));
+    });
+    expect(blocked, `egressPorts ${[...allowed].join(', ')}`).toEqual([]);
   });
 
   it('refuses bad values with a message that names the field', async () => {
