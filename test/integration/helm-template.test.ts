@@ -246,6 +246,41 @@ describe('the Helm chart', () => {
     expect(find(off, 'ClusterRole').map((role) => role.metadata.name)).toEqual(['apicred-operator']);
   });
 
+  it('takes the security contexts from values, with the UID nulled for OpenShift restricted-v2', async () => {
+    const openshift = await renderChart({
+      values: {
+        podSecurityContext: { runAsUser: null, runAsGroup: null, fsGroup: null },
+        securityContext: { runAsUser: null, runAsGroup: null },
+      },
+    });
+    const [deployment] = find<Deployment>(openshift, 'Deployment');
+    expect(deployment?.spec.template.spec.securityContext).toEqual({
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(container(openshift).securityContext).toEqual({
+      runAsNonRoot: true,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    const pinned = await renderChart({
+      values: { podSecurityContext: { runAsUser: 1000680000, fsGroup: 1000680000 } },
+    });
+    expect(find<Deployment>(pinned, 'Deployment')[0]?.spec.template.spec.securityContext).toMatchObject({
+      runAsUser: 1000680000,
+      runAsGroup: 65532,
+      fsGroup: 1000680000,
+    });
+    expect(await failure({ podSecurityContext: { runAsUser: -1 } })).toContain(
+      "at '/podSecurityContext/runAsUser'",
+    );
+    expect(await failure({ securityContext: { runAsGroup: 'nobody' } })).toContain(
+      "at '/securityContext/runAsGroup'",
+    );
+  });
+
   it('renders each optional object only when enabled', async () => {
     const all = await renderChart({
       values: {
