@@ -153,4 +153,24 @@ describe('helm upgrade from the chart with crds/ to the templated CRD', () => {
     expect(uninstall.code, uninstall.stderr).toBe(0);
     expect(await liveCrd()).toBeDefined();
   });
+
+  it('upgrades without a flag after the README kubectl label/annotate adoption', async () => {
+    await kubectl(cluster(), ['delete', 'crd', CRD]);
+    const legacy = 'legacy';
+    const install = await asAdmin(['install', legacy, previousChart, `--namespace=${releaseNamespace}`]);
+    expect(install.code, install.stderr).toBe(0);
+    expect((await liveCrd())?.metadata.annotations).toBeUndefined();
+    await kubectl(cluster(), ['label', 'crd', CRD, 'app.kubernetes.io/managed-by=Helm']);
+    await kubectl(cluster(), [
+      'annotate',
+      'crd',
+      CRD,
+      `meta.helm.sh/release-name=${legacy}`,
+      `meta.helm.sh/release-namespace=${releaseNamespace}`,
+    ]);
+    const upgrade = await asAdmin(['upgrade', legacy, chartDir, `--namespace=${releaseNamespace}`]);
+    expect(upgrade.code, upgrade.stderr).toBe(0);
+    await kubectl(cluster(), ['apply', '--validate=strict', '-f', '-'], { input: credential('adopted') });
+    expect(await loginField('adopted')).toBe('loginName');
+  });
 });
