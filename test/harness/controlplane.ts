@@ -27,7 +27,7 @@ const DIR_PREFIX = 'apicred-cp-';
 export interface ControlPlaneOptions {
   /** CRD manifests (YAML or JSON files) applied before kube-controller-manager starts, so its GC knows them. */
   crdFiles?: string[];
-  /** Start kube-controller-manager (garbage collector, namespace, serviceaccount and deployment controllers). Default true. */
+  /** Start kube-controller-manager (garbage collector, namespace, serviceaccount, deployment and clusterrole-aggregation controllers). Default true. */
   controllerManager?: boolean;
   /** Keep the working directory (logs, etcd data) after stop(). */
   keepDir?: boolean;
@@ -186,7 +186,8 @@ class ControlPlaneImpl implements ControlPlane {
         `--kubeconfig=${kcmKubeconfig}`,
         // deployment-controller: a pod template change makes a new ReplicaSet, the visible effect of a
         // rollout restart. No replicaset-controller, so no pods (there are no nodes to run them).
-        '--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,deployment-controller',
+        // clusterrole-aggregation-controller: the chart's aggregate-to-view/edit rules reach view and edit.
+        '--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,deployment-controller,clusterrole-aggregation-controller',
         '--leader-elect=false',
         '--use-service-account-credentials=false',
         '--bind-address=127.0.0.1',

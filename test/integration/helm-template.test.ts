@@ -2,7 +2,7 @@
 // values the schema or the templates refuse, and CRDs equal to the generated ones.
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { chartDir, helm, helmTemplate, renderChart, type KubeObject } from '../helm/chart.ts';
 import { repoRoot } from '../harness/crds.ts';
@@ -29,6 +29,14 @@ interface Deployment extends KubeObject {
     replicas: number;
     template: { spec: { securityContext: Record<string, unknown>; containers: Container[] } };
   };
+}
+
+/** Every string value under a key ending in `Url` (baseUrl, issuerUrl, tokenUrl). */
+function providerUrls(value: unknown): string[] {
+  if (typeof value !== 'object' || value === null) return [];
+  return Object.entries(value).flatMap(([key, field]) =>
+    typeof field === 'string' && /Url$/.test(key) ? [field] : providerUrls(field),
+  );
 }
 
 function kinds(objects: KubeObject[]): string[] {
@@ -76,7 +84,10 @@ describe('the Helm chart', () => {
     const objects = await renderChart({ namespace: 'ops' });
     expect(kinds(objects)).toEqual([
       'ClusterRole//apicred-operator',
+      'ClusterRole//apicred-operator-edit',
+      'ClusterRole//apicred-operator-view',
       'ClusterRoleBinding//apicred-operator',
+      'CustomResourceDefinition//apicredentials.apicred.dev',
       'Deployment/ops/apicred-operator',
       'PodDisruptionBudget/ops/apicred-operator',
       'Role/ops/apicred-operator-leader-election',
@@ -86,7 +97,9 @@ describe('the Helm chart', () => {
     ]);
     const [deployment] = find<Deployment>(objects, 'Deployment');
     expect(deployment?.spec.replicas).toBe(2);
-    const clusterRules = rules(find(objects, 'ClusterRole')[0]);
+    const clusterRules = rules(
+      find(objects, 'ClusterRole').find((role) => role.metadata.name === 'apicred-operator'),
+    );
     expect(verbsFor(clusterRules, 'apicred.dev', 'apicredentials')).toEqual(['list', 'patch', 'watch']);
     expect(verbsFor(clusterRules, '', 'secrets')).toEqual([
       'create',
@@ -125,7 +138,10 @@ describe('the Helm chart', () => {
       namespace: 'ops',
       values: { rbac: { scope: 'namespaced' }, operator: { namespaces: ['team-a', 'team-b'] } },
     });
-    expect(find(objects, 'ClusterRole')).toEqual([]);
+    expect(find(objects, 'ClusterRole').map((role) => role.metadata.name)).toEqual([
+      'apicred-operator-view',
+      'apicred-operator-edit',
+    ]);
     expect(find(objects, 'ClusterRoleBinding')).toEqual([]);
     expect(kinds(objects).filter((kind) => /^Role(Binding)?\//.test(kind))).toEqual([
       'Role/ops/apicred-operator-leader-election',
@@ -136,7 +152,9 @@ describe('the Helm chart', () => {
       'RoleBinding/team-b/apicred-operator',
     ]);
     const teamRole = find(objects, 'Role').find((role) => role.metadata.namespace === 'team-a');
-    const clusterRole = find(await renderChart(), 'ClusterRole')[0];
+    const clusterRole = find(await renderChart(), 'ClusterRole').find(
+      (role) => role.metadata.name === 'apicred-operator',
+    );
     expect(rules(teamRole)).toEqual(rules(clusterRole));
     expect(container(objects).args).toContain('--namespaces=team-a,team-b');
   });
@@ -212,6 +230,57 @@ describe('the Helm chart', () => {
     expect(pinned.image).toBe(`ghcr.io/apicred/apicred-operator@sha256:${'a'.repeat(64)}`);
   });
 
+  it('aggregates ApiCredential access into the built-in view and edit roles unless turned off', async () => {
+    const roles = find(await renderChart(), 'ClusterRole');
+    const view = roles.find((role) => role.metadata.name === 'apicred-operator-view');
+    const edit = roles.find((role) => role.metadata.name === 'apicred-operator-edit');
+    expect(view?.metadata.labels).toMatchObject({
+      'rbac.authorization.k8s.io/aggregate-to-view': 'true',
+      'rbac.authorization.k8s.io/aggregate-to-edit': 'true',
+      'rbac.authorization.k8s.io/aggregate-to-admin': 'true',
+    });
+    expect(edit?.metadata.labels).not.toHaveProperty(['rbac.authorization.k8s.io/aggregate-to-view']);
+    expect(verbsFor(rules(view), 'apicred.dev', 'apicredentials')).toEqual(['get', 'list', 'watch']);
+    expect(rules(edit).flatMap((rule) => rule.resources)).toEqual(['apicredentials']);
+    const off = await renderChart({ values: { rbac: { aggregateToView: false, aggregateToEdit: false } } });
+    expect(find(off, 'ClusterRole').map((role) => role.metadata.name)).toEqual(['apicred-operator']);
+  });
+
+  it('takes the security contexts from values, with the UID nulled for OpenShift restricted-v2', async () => {
+    const openshift = await renderChart({
+      values: {
+        podSecurityContext: { runAsUser: null, runAsGroup: null, fsGroup: null },
+        securityContext: { runAsUser: null, runAsGroup: null },
+      },
+    });
+    const [deployment] = find<Deployment>(openshift, 'Deployment');
+    expect(deployment?.spec.template.spec.securityContext).toEqual({
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(container(openshift).securityContext).toEqual({
+      runAsNonRoot: true,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    const pinned = await renderChart({
+      values: { podSecurityContext: { runAsUser: 1000680000, fsGroup: 1000680000 } },
+    });
+    expect(find<Deployment>(pinned, 'Deployment')[0]?.spec.template.spec.securityContext).toMatchObject({
+      runAsUser: 1000680000,
+      runAsGroup: 65532,
+      fsGroup: 1000680000,
+    });
+    expect(await failure({ podSecurityContext: { runAsUser: -1 } })).toContain(
+      "at '/podSecurityContext/runAsUser'",
+    );
+    expect(await failure({ securityContext: { runAsGroup: 'nobody' } })).toContain(
+      "at '/securityContext/runAsGroup'",
+    );
+  });
+
   it('renders each optional object only when enabled', async () => {
     const all = await renderChart({
       values: {
@@ -225,6 +294,7 @@ describe('the Helm chart', () => {
     const none = await renderChart({
       values: {
         replicaCount: 1,
+        crds: { enabled: false },
         serviceAccount: { create: false, name: 'existing' },
         rbac: { create: false },
         podDisruptionBudget: { enabled: false },
@@ -296,6 +366,27 @@ describe('the Helm chart', () => {
     ]);
   });
 
+  it('lets the default NetworkPolicy reach every provider URL of examples/', async () => {
+    const policy = find(
+      await renderChart({ values: { networkPolicy: { enabled: true } } }),
+      'NetworkPolicy',
+    )[0] as unknown as { spec: { egress: { ports: { port: number | string }[]; to?: unknown[] }[] } };
+    const allowed = new Set(policy.spec.egress.flatMap((rule) => rule.ports.map((port) => port.port)));
+    const urls = readdirSync(join(repoRoot, 'examples'))
+      .filter((name) => name.endsWith('.yaml'))
+      .flatMap((name) =>
+        parseAllDocuments(readFileSync(join(repoRoot, 'examples', name), 'utf8')).flatMap((document) =>
+          providerUrls(document.toJS()).map((url) => ({ name, url })),
+        ),
+      );
+    expect(urls.length).toBeGreaterThanOrEqual(6);
+    const blocked = urls.filter(({ url }) => {
+      const { port, protocol } = new URL(url);
+      return !allowed.has(Number(port || (protocol === 'https:' ? 443 : 80)));
+    });
+    expect(blocked, `egressPorts ${[...allowed].join(', ')}`).toEqual([]);
+  });
+
   it('refuses bad values with a message that names the field', async () => {
     expect(await failure({ rbac: { scope: 'namespaced' } })).toContain(
       'rbac.scope=namespaced needs operator.namespaces',
@@ -314,16 +405,29 @@ describe('the Helm chart', () => {
     expect(await failure({ podDisruptionBudget: { maxUnavailable: 1 } })).toContain('podDisruptionBudget');
   });
 
-  it('carries exactly the generated CRDs', async () => {
-    const chartCrds = (await helm(['show', 'crds', chartDir])).stdout;
+  it('renders the generated CRD as a template, kept on uninstall, or none with crds.enabled=false', async () => {
     const generated = readdirSync(join(repoRoot, 'crds'))
       .filter((name) => name.endsWith('.yaml'))
       .sort()
-      .map((name) => parse(readFileSync(join(repoRoot, 'crds', name), 'utf8')) as unknown);
-    const shown = (await renderChart({ includeCrds: true })).filter(
-      (object) => object.kind === 'CustomResourceDefinition',
+      .map((name) => parse(readFileSync(join(repoRoot, 'crds', name), 'utf8')) as KubeObject);
+    const rendered = find(await renderChart(), 'CustomResourceDefinition');
+    // crds/ is for kubectl; the chart's copy adds only Helm's labels and the keep annotation.
+    expect(rendered.map((crd) => ({ ...crd, metadata: { name: crd.metadata.name } }))).toEqual(
+      generated.map((crd) => ({ ...crd, metadata: { name: crd.metadata.name } })),
     );
-    expect(shown).toEqual(generated);
-    expect(chartCrds).toContain('apicredentials.apicred.dev');
+    expect(rendered[0]?.metadata).toMatchObject({
+      labels: { ...generated[0]?.metadata.labels, 'app.kubernetes.io/managed-by': 'Helm' },
+      annotations: { 'helm.sh/resource-policy': 'keep' },
+    });
+    const notKept = find(
+      await renderChart({ values: { crds: { keep: false } } }),
+      'CustomResourceDefinition',
+    );
+    expect(notKept[0]?.metadata).not.toHaveProperty('annotations');
+    expect(
+      find(await renderChart({ values: { crds: { enabled: false } } }), 'CustomResourceDefinition'),
+    ).toEqual([]);
+    // Nothing left in crds/, which Helm would install once and never upgrade.
+    expect((await helm(['show', 'crds', chartDir])).stdout.trim()).toBe('');
   });
 });

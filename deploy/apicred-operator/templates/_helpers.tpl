@@ -92,3 +92,14 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   verbs: [get, patch]
 {{- end }}
 {{- end -}}
+
+{{/* toYaml of a map without its null values: a null set over a key the defaults lack stays out. */}}
+{{- define "apicred.toYamlWithoutNulls" -}}
+{{- $out := dict -}}
+{{- range $key, $value := . -}}
+{{- if not (kindIs "invalid" $value) -}}
+{{- $_ := set $out $key $value -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $out -}}
+{{- end -}}
