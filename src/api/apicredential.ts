@@ -174,13 +174,10 @@ export const idmpSchema = z
   .object({
     baseUrl: httpUrl('TDengine IDMP base URL, for example http://idmp:6042.'),
     credentialsRef: userCredentialsRef,
-    loginField: z
-      .enum(['login_name', 'loginName'])
-      .optional()
-      .meta({
-        description:
-          'Pins the JSON field name of the login name. Unset, the operator sends one name, and on a 400 that names the field it tries the other and remembers the one that works for this baseUrl.',
-      }),
+    loginField: z.enum(['login_name', 'loginName']).optional().meta({
+      description:
+        'Pins the JSON field name of the login name. Unset, the operator sends one name, and on a 400 that names the field it tries the other and remembers the one that works for this baseUrl.',
+    }),
     caBundleRef: caBundleRef.optional(),
   })
   .meta({ description: 'TDengine IDMP enterprise login (POST /api/v1/users/login).' });
