@@ -184,6 +184,15 @@ describe('decide', () => {
       { type: 'obtain', why: 'inputs-changed' },
     ],
     [
+      'terminal failure, then the inputs go back to those of the token in the Secret: obtain at once',
+      {
+        inputsHash: 'h0',
+        output: ours({ inputsHash: 'h0' }),
+        failure: { consecutiveFailures: 1, retryAt: undefined, terminal: true, inputsHash: 'h1' },
+      },
+      { type: 'obtain', why: 'inputs-changed' },
+    ],
+    [
       'terminal failure, then a manual refresh: try again',
       {
         manualRefreshRequested: true,

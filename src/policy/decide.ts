@@ -135,6 +135,15 @@ function wantedObtain(observation: Observation): ObtainReason | undefined {
   const { output, now } = observation;
   if (output.state !== 'ours') return 'initial';
   if (output.inputsHash !== observation.inputsHash) return 'inputs-changed';
+  // The inputs changed since the last failed attempt (someone fixed the Secret, even back to the values
+  // the current token came from): try them now rather than at the next renewal.
+  const { failure } = observation;
+  if (
+    failure.consecutiveFailures > 0 &&
+    failure.inputsHash !== undefined &&
+    failure.inputsHash !== observation.inputsHash
+  )
+    return 'inputs-changed';
   if (observation.manualRefreshRequested) return 'manual';
   if (output.expiresAt === undefined || output.issuedAt === undefined) return 'unknown-expiry';
   if (output.expiresAt <= now) return 'expired';

@@ -179,7 +179,7 @@ describe('kubectl get apicred', () => {
     expect(row).toMatch(/\bapicred-operator\b/);
     // No resource, short name or other category answers to the name, and the short name still resolves alone.
     expect(words.filter((word) => word === 'apicred-operator')).toHaveLength(1);
-    expect(resources.split('\n').filter((line) => /\bapicred\b/.test(line))).toEqual([row]);
+    expect(resources.split('\n').filter((line) => line.split(/\s+/).includes('apicred'))).toEqual([row]);
     const byShortName = await kubectl(plane, ['get', 'apicred', '-n', namespace, '-o', 'name']);
     expect(byShortName).toBe(byCategory);
   });
