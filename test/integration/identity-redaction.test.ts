@@ -5,11 +5,12 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { GROUP, PLURAL, VERSION, type ApiCredential } from '../../src/api/apicredential.ts';
+import { type ApiCredential } from '../../src/api/apicredential.ts';
 import { adminKubeConfig } from '../harness/controlplane.ts';
 import { repoRoot } from '../harness/crds.ts';
 import { TestKube, condition } from '../harness/kube.ts';
 import { prepareOperatorNamespace, startOperator, type RunningOperator } from '../harness/operator.ts';
+import { operatorOutputs } from '../harness/leak-places.ts';
 import { waitFor } from '../harness/wait.ts';
 import { startKeycloak, type KeycloakHandle } from '../keycloak/keycloak.ts';
 
@@ -195,20 +196,8 @@ describe('a client_id equal to the credential name, against Keycloak', () => {
       { timeoutMs: 60_000, intervalMs: 250 },
     );
     await collectTokens();
-    const places = new Map<string, string>();
-    places.set('/metrics', await (await fetch(running().metricsUrl)).text());
-    // A graceful stop writes the Events still queued.
-    await running().stop();
-    places.set('operator log (debug)', running().logs());
-    const events = await kube.core.listNamespacedEvent({ namespace });
-    for (const event of events.items) places.set(`Event ${event.metadata.name ?? ''}`, JSON.stringify(event));
-    const list = (await kube.objects.listNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      plural: PLURAL,
-      namespace,
-    })) as { items: ApiCredential[] };
-    for (const credential of list.items) {
+    const { places, credentials, eventCount } = await operatorOutputs(kube, namespace, running());
+    for (const credential of credentials) {
       places.set(`ApiCredential ${credential.metadata.name}`, JSON.stringify(credential));
     }
     // Positive control: the scan finds a token where it belongs.
@@ -225,7 +214,7 @@ describe('a client_id equal to the credential name, against Keycloak', () => {
       }
     }
     expect(secrets.size).toBeGreaterThanOrEqual(Object.keys(planted).length + 3);
-    expect(events.items.length).toBeGreaterThanOrEqual(4);
+    expect(eventCount).toBeGreaterThanOrEqual(4);
     expect(hits).toEqual([]);
   });
 });

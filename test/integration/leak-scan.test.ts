@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { type V1Secret } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { GROUP, PLURAL, VERSION, type ApiCredential } from '../../src/api/apicredential.ts';
+import { type ApiCredential } from '../../src/api/apicredential.ts';
 import { LABEL_ROLE } from '../../src/secrets/consumer.ts';
 import { GARDENWORLD_LOGINS } from '../emulators/idempiere-data.ts';
 import { IdempiereEmulator } from '../emulators/idempiere.ts';
@@ -18,6 +18,7 @@ import type { Fault } from '../emulators/faults.ts';
 import { adminKubeConfig } from '../harness/controlplane.ts';
 import { TestKube, condition } from '../harness/kube.ts';
 import { prepareOperatorNamespace, startOperator, type RunningOperator } from '../harness/operator.ts';
+import { operatorOutputs } from '../harness/leak-places.ts';
 import { waitFor } from '../harness/wait.ts';
 import { startOidcServer, type OidcServer } from '../oidc/server.ts';
 
@@ -295,22 +296,8 @@ describe('leak scan', () => {
     expect(oidc.revocations()).toBeGreaterThan(revocationsBefore);
 
     // The scan.
-    const places = new Map<string, string>();
-    places.set('/metrics', await (await fetch(operator.metricsUrl)).text());
-    // A graceful stop writes the Events still queued, so the scan sees every one of them.
-    await operator.stop();
-    places.set('operator log (debug)', operator.logs());
-    const events = await kube.core.listNamespacedEvent({ namespace });
-    for (const event of events.items) places.set(`Event ${event.metadata.name ?? ''}`, JSON.stringify(event));
-    const list = (await kube.objects.listNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      plural: PLURAL,
-      namespace,
-    })) as {
-      items: ApiCredential[];
-    };
-    for (const credential of list.items) {
+    const { places, credentials: scanned, eventCount } = await operatorOutputs(kube, namespace, operator);
+    for (const credential of scanned) {
       places.set(`ApiCredential ${credential.metadata.name} status`, JSON.stringify(credential.status));
       places.set(`ApiCredential ${credential.metadata.name} metadata`, JSON.stringify(credential.metadata));
     }
@@ -343,7 +330,7 @@ describe('leak scan', () => {
     }
     console.info(
       `leak scan: ${secrets.size} secret values (${Object.keys(planted).length + 2} planted), ` +
-        `${places.size} places, ${bytes} bytes, ${events.items.length} Events, ${list.items.length} ApiCredentials`,
+        `${places.size} places, ${bytes} bytes, ${eventCount} Events, ${scanned.length} ApiCredentials`,
     );
     expect(secrets.size).toBeGreaterThan(Object.keys(planted).length + 6);
     expect(operator.logs().length).toBeGreaterThan(10_000);
