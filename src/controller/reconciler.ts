@@ -531,21 +531,19 @@ export class Reconciler {
       tokenSet.expiresAt,
       tokenSet.checkAgainAt,
     );
+    // Scrubbed once: the same text goes to the status, the log and the Events.
+    const identity = this.#identity(credential, selected, secretName);
+    const warnings = (tokenSet.warnings ?? []).map((warning) => ({
+      reason: warning.reason,
+      message: redactor.scrub(warning.message, identity),
+    }));
     const status = this.#readyStatus(credential, selected, hash, secretName, {
       issuedAt: tokenSet.issuedAt,
       expiresAt: tokenSet.expiresAt,
       renewAt,
       lastRefreshTime: now,
       tenants: tokenSet.tenants,
-      warning: tokenSet.warnings?.[0]
-        ? {
-            reason: tokenSet.warnings[0].reason,
-            message: redactor.scrub(
-              tokenSet.warnings[0].message,
-              this.#identity(credential, selected, secretName),
-            ),
-          }
-        : undefined,
+      warning: warnings[0],
     });
     await this.#writeStatus(credential, status);
     metrics.renewals.inc({ provider: selected.name, result: 'success' });
@@ -570,19 +568,10 @@ export class Reconciler {
       this.#deps.events.emit(this.#target(credential), 'Normal', verb, message);
     }
     const standing = standingWarning(credential)?.reason;
-    for (const warning of tokenSet.warnings ?? []) {
-      logger.warn(
-        { credential: key, provider: selected.name, reason: warning.reason },
-        redactor.scrub(warning.message),
-      );
-    }
-    for (const warning of (tokenSet.warnings ?? []).filter((w) => w.reason !== standing)) {
-      this.#deps.events.emit(
-        this.#target(credential),
-        'Warning',
-        warning.reason,
-        redactor.scrub(warning.message, this.#identity(credential, selected, secretName)),
-      );
+    for (const warning of warnings) {
+      logger.warn({ credential: key, provider: selected.name, reason: warning.reason }, warning.message);
+      if (warning.reason !== standing)
+        this.#deps.events.emit(this.#target(credential), 'Warning', warning.reason, warning.message);
     }
     logger.info(
       {
