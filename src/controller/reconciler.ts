@@ -282,25 +282,11 @@ export class Reconciler {
   }
 
   #references(selected: SelectedProvider): InputReference[] {
-    const refs = selected.provider.inputs(selected.spec);
-    const ca = (
-      selected.spec as { caBundleRef?: { kind: 'Secret' | 'ConfigMap'; name: string; key: string } }
-    ).caBundleRef;
-    if (ca) {
-      refs.push({
-        kind: ca.kind,
-        name: ca.name,
-        key: ca.key,
-        fieldPath: `spec.provider.${selected.name}.caBundleRef`,
-        secret: false, // CA certificates are public
-      });
-    }
-    return refs;
+    return selected.provider.needs(selected.spec).inputs;
   }
 
   #releaseEnabled(selected: SelectedProvider): boolean {
-    const flags = selected.spec as { revokeOnDelete?: boolean; logoutOnDelete?: boolean };
-    return flags.revokeOnDelete !== false && flags.logoutOnDelete !== false;
+    return selected.provider.release !== undefined && selected.provider.needs(selected.spec).releaseOnDelete;
   }
 
   #observe(
@@ -598,7 +584,7 @@ export class Reconciler {
     const refs = this.#references(selected);
     const { inputs, secrets } = await readInputs(this.#core, credential.metadata.namespace, refs);
     for (const value of secrets) this.#deps.redactor.add(value, key);
-    const caRef = refs.find((ref) => ref.fieldPath.endsWith('.caBundleRef'));
+    const caRef = selected.provider.needs(selected.spec).caBundle;
     // Refresh tokens the provider reads or writes join `secrets` (the redactor's set after a renewal).
     const state = new ReportingStateStore(
       new SecretStateStore(this.#core, credential),

@@ -32,8 +32,8 @@ import {
   type Session,
 } from './idempiere-api.ts';
 import { login, type Credentials } from './idempiere-login.ts';
-import { loginRefs } from './references.ts';
-import type { InputReference, ProviderContext, TokenProvider, TokenSet } from './types.ts';
+import { declareNeeds, loginRefs } from './references.ts';
+import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';
 
 /** Keys of the operator-only state Secret. Timestamps are RFC 3339; ids are decimal strings. */
 export const IDEMPIERE_STATE_KEYS = {
@@ -209,6 +209,13 @@ function tokenSet(token: string, requestStartedAt: number, context: ProviderCont
 export class IdempiereProvider implements TokenProvider<IdempiereSpec> {
   readonly name = 'idempiere' as const;
   readonly secretStateKeys = [K.refreshToken];
+
+  needs(spec: IdempiereSpec): ProviderNeeds {
+    return declareNeeds(this.name, this.inputs(spec), {
+      caBundleRef: spec.caBundleRef,
+      releaseOnDelete: spec.logoutOnDelete,
+    });
+  }
 
   inputs(spec: IdempiereSpec): InputReference[] {
     const { username, password } = refs(spec);

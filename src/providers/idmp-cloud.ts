@@ -18,8 +18,8 @@ import {
   rateLimitedError,
   serverError,
 } from './idmp-common.ts';
-import { secretKeyRef } from './references.ts';
-import type { InputReference, ProviderContext, TokenProvider, TokenSet } from './types.ts';
+import { declareNeeds, secretKeyRef } from './references.ts';
+import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';
 
 const FIELD = 'spec.provider.idmpCloud';
 /**
@@ -64,6 +64,10 @@ export function renewInstructions(spec: IdmpCloudSpec, namespace: string): strin
 
 export class IdmpCloudProvider implements TokenProvider<IdmpCloudSpec> {
   readonly name = 'idmpCloud' as const;
+
+  needs(spec: IdmpCloudSpec): ProviderNeeds {
+    return declareNeeds(this.name, this.inputs(spec), { caBundleRef: spec.caBundleRef });
+  }
 
   inputs(spec: IdmpCloudSpec): InputReference[] {
     const { bearer, accessToken } = refs(spec);

@@ -22,8 +22,8 @@ import {
   rateLimitedError,
   serverError,
 } from './idmp-common.ts';
-import { loginRefs } from './references.ts';
-import type { InputReference, ProviderContext, TokenProvider, TokenSet } from './types.ts';
+import { declareNeeds, loginRefs } from './references.ts';
+import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';
 
 const FIELD = 'spec.provider.idmp';
 export const IDMP_LOGIN_PATH = '/api/v1/users/login';
@@ -61,6 +61,10 @@ interface LoginFieldsTried {
 export class IdmpProvider implements TokenProvider<IdmpSpec> {
   readonly name = 'idmp' as const;
   readonly #loginFields = new LoginFieldMemory();
+
+  needs(spec: IdmpSpec): ProviderNeeds {
+    return declareNeeds(this.name, this.inputs(spec), { caBundleRef: spec.caBundleRef });
+  }
 
   inputs(spec: IdmpSpec): InputReference[] {
     const { username, password } = refs(spec);

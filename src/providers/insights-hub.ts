@@ -66,8 +66,8 @@ import {
   withoutTokenWarning,
   type FailedTenant,
 } from './insights-hub-retry.ts';
-import { clientCredentialRefs } from './references.ts';
-import type { InputReference, ProviderContext, TokenProvider, TokenSet } from './types.ts';
+import { clientCredentialRefs, declareNeeds } from './references.ts';
+import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';
 
 export const MINDSPHERE_API_PATH = '/api/technicaltokenmanager/v3';
 /** Calls in flight at once: enough for thousands of tenants within the provider timeout, gentle on the API. */
@@ -205,6 +205,10 @@ export class InsightsHubProvider implements TokenProvider<InsightsHubSpec> {
 
   constructor(options: InsightsHubOptions = {}) {
     this.#options = { sleep: options.sleep ?? defaultSleep, random: options.random ?? Math.random };
+  }
+
+  needs(spec: InsightsHubSpec): ProviderNeeds {
+    return declareNeeds(this.name, this.inputs(spec), { caBundleRef: spec.caBundleRef });
   }
 
   inputs(spec: InsightsHubSpec): InputReference[] {

@@ -6,8 +6,8 @@ import type { Oauth2Spec } from '../api/apicredential.ts';
 import type { HttpClient } from '../http/client.ts';
 import { ProviderError, excerpt } from './errors.ts';
 import { tokenEndpointError, tokenSetFromResponse } from './oauth-response.ts';
-import { clientCredentialRefs, secretKeyRef } from './references.ts';
-import type { InputReference, ProviderContext, TokenProvider, TokenSet } from './types.ts';
+import { clientCredentialRefs, declareNeeds, secretKeyRef } from './references.ts';
+import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';
 
 const FIELD = 'spec.provider.oauth2';
 const RESERVED_PARAMS = new Set([
@@ -71,6 +71,13 @@ async function signingKey(pem: string, algorithm: string, where: string): Promis
 export class OAuth2Provider implements TokenProvider<Oauth2Spec> {
   readonly name = 'oauth2' as const;
   readonly #discovered = new Map<string, Discovered>();
+
+  needs(spec: Oauth2Spec): ProviderNeeds {
+    return declareNeeds(this.name, this.inputs(spec), {
+      caBundleRef: spec.caBundleRef,
+      releaseOnDelete: spec.revokeOnDelete,
+    });
+  }
 
   inputs(spec: Oauth2Spec): InputReference[] {
     const { clientId, clientSecret, privateKey } = refs(spec);

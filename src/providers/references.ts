@@ -1,7 +1,7 @@
 // The Secret references providers declare, built in one way so every message names the spec field
 // and every reference says whether its value is a credential (redacted wherever it appears) or an
 // identifier (printed as is).
-import type { InputReference } from './types.ts';
+import type { InputReference, ProviderNeeds } from './types.ts';
 
 /**
  * A credential under a key of a Secret named at `${field}.name`, whose key name is set at
@@ -38,5 +38,30 @@ export function loginRefs(
   return {
     username: identifierKeyRef(`${field}.credentialsRef`, ref.name, ref.usernameKey, 'usernameKey'),
     password: secretKeyRef(`${field}.credentialsRef`, ref.name, ref.passwordKey, 'passwordKey'),
+  };
+}
+
+/** A `caBundleRef` of any provider spec: a CA certificate is public, so it is not redacted. */
+export function caBundleRefOf(
+  provider: string,
+  ref: { kind: 'Secret' | 'ConfigMap'; name: string; key: string } | undefined,
+): InputReference | undefined {
+  return ref && { ...ref, fieldPath: `spec.provider.${provider}.caBundleRef`, secret: false };
+}
+
+/** A provider's needs: its own references, the CA bundle its spec names, and whether it releases on delete. */
+export function declareNeeds(
+  provider: string,
+  inputs: InputReference[],
+  options: {
+    caBundleRef?: { kind: 'Secret' | 'ConfigMap'; name: string; key: string };
+    releaseOnDelete?: boolean;
+  },
+): ProviderNeeds {
+  const caBundle = caBundleRefOf(provider, options.caBundleRef);
+  return {
+    inputs: caBundle ? [...inputs, caBundle] : inputs,
+    ...(caBundle && { caBundle }),
+    releaseOnDelete: options.releaseOnDelete ?? false,
   };
 }

@@ -5,8 +5,8 @@
 import type { TapdataSpec } from '../api/apicredential.ts';
 import { ProviderError } from './errors.ts';
 import { tokenEndpointError, tokenSetFromResponse } from './oauth-response.ts';
-import { clientCredentialRefs } from './references.ts';
-import type { InputReference, ProviderContext, TokenProvider, TokenSet } from './types.ts';
+import { clientCredentialRefs, declareNeeds } from './references.ts';
+import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';
 
 const FIELD = 'spec.provider.tapdata';
 
@@ -20,6 +20,10 @@ export function tokenUrl(baseUrl: string): string {
 
 export class TapdataProvider implements TokenProvider<TapdataSpec> {
   readonly name = 'tapdata' as const;
+
+  needs(spec: TapdataSpec): ProviderNeeds {
+    return declareNeeds(this.name, this.inputs(spec), { caBundleRef: spec.caBundleRef });
+  }
 
   inputs(spec: TapdataSpec): InputReference[] {
     const { clientId, clientSecret } = refs(spec);

@@ -72,10 +72,25 @@ export interface ProviderContext {
   assumedLifetimeMs?: number;
 }
 
+/**
+ * What a provider needs from the controller for one spec. The controller reads only this, so it names
+ * no provider and reads no provider-specific spec field. Build it with declareNeeds() (references.ts).
+ */
+export interface ProviderNeeds {
+  /** Every Secret or ConfigMap value the spec references, the CA bundle included: read, watched and hashed. */
+  inputs: InputReference[];
+  /** The CA bundle to trust for the provider's HTTPS calls (one of `inputs`), when the spec names one. */
+  caBundle?: InputReference;
+  /** Whether deleting the ApiCredential calls release() (a revoke or logout), so a finalizer is needed. */
+  releaseOnDelete: boolean;
+}
+
 export interface TokenProvider<Spec> {
   readonly name: ProviderName;
-  /** Everything the spec references, so the controller can read, watch and hash it. */
+  /** The provider's own references (without the CA bundle); needs() adds the rest. */
   inputs(spec: Spec): InputReference[];
+  /** Everything the controller must provide or do for this spec. */
+  needs(spec: Spec): ProviderNeeds;
   /**
    * Whether a consumer Secret key this provider writes holds something other than a credential,
    * besides spec.secret.keys.tokenType and expiresAt (which never do): Insights Hub's

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { apiCredentialSpecSchema, PROVIDER_NAMES, type ProviderName } from '../api/apicredential.ts';
+import { providers } from './index.ts';
+import { selectProvider } from './registry.ts';
+
+const BASE = { baseUrl: 'https://vendor.example.com' };
+const SPECS: Record<ProviderName, Record<string, unknown>> = {
+  oauth2: { tokenUrl: 'https://idp.example.com/token', credentialsRef: { name: 'orders-client' } },
+  tapdata: { ...BASE, credentialsRef: { name: 'orders-client' } },
+  idmp: { ...BASE, credentialsRef: { name: 'orders-login' } },
+  idmpCloud: { ...BASE, tokensRef: { name: 'orders-session' } },
+  insightsHub: {
+    ...BASE,
+    credentialsRef: { name: 'orders-client' },
+    appName: 'orders',
+    appVersion: '1.0.0',
+    hostTenant: 'host',
+    userTenants: ['tenant-a'],
+  },
+  idempiere: {
+    ...BASE,
+    credentialsRef: { name: 'orders-login' },
+    login: { client: 'GardenWorld', role: 'Admin' },
+  },
+};
+
+function needsOf(name: ProviderName, extra: Record<string, unknown> = {}) {
+  const spec = apiCredentialSpecSchema.parse({ provider: { [name]: { ...SPECS[name], ...extra } } });
+  const found = selectProvider(providers, spec);
+  if (!found) throw new Error(`no provider ${name}`);
+  return { needs: found.provider.needs(found.spec), found };
+}
+
+describe('what each provider declares it needs', () => {
+  it.each(PROVIDER_NAMES)('%s: a caBundleRef is one more input, public, named by its field', (name) => {
+    const { needs, found } = needsOf(name, {
+      caBundleRef: { kind: 'ConfigMap', name: 'corp-ca', key: 'ca.crt' },
+    });
+    const expected = {
+      kind: 'ConfigMap',
+      name: 'corp-ca',
+      key: 'ca.crt',
+      fieldPath: `spec.provider.${name}.caBundleRef`,
+      secret: false,
+    };
+    expect(needs.caBundle).toEqual(expected);
+    expect(needs.inputs).toEqual([...found.provider.inputs(found.spec), expected]);
+  });
+
+  it.each(PROVIDER_NAMES)('%s: without a caBundleRef, the inputs are the provider’s own', (name) => {
+    const { needs, found } = needsOf(name);
+    expect(needs.caBundle).toBeUndefined();
+    expect(needs.inputs).toEqual(found.provider.inputs(found.spec));
+  });
+
+  it.each([
+    ['oauth2', {}, true],
+    ['oauth2', { revokeOnDelete: false }, false],
+    ['idempiere', {}, true],
+    ['idempiere', { logoutOnDelete: false }, false],
+    ['tapdata', {}, false],
+    ['idmp', {}, false],
+    ['idmpCloud', {}, false],
+    ['insightsHub', {}, false],
+  ] as const)('%s %o: releases on delete: %s', (name, extra, expected) => {
+    const { needs, found } = needsOf(name, extra);
+    expect(needs.releaseOnDelete).toBe(expected);
+    // A provider that asks for a release on delete has one to call.
+    if (expected) expect(typeof found.provider.release).toBe('function');
+  });
+});
