@@ -44,6 +44,9 @@ describe('parseIp', () => {
     '12345::',
     'g::1',
     '::ffff:1.2.3',
+    // A dotted quad only ends an IPv6 address; the hand-written parser took these.
+    '1.2.3.4::',
+    '255:1.2.3.4::1ff',
   ])('%j is not an address', (text) => {
     expect(parseIp(text)).toBeUndefined();
   });

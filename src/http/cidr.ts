@@ -1,6 +1,8 @@
-// Pure IP address and CIDR parsing and matching for the outbound address policy. Addresses are
-// bigints; IPv4-mapped IPv6 (::ffff:a.b.c.d) is folded into IPv4 so that one rule for
-// 169.254.0.0/16 also catches ::ffff:169.254.169.254.
+// IP addresses and CIDR ranges for the outbound address policy, on Node's own parsers: net.isIP
+// validates, the WHATWG URL parser writes IPv6 canonically (RFC 5952), and net.BlockList matches.
+// IPv4-mapped IPv6 (::ffff:a.b.c.d) is folded into IPv4 so that one rule for 169.254.0.0/16 also
+// catches ::ffff:169.254.169.254, and so that messages print the IPv4 address.
+import { BlockList, isIP } from 'node:net';
 
 export interface IpAddress {
   family: 4 | 6;
@@ -16,65 +18,35 @@ export interface Cidr {
 }
 
 const MAPPED_PREFIX = 0xffffn << 32n;
+/** Each range's BlockList, made on first use. */
+const lists = new WeakMap<Cidr, BlockList>();
 
 function bits(family: 4 | 6): number {
   return family === 4 ? 32 : 128;
 }
 
-function parseIpv4(text: string): bigint | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  let value = 0n;
-  for (const part of parts) {
-    // No leading zeros: "010" is octal to some parsers and decimal to others.
-    if (!/^(0|[1-9]\d{0,2})$/.test(part)) return undefined;
-    const octet = Number(part);
-    if (octet > 255) return undefined;
-    value = (value << 8n) | BigInt(octet);
-  }
-  return value;
+function familyName(family: 4 | 6): 'ipv4' | 'ipv6' {
+  return family === 4 ? 'ipv4' : 'ipv6';
 }
 
-function parseGroups(text: string): bigint[] | undefined {
-  if (text === '') return [];
-  const groups: bigint[] = [];
-  const parts = text.split(':');
-  for (const [index, part] of parts.entries()) {
-    if (index === parts.length - 1 && part.includes('.')) {
-      const v4 = parseIpv4(part);
-      if (v4 === undefined) return undefined;
-      groups.push(v4 >> 16n, v4 & 0xffffn);
-    } else if (/^[0-9a-f]{1,4}$/i.test(part)) {
-      groups.push(BigInt(`0x${part}`));
-    } else {
-      return undefined;
-    }
-  }
-  return groups;
+/** RFC 5952 text of IPv6 groups: the URL parser compresses the longest run of zero groups. */
+function canonicalIpv6(text: string): string {
+  return new URL(`http://[${text}]`).hostname.slice(1, -1);
 }
 
-function parseIpv6(text: string): bigint | undefined {
-  // A zone ("fe80::1%eth0") names an interface, not a different address.
-  const address = text.replace(/%[^%]+$/, '');
-  const halves = address.split('::');
-  if (halves.length > 2) return undefined;
-  const head = parseGroups(halves[0] ?? '');
-  const tail = halves.length === 2 ? parseGroups(halves[1] ?? '') : [];
-  if (head === undefined || tail === undefined) return undefined;
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 2 ? missing < 1 : missing !== 0) return undefined;
-  const groups = [...head, ...Array<bigint>(missing).fill(0n), ...tail];
-  return groups.reduce((value, group) => (value << 16n) | group, 0n);
-}
-
-/** The address as written, without folding IPv4-mapped IPv6 into IPv4. */
+/** The address as written (dotted IPv4 without leading zeros, or IPv6), without folding. */
 function parseRaw(text: string): IpAddress | undefined {
-  if (text.includes(':')) {
-    const value = parseIpv6(text);
-    return value === undefined ? undefined : { family: 6, value };
+  const family = isIP(text);
+  if (family === 4) {
+    return { family, value: text.split('.').reduce((value, octet) => (value << 8n) | BigInt(octet), 0n) };
   }
-  const value = parseIpv4(text);
-  return value === undefined ? undefined : { family: 4, value };
+  if (family !== 6) return undefined;
+  // A zone ("fe80::1%eth0") names an interface, not a different address.
+  const [head = '', tail] = canonicalIpv6(text.replace(/%.*$/, '')).split('::');
+  const groupsOf = (part: string | undefined): string[] => (part ? part.split(':') : []);
+  const [first, last] = [groupsOf(head), groupsOf(tail)];
+  const groups = [...first, ...Array<string>(8 - first.length - last.length).fill('0'), ...last];
+  return { family, value: groups.reduce((value, group) => (value << 16n) | BigInt(`0x${group}`), 0n) };
 }
 
 function isMapped(address: IpAddress): boolean {
@@ -98,8 +70,7 @@ export class CidrError extends Error {
 /** Parses "address/prefix" (or a bare address, a single host); host bits are cleared. */
 export function parseCidr(text: string): Cidr {
   const [addressText = '', prefixText, extra] = text.trim().split('/');
-  if (extra !== undefined) throw new CidrError(text);
-  const raw = parseRaw(addressText);
+  const raw = extra === undefined ? parseRaw(addressText) : undefined;
   if (raw === undefined) throw new CidrError(text);
   let prefix = bits(raw.family);
   if (prefixText !== undefined) {
@@ -110,18 +81,31 @@ export function parseCidr(text: string): Cidr {
   // ::ffff:169.254.0.0/112 is 169.254.0.0/16: match it against folded addresses.
   const mapped = isMapped(raw) && prefix >= 96;
   const family = mapped ? 4 : raw.family;
-  const value = mapped ? raw.value - MAPPED_PREFIX : raw.value;
   const length = mapped ? prefix - 96 : prefix;
-  return { family, prefix: length, network: mask(value, family, length) };
+  const hostBits = BigInt(bits(family) - length);
+  const value = mapped ? raw.value - MAPPED_PREFIX : raw.value;
+  return { family, prefix: length, network: (value >> hostBits) << hostBits };
 }
 
-function mask(value: bigint, family: 4 | 6, prefix: number): bigint {
-  const hostBits = BigInt(bits(family) - prefix);
-  return (value >> hostBits) << hostBits;
+/** The range as a BlockList, made once per range: a policy checks the same few on every connect. */
+function listOf(cidr: Cidr): BlockList {
+  let list = lists.get(cidr);
+  if (!list) {
+    list = new BlockList();
+    list.addSubnet(
+      formatIp({ family: cidr.family, value: cidr.network }),
+      cidr.prefix,
+      familyName(cidr.family),
+    );
+    lists.set(cidr, list);
+  }
+  return list;
 }
 
 export function cidrContains(cidr: Cidr, address: IpAddress): boolean {
-  return cidr.family === address.family && mask(address.value, address.family, cidr.prefix) === cidr.network;
+  // Families never match: BlockList would put every IPv4 address in ::/0 (through ::ffff:0:0/96).
+  if (cidr.family !== address.family) return false;
+  return listOf(cidr).check(formatIp(address), familyName(address.family));
 }
 
 /** Whether every address of `inner` is also in `outer`. */
@@ -139,20 +123,11 @@ export function formatCidr(cidr: Cidr): string {
 
 /** Dotted quad for IPv4; RFC 5952 text for IPv6 (longest run of zero groups as "::"). */
 export function formatIp(address: IpAddress): string {
-  if (address.family === 4) {
-    return [24n, 16n, 8n, 0n].map((shift) => String((address.value >> shift) & 0xffn)).join('.');
-  }
-  const groups: string[] = [];
-  for (let shift = 112n; shift >= 0n; shift -= 16n)
-    groups.push(((address.value >> shift) & 0xffffn).toString(16));
-  let best = { start: -1, length: 1 };
-  for (let start = 0; start < 8; start++) {
-    let length = 0;
-    while (start + length < 8 && groups[start + length] === '0') length++;
-    if (length > best.length) best = { start, length };
-  }
-  if (best.start < 0) return groups.join(':');
-  const head = groups.slice(0, best.start).join(':');
-  const tail = groups.slice(best.start + best.length).join(':');
-  return `${head}::${tail}`;
+  const [count, width] = address.family === 4 ? [4, 8n] : [8, 16n];
+  const groups = Array.from(
+    { length: count },
+    (_unused, index) => (address.value >> (width * BigInt(count - 1 - index))) & ((1n << width) - 1n),
+  );
+  if (address.family === 4) return groups.join('.');
+  return canonicalIpv6(groups.map((group) => group.toString(16)).join(':'));
 }
