@@ -17,6 +17,7 @@ import { SecretRedactor } from './observability/redactor.ts';
 import { systemClock } from './policy/clock.ts';
 import { parseDuration } from './policy/duration.ts';
 import { providers } from './providers/index.ts';
+import type { ProviderRegistry } from './providers/registry.ts';
 
 function loadKubeConfig(config: OperatorConfig): PooledKubeConfig {
   const kubeConfig = new PooledKubeConfig();
@@ -57,7 +58,8 @@ function sources(kubeConfig: PooledKubeConfig, config: OperatorConfig): ManagerS
   };
 }
 
-async function main(): Promise<void> {
+/** Runs the operator with a registry: the built-in one, or a test's with one more provider (test/integration/extra-provider). */
+export async function main(registry: ProviderRegistry = providers): Promise<void> {
   // As PID 1 in a container, a signal with no handler is ignored and kubelet waits out the whole grace
   // period: handle SIGTERM from the start. Until work can start there is nothing to drain, so exit.
   let onSignal = (_signal: string): void => {
@@ -125,7 +127,7 @@ async function main(): Promise<void> {
   const manager = new Manager({
     kubeConfig,
     sources: sources(kubeConfig, config),
-    providers,
+    providers: registry,
     http,
     events,
     metrics,
@@ -230,4 +232,5 @@ async function main(): Promise<void> {
   else manager.startWorkers();
 }
 
-await main();
+// Imported by a test entry point that passes its own registry, this module must not start on its own.
+if (import.meta.main) await main();

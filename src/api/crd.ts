@@ -48,7 +48,8 @@ export function openApiSchema(schema: z.ZodType): JsonSchema {
   ) as JsonSchema;
 }
 
-export function apiCredentialCrd(): JsonSchema {
+/** The CRD for the built-in providers, or for the spec schema of another registration list (a test's). */
+export function apiCredentialCrd(specSchema: z.ZodType = apiCredentialSpecSchema): JsonSchema {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
@@ -102,7 +103,7 @@ export function apiCredentialCrd(): JsonSchema {
                 apiVersion: { type: 'string' },
                 kind: { type: 'string' },
                 metadata: { type: 'object' },
-                spec: openApiSchema(apiCredentialSpecSchema),
+                spec: openApiSchema(specSchema),
                 status: openApiSchema(apiCredentialStatusSchema),
               },
             },

@@ -16,7 +16,6 @@ import {
   GROUP,
   PLURAL,
   VERSION,
-  apiCredentialSpecSchema,
   type ApiCredential,
   type ApiCredentialSpec,
   type ApiCredentialStatus,
@@ -193,7 +192,7 @@ export class Reconciler {
     }
     if (credential.metadata.deletionTimestamp) return this.#finalize(credential);
 
-    const parsed = apiCredentialSpecSchema.safeParse(credential.spec);
+    const parsed = this.#deps.providers.specSchema.safeParse(credential.spec);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       const field = ['spec', ...(issue?.path ?? []).map(String)].join('.');
@@ -979,7 +978,7 @@ export class Reconciler {
       this.forget(key);
       return {};
     }
-    const parsed = apiCredentialSpecSchema.safeParse(credential.spec);
+    const parsed = this.#deps.providers.specSchema.safeParse(credential.spec);
     const selected = parsed.success ? selectProvider(this.#deps.providers, parsed.data) : undefined;
     if (parsed.success && selected?.provider.release && this.#releaseEnabled(selected)) {
       const signal = AbortSignal.timeout(this.#deps.options.releaseTimeoutMs);

@@ -5,8 +5,7 @@
 // - no renewal storm: renewals stay spaced by a share of what each token has left;
 // - a warning that names the clock when the skew is large; a dead token is retried with backoff.
 import { describe, expect, it } from 'vitest';
-import { TapdataProvider } from '../providers/tapdata.ts';
-import { tapdataSchema } from '../api/apicredential.ts';
+import { TapdataProvider, tapdataSchema } from '../providers/tapdata.ts';
 import { MapInputs, MemoryState } from '../../test/providers/context.ts';
 import { ScriptedHttp } from '../../test/unit/fuzz/hostile.ts';
 import { backoffDelay } from './backoff.ts';

@@ -1,7 +1,7 @@
 // iDempiere REST (bxservice/idempiere-rest) on the wire: one request helper, its error body
 // ({title, status, detail}), and reading a session answer. Used by idempiere-login.ts and idempiere.ts.
 import { decodeJwt } from 'jose';
-import type { IdempiereSpec } from '../api/apicredential.ts';
+import type { IdempiereSpec } from './idempiere.ts';
 import type { HttpResponse } from '../http/client.ts';
 import { safeExcerpt } from '../http/safe-excerpt.ts';
 import { ProviderError } from './errors.ts';

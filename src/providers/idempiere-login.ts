@@ -1,7 +1,7 @@
 // iDempiere REST login: the one-step login when every session parameter is an id, otherwise the
 // step-by-step flow (step 1, the lookups, PUT), which also turns names into ids and, when a value
 // matches nothing or several choices, says which spec field is wrong and lists what there is.
-import type { IdempiereSpec } from '../api/apicredential.ts';
+import type { IdempiereSpec } from './idempiere.ts';
 import type { HttpResponse } from '../http/client.ts';
 import { ProviderError, excerpt } from './errors.ts';
 import {

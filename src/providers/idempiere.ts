@@ -18,7 +18,8 @@
 // is returned.
 import { crashPoint } from '../testing/crash-points.ts';
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
-import type { IdempiereSpec } from '../api/apicredential.ts';
+import { z } from 'zod';
+import { caBundleRef, httpUrl, userCredentialsRef } from '../api/fields.ts';
 import { resolveExpiry } from '../policy/expiry.ts';
 import { ProviderError } from './errors.ts';
 import {
@@ -33,7 +34,43 @@ import {
 } from './idempiere-api.ts';
 import { login, type Credentials } from './idempiere-login.ts';
 import { declareNeeds, loginRefs } from './references.ts';
+import { defineProvider } from './definition.ts';
 import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';
+
+const idOrName = z.union([z.number().int().min(0), z.string().min(1).max(256)]);
+
+export const idempiereSchema = z
+  .object({
+    baseUrl: httpUrl('iDempiere server URL; the REST API is under {baseUrl}/api/v1.'),
+    credentialsRef: userCredentialsRef,
+    login: z
+      .object({
+        client: idOrName.meta({ description: 'Client id, or its search key (Value).' }),
+        role: idOrName
+          .optional()
+          .meta({ description: 'Role id or name. May be omitted when the user has one role.' }),
+        organization: idOrName.optional().meta({ description: 'Organization id or name.' }),
+        warehouse: idOrName.optional().meta({ description: 'Warehouse id or name.' }),
+        language: z
+          .string()
+          .min(2)
+          .max(16)
+          .optional()
+          .meta({ description: 'Login language, for example en_US.' }),
+      })
+      .meta({
+        description:
+          'Session parameters. All given as ids: one-step login. Names or omitted values: the multi-step flow resolves them.',
+      }),
+    logoutOnDelete: z
+      .boolean()
+      .default(true)
+      .meta({ description: 'Log the session out when the ApiCredential is deleted.' }),
+    caBundleRef: caBundleRef.optional(),
+  })
+  .meta({ description: 'iDempiere REST: login, rotation of the single-use refresh token, logout.' });
+
+export type IdempiereSpec = z.output<typeof idempiereSchema>;
 
 /** Keys of the operator-only state Secret. Timestamps are RFC 3339; ids are decimal strings. */
 export const IDEMPIERE_STATE_KEYS = {
@@ -370,3 +407,9 @@ export class IdempiereProvider implements TokenProvider<IdempiereSpec> {
     return tokenSet(session.token, startedAt, context);
   }
 }
+
+export const idempiereDefinition = defineProvider({
+  name: 'idempiere',
+  schema: idempiereSchema,
+  create: () => new IdempiereProvider(),
+});

@@ -4,7 +4,8 @@
 // here is the honest version: copy both into the consumer Secret, check with one cheap GET that
 // they still work, warn before a JWT Bearer expires, and fail loudly, saying exactly what the person
 // must do, once they stop working.
-import type { IdmpCloudSpec } from '../api/apicredential.ts';
+import { z } from 'zod';
+import { caBundleRef, duration, httpUrl, objectName, secretKey } from '../api/fields.ts';
 import type { HttpResponse } from '../http/client.ts';
 import { DurationError, formatDuration, parseDuration } from '../policy/duration.ts';
 import { ProviderError } from './errors.ts';
@@ -19,7 +20,37 @@ import {
   serverError,
 } from './idmp-common.ts';
 import { declareNeeds, secretKeyRef } from './references.ts';
+import { defineProvider } from './definition.ts';
 import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';
+
+export const idmpCloudSchema = z
+  .object({
+    baseUrl: httpUrl('IDMP cloud instance URL, https://<instance-id>.idmp.taosdata.com.'),
+    tokensRef: z
+      .object({
+        name: objectName('Secret where a person pastes the two values copied from the browser.'),
+        bearerTokenKey: secretKey('bearer_token', 'Key of the Authorization Bearer token.'),
+        accessTokenKey: secretKey('access_token', 'Key of the Access-token header value.'),
+      })
+      .meta({
+        description: 'Secret holding the Bearer token and Access-token header copied from a browser session.',
+      }),
+    checkPath: z
+      .string()
+      .regex(/^\//)
+      .max(1024)
+      .default('/api/v1/elements?current=1&size=1')
+      .meta({ description: 'A cheap authenticated GET used to check that the tokens still work.' }),
+    checkInterval: duration('How often the tokens are checked. Default: 10m.').default('10m'),
+    warnBefore: duration('Warn this long before a JWT bearer token expires. Default: 24h.').default('24h'),
+    caBundleRef: caBundleRef.optional(),
+  })
+  .meta({
+    description:
+      'IDMP cloud: tokens cannot be obtained by a program. The operator distributes the tokens a person copied, checks them and warns before they expire.',
+  });
+
+export type IdmpCloudSpec = z.output<typeof idmpCloudSchema>;
 
 const FIELD = 'spec.provider.idmpCloud';
 /**
@@ -273,3 +304,9 @@ function safeLocation(location: string, base: string): string {
     return 'an unreadable location';
   }
 }
+
+export const idmpCloudDefinition = defineProvider({
+  name: 'idmpCloud',
+  schema: idmpCloudSchema,
+  create: () => new IdmpCloudProvider(),
+});

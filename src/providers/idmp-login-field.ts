@@ -3,7 +3,7 @@
 // every raw-HTTP script TaosData publishes sends `login_name`, the only wire evidence: the default.
 // A Java server with Jackson's FAIL_ON_UNKNOWN_PROPERTIES refuses a body carrying both, so one is
 // sent, and a 400 that names the field is answered by trying the other once.
-import type { IdmpSpec } from '../api/apicredential.ts';
+import type { IdmpSpec } from './idmp.ts';
 
 export type LoginField = NonNullable<IdmpSpec['loginField']>;
 

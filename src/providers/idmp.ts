@@ -1,7 +1,8 @@
 // TDengine IDMP enterprise (self-hosted): password login at POST {baseUrl}/api/v1/users/login, which
 // answers {"token": JWT} (vendor notes §5.1, seed 000). There is no refresh endpoint and no
 // documented logout, so renewal is a new login and nothing is released on deletion.
-import type { IdmpSpec } from '../api/apicredential.ts';
+import { z } from 'zod';
+import { caBundleRef, httpUrl, userCredentialsRef } from '../api/fields.ts';
 import type { HttpResponse } from '../http/client.ts';
 import { expiryWarnings, resolveExpiry } from '../policy/expiry.ts';
 import { ProviderError } from './errors.ts';
@@ -23,7 +24,22 @@ import {
   serverError,
 } from './idmp-common.ts';
 import { declareNeeds, loginRefs } from './references.ts';
+import { defineProvider } from './definition.ts';
 import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';
+
+export const idmpSchema = z
+  .object({
+    baseUrl: httpUrl('TDengine IDMP base URL, for example http://idmp:6042.'),
+    credentialsRef: userCredentialsRef,
+    loginField: z.enum(['login_name', 'loginName']).optional().meta({
+      description:
+        'Pins the JSON field name of the login name. Unset, the operator sends one name, and on a 400 that names the field it tries the other and remembers the one that works for this baseUrl.',
+    }),
+    caBundleRef: caBundleRef.optional(),
+  })
+  .meta({ description: 'TDengine IDMP enterprise login (POST /api/v1/users/login).' });
+
+export type IdmpSpec = z.output<typeof idmpSchema>;
 
 const FIELD = 'spec.provider.idmp';
 export const IDMP_LOGIN_PATH = '/api/v1/users/login';
@@ -252,3 +268,9 @@ function requestRejected(what: string, said: string, tried: LoginFieldsTried): P
     httpStatus: 400,
   });
 }
+
+export const idmpDefinition = defineProvider({
+  name: 'idmp',
+  schema: idmpSchema,
+  create: () => new IdmpProvider(),
+});

@@ -25,7 +25,8 @@
 // token (or that failed for a passing reason) are tried again on their own backoff: the round sets
 // checkAgainAt to the earliest of those attempts, and a warning names the tenants that lack a token.
 import { setTimeout as sleepFor } from 'node:timers/promises';
-import type { InsightsHubSpec } from '../api/apicredential.ts';
+import { z } from 'zod';
+import { caBundleRef, cel, clientCredentialsRef, httpUrl } from '../api/fields.ts';
 import type { HttpRequest, HttpResponse } from '../http/client.ts';
 import { backoffDelay } from '../policy/backoff.ts';
 import { resolveExpiry } from '../policy/expiry.ts';
@@ -67,7 +68,46 @@ import {
   type FailedTenant,
 } from './insights-hub-retry.ts';
 import { clientCredentialRefs, declareNeeds } from './references.ts';
+import { defineProvider } from './definition.ts';
 import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';
+
+export const insightsHubSchema = z
+  .object({
+    baseUrl: httpUrl('Gateway URL, for example https://gateway.eu1.mindsphere.io.'),
+    credentialsRef: clientCredentialsRef,
+    appName: z.string().min(1).max(256),
+    appVersion: z.string().min(1).max(64),
+    hostTenant: z.string().min(1).max(256),
+    userTenants: z.array(z.string().min(1).max(256)).min(1).max(10000).optional().meta({
+      description: 'Tenants to mint tokens for. Set this or allUserTenants.',
+      'x-kubernetes-list-type': 'set',
+    }),
+    allUserTenants: z
+      .boolean()
+      .optional()
+      .meta({ description: 'Discover every tenant the app is provisioned to (GET /v3/userTenants, paged).' }),
+    batchSize: z.number().int().min(1).max(100).default(5).meta({
+      description: 'Tenants per /v3/oauthTokens call. The vendor documents 5 in one place and 2 in another.',
+    }),
+    pageSize: z
+      .number()
+      .int()
+      .min(1)
+      .max(500)
+      .default(100)
+      .meta({ description: 'Page size for /v3/userTenants.' }),
+    caBundleRef: caBundleRef.optional(),
+  })
+  .meta({
+    description:
+      'Siemens Insights Hub Technical Token Manager: app credentials to per-tenant technical tokens.',
+    ...cel({
+      rule: 'has(self.userTenants) != (has(self.allUserTenants) && self.allUserTenants)',
+      message: 'set exactly one of userTenants or allUserTenants: true',
+    }),
+  });
+
+export type InsightsHubSpec = z.output<typeof insightsHubSchema>;
 
 export const MINDSPHERE_API_PATH = '/api/technicaltokenmanager/v3';
 /** Calls in flight at once: enough for thousands of tenants within the provider timeout, gentle on the API. */
@@ -749,3 +789,9 @@ class Round {
     throw unexpected(response, endpoint);
   }
 }
+
+export const insightsHubDefinition = defineProvider({
+  name: 'insightsHub',
+  schema: insightsHubSchema,
+  create: () => new InsightsHubProvider(),
+});

@@ -2,12 +2,83 @@
 // Client authentication: client_secret_basic, client_secret_post, or private_key_jwt (RFC 7523).
 import { randomUUID } from 'node:crypto';
 import { SignJWT, importPKCS8, type CryptoKey, type KeyObject } from 'jose';
-import type { Oauth2Spec } from '../api/apicredential.ts';
+import { z } from 'zod';
+import { caBundleRef, cel, httpUrl, objectName, secretKey } from '../api/fields.ts';
 import type { HttpClient } from '../http/client.ts';
 import { ProviderError, excerpt } from './errors.ts';
 import { tokenEndpointError, tokenSetFromResponse } from './oauth-response.ts';
 import { clientCredentialRefs, declareNeeds, secretKeyRef } from './references.ts';
+import { defineProvider } from './definition.ts';
 import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';
+
+export const oauth2Schema = z
+  .object({
+    tokenUrl: httpUrl('Token endpoint. Set this or issuerUrl.').optional(),
+    issuerUrl: httpUrl(
+      'Issuer; the token endpoint is found through {issuer}/.well-known/openid-configuration.',
+    ).optional(),
+    clientAuth: z
+      .enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt'])
+      .default('client_secret_basic')
+      .meta({ description: 'How the client authenticates to the token endpoint (RFC 6749 §2.3, RFC 7523).' }),
+    credentialsRef: z
+      .object({
+        name: objectName('Name of a Secret in the ApiCredential namespace.'),
+        clientIdKey: secretKey('client_id', 'Key of the client id.'),
+        clientSecretKey: secretKey(
+          'client_secret',
+          'Key of the client secret (client_secret_basic and _post).',
+        ),
+        privateKeyKey: secretKey('private_key', 'Key of the PEM private key (private_key_jwt).'),
+      })
+      .meta({ description: 'Secret holding the client id and its secret or private key.' }),
+    signingAlgorithm: z
+      .enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'])
+      .optional()
+      .meta({ description: 'JWS algorithm of the private_key_jwt assertion. Default: from the key type.' }),
+    keyId: z
+      .string()
+      .max(256)
+      .optional()
+      .meta({ description: 'kid header of the private_key_jwt assertion.' }),
+    scopes: z
+      .array(z.string().min(1).max(256))
+      .max(64)
+      .optional()
+      .meta({ description: 'Scopes to request.' }),
+    audience: z
+      .string()
+      .max(2048)
+      .optional()
+      .meta({ description: 'audience parameter (Auth0, Keycloak token exchange).' }),
+    resource: z.string().max(2048).optional().meta({ description: 'resource parameter (RFC 8707).' }),
+    extraParams: z.record(z.string(), z.string().max(4096)).optional().meta({
+      description:
+        'Extra form parameters for the token request. Not for secrets: they are visible in the spec.',
+    }),
+    caBundleRef: caBundleRef.optional(),
+    revokeOnDelete: z.boolean().default(true).meta({
+      description:
+        'Revoke the token when the ApiCredential is deleted, if the server has a revocation endpoint.',
+    }),
+  })
+  .meta({
+    description:
+      'OAuth 2.0 client credentials grant against any RFC 6749 server (Keycloak, Auth0, Entra ID, ...).',
+    ...cel(
+      {
+        rule: 'has(self.tokenUrl) != has(self.issuerUrl)',
+        message: 'set exactly one of tokenUrl or issuerUrl',
+      },
+      {
+        rule: "!has(self.signingAlgorithm) || self.clientAuth == 'private_key_jwt'",
+        message: 'signingAlgorithm applies only to clientAuth private_key_jwt',
+        fieldPath: '.signingAlgorithm',
+      },
+    ),
+  });
+
+export type Oauth2Spec = z.output<typeof oauth2Schema>;
 
 const FIELD = 'spec.provider.oauth2';
 const RESERVED_PARAMS = new Set([
@@ -224,3 +295,9 @@ export class OAuth2Provider implements TokenProvider<Oauth2Spec> {
     return endpoints;
   }
 }
+
+export const oauth2Definition = defineProvider({
+  name: 'oauth2',
+  schema: oauth2Schema,
+  create: () => new OAuth2Provider(),
+});

@@ -5,14 +5,6 @@
 // exception, never a hang, never a planted secret in a message.
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  idempiereSchema,
-  idmpCloudSchema,
-  idmpSchema,
-  insightsHubSchema,
-  oauth2Schema,
-  tapdataSchema,
-} from '../api/apicredential.ts';
 import { ManualClock } from '../policy/clock.ts';
 import { MAX_LIFETIME_MS } from '../policy/expiry.ts';
 import { MapInputs, MemoryState } from '../../test/providers/context.ts';
@@ -34,12 +26,12 @@ import {
   type RawAnswer,
 } from '../../test/unit/fuzz/hostile.ts';
 import { login } from './idempiere-login.ts';
-import { IdempiereProvider } from './idempiere.ts';
-import { IdmpCloudProvider } from './idmp-cloud.ts';
-import { IdmpProvider } from './idmp.ts';
-import { InsightsHubProvider } from './insights-hub.ts';
-import { OAuth2Provider } from './oauth2.ts';
-import { TapdataProvider } from './tapdata.ts';
+import { IdempiereProvider, idempiereSchema } from './idempiere.ts';
+import { IdmpCloudProvider, idmpCloudSchema } from './idmp-cloud.ts';
+import { IdmpProvider, idmpSchema } from './idmp.ts';
+import { InsightsHubProvider, insightsHubSchema } from './insights-hub.ts';
+import { OAuth2Provider, oauth2Schema } from './oauth2.ts';
+import { TapdataProvider, tapdataSchema } from './tapdata.ts';
 import type { HttpClient } from '../http/client.ts';
 import type { ProviderContext, TokenSet } from './types.ts';
 

@@ -2,11 +2,32 @@
 // Quirks from the vendor notes: client_secret_post only (HTTP Basic fails with invalid_client for
 // clients made in the UI), expires_in documented as a String but sent as a number, no refresh token,
 // and JSON bodies only on builds from December 2025 on.
-import type { TapdataSpec } from '../api/apicredential.ts';
+import { z } from 'zod';
+import { caBundleRef, clientCredentialsRef, httpUrl } from '../api/fields.ts';
 import { ProviderError } from './errors.ts';
 import { tokenEndpointError, tokenSetFromResponse } from './oauth-response.ts';
 import { clientCredentialRefs, declareNeeds } from './references.ts';
+import { defineProvider } from './definition.ts';
 import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';
+
+export const tapdataSchema = z
+  .object({
+    baseUrl: httpUrl('TapData Manager (TM) base URL, for example http://tapdata:3030.'),
+    credentialsRef: clientCredentialsRef,
+    scopes: z
+      .array(z.string().min(1).max(256))
+      .max(64)
+      .optional()
+      .meta({ description: 'Role ids to request as scopes.' }),
+    bodyFormat: z
+      .enum(['form', 'json'])
+      .default('form')
+      .meta({ description: 'Token request body. json works only on TM builds from December 2025 on.' }),
+    caBundleRef: caBundleRef.optional(),
+  })
+  .meta({ description: 'TapData Data Service client credentials (POST {baseUrl}/oauth/token).' });
+
+export type TapdataSpec = z.output<typeof tapdataSchema>;
 
 const FIELD = 'spec.provider.tapdata';
 
@@ -67,3 +88,9 @@ export class TapdataProvider implements TokenProvider<TapdataSpec> {
     return tokenSetFromResponse(response, url, context, startedAt);
   }
 }
+
+export const tapdataDefinition = defineProvider({
+  name: 'tapdata',
+  schema: tapdataSchema,
+  create: () => new TapdataProvider(),
+});

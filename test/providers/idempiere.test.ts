@@ -2,7 +2,7 @@
 // rotation, and above all the rule that a refresh token is sent at most once, whatever fails when.
 import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { IdempiereSpec } from '../../src/api/apicredential.ts';
+import type { IdempiereSpec } from '../../src/providers/idempiere.ts';
 import { createHttpClient, type ClosableHttpClient, type HttpClient } from '../../src/http/client.ts';
 import { ProviderError, StateConflictError } from '../../src/providers/errors.ts';
 import { IDEMPIERE_STATE_KEYS, IdempiereProvider } from '../../src/providers/idempiere.ts';

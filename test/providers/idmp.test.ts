@@ -2,7 +2,8 @@
 // enterprise password login and its blockers, and the cloud tokens a person copies from a browser,
 // which the operator can only distribute, check and warn about.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { IdmpCloudSpec, IdmpSpec } from '../../src/api/apicredential.ts';
+import type { IdmpCloudSpec } from '../../src/providers/idmp-cloud.ts';
+import type { IdmpSpec } from '../../src/providers/idmp.ts';
 import { ManualClock } from '../../src/policy/clock.ts';
 import { IdmpCloudProvider, IDMP_CLOUD_ACCESS_TOKEN_KEY } from '../../src/providers/idmp-cloud.ts';
 import { IdmpProvider } from '../../src/providers/idmp.ts';

@@ -2,7 +2,7 @@
 // per-tenant failures, the Secret layout, call counts per round, throttling and expiry from `timestamp`.
 import { decodeJwt } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { InsightsHubSpec } from '../../src/api/apicredential.ts';
+import type { InsightsHubSpec } from '../../src/providers/insights-hub.ts';
 import { InsightsHubProvider } from '../../src/providers/insights-hub.ts';
 import type { ProviderContext, TokenSet } from '../../src/providers/types.ts';
 import { basicHeader, findPlantedSecrets } from '../emulators/common.ts';

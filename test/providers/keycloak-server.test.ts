@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { decodeJwt, exportJWK, exportPKCS8, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
-import type { Oauth2Spec } from '../../src/api/apicredential.ts';
+import type { Oauth2Spec } from '../../src/providers/oauth2.ts';
 import { OAuth2Provider } from '../../src/providers/oauth2.ts';
 import { providerContext, expectProviderError } from './context.ts';
 import { fetch } from 'undici';

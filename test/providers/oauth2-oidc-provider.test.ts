@@ -1,7 +1,7 @@
 // The oauth2 provider against a real OpenID Provider (panva/oidc-provider) on loopback.
 import { exportJWK, generateKeyPair, exportPKCS8 } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Oauth2Spec } from '../../src/api/apicredential.ts';
+import type { Oauth2Spec } from '../../src/providers/oauth2.ts';
 import { OAuth2Provider, basicAuthorization } from '../../src/providers/oauth2.ts';
 import { startOidcServer, type OidcServer } from '../oidc/server.ts';
 import { providerContext, expectProviderError } from './context.ts';

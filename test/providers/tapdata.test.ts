@@ -1,7 +1,7 @@
 // The tapdata provider against the TapData emulator: the vendor's quirks, and every kind of bad
 // answer a token endpoint can give, each turned into a clear error and never a crash.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { TapdataSpec } from '../../src/api/apicredential.ts';
+import type { TapdataSpec } from '../../src/providers/tapdata.ts';
 import { createHttpClient } from '../../src/http/client.ts';
 import { ProviderError } from '../../src/providers/errors.ts';
 import { TapdataProvider } from '../../src/providers/tapdata.ts';
