@@ -3,8 +3,7 @@
 // transport problems throw, always as ProviderError (or the caller's abort reason).
 import { isIP } from 'node:net';
 import type { Dispatcher } from 'undici';
-import type { ProviderName } from '../api/apicredential.ts';
-import { ProviderError } from '../providers/errors.ts';
+import { ProviderError } from '../errors/failure.ts';
 import { addressNotAllowed, compileAddressPolicy, type AddressChecker } from './address-policy.ts';
 import { createDispatcher } from './dispatcher.ts';
 import { prepareRequest } from './request.ts';
@@ -105,7 +104,7 @@ export function clientView(
   config: Settings,
   source: DispatcherSource,
   caConfigured: boolean,
-  provider?: ProviderName,
+  provider?: string,
 ): HttpClient {
   const observe = (
     request: HttpRequest,

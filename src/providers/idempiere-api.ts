@@ -3,8 +3,8 @@
 import { decodeJwt } from 'jose';
 import type { IdempiereSpec } from '../api/apicredential.ts';
 import type { HttpResponse } from '../http/client.ts';
-import { safeExcerpt } from '../http/safe-excerpt.ts';
-import { ProviderError } from './errors.ts';
+import { safeExcerpt } from '../errors/excerpt.ts';
+import { ProviderError } from '../errors/failure.ts';
 import type { ProviderContext } from './types.ts';
 
 export const FIELD = 'spec.provider.idempiere';

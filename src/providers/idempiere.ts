@@ -20,7 +20,7 @@ import { crashPoint } from '../testing/crash-points.ts';
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import type { IdempiereSpec } from '../api/apicredential.ts';
 import { resolveExpiry } from '../policy/expiry.ts';
-import { ProviderError } from './errors.ts';
+import { ProviderError } from '../errors/failure.ts';
 import {
   FIELD,
   jsonObject,

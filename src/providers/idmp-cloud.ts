@@ -7,7 +7,7 @@
 import type { IdmpCloudSpec } from '../api/apicredential.ts';
 import type { HttpResponse } from '../http/client.ts';
 import { DurationError, formatDuration, parseDuration } from '../policy/duration.ts';
-import { ProviderError } from './errors.ts';
+import { ProviderError } from '../errors/failure.ts';
 import {
   hostAndPath,
   idmpSaid,

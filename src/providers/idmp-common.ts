@@ -2,10 +2,10 @@
 // answers for messages, and the JWT exp of a token we only read, never verify.
 import { decodeJwt } from 'jose';
 import type { HttpResponse } from '../http/client.ts';
-import { safeExcerpt } from '../http/safe-excerpt.ts';
+import { safeExcerpt } from '../errors/excerpt.ts';
 import { formatDuration } from '../policy/duration.ts';
 import { MAX_LIFETIME_MS } from '../policy/expiry.ts';
-import { ProviderError } from './errors.ts';
+import { ProviderError } from '../errors/failure.ts';
 
 /** `{baseUrl}{path}` without a doubled slash; path starts with '/' and may carry a query. */
 export function idmpUrl(baseUrl: string, path: string): string {

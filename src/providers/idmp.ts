@@ -4,7 +4,7 @@
 import type { IdmpSpec } from '../api/apicredential.ts';
 import type { HttpResponse } from '../http/client.ts';
 import { expiryWarnings, resolveExpiry } from '../policy/expiry.ts';
-import { ProviderError } from './errors.ts';
+import { ProviderError } from '../errors/failure.ts';
 import {
   DEFAULT_LOGIN_FIELD,
   isRequestFormatRejection,

@@ -2,8 +2,8 @@
 // body is the platform's `{"errors":[{"code","logref","message"}]}` (vendor notes §4.5); the logref is
 // kept in messages because Siemens support asks for it.
 import type { HttpResponse } from '../http/client.ts';
-import { safeExcerpt } from '../http/safe-excerpt.ts';
-import { ProviderError, type FailureKind } from './errors.ts';
+import { safeExcerpt } from '../errors/excerpt.ts';
+import { ProviderError, type FailureKind } from '../errors/failure.ts';
 
 export const FIELD = 'spec.provider.insightsHub';
 

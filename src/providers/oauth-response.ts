@@ -1,9 +1,9 @@
 // Reading token endpoint answers the way RFC 6749 §5 defines them, shared by every provider that
 // speaks OAuth 2.0 (oauth2, tapdata): success bodies, error bodies, and what each error means for us.
 import type { HttpResponse } from '../http/client.ts';
-import { safeExcerpt } from '../http/safe-excerpt.ts';
 import { expiryWarnings, resolveExpiry } from '../policy/expiry.ts';
-import { ProviderError, excerpt, type FailureKind } from './errors.ts';
+import { ProviderError, type FailureKind } from '../errors/failure.ts';
+import { excerpt, safeExcerpt } from '../errors/excerpt.ts';
 import type { ProviderContext, TokenSet } from './types.ts';
 
 /** RFC 6749 error codes → condition reason, and whether retrying can help. */

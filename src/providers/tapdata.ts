@@ -3,7 +3,7 @@
 // clients made in the UI), expires_in documented as a String but sent as a number, no refresh token,
 // and JSON bodies only on builds from December 2025 on.
 import type { TapdataSpec } from '../api/apicredential.ts';
-import { ProviderError } from './errors.ts';
+import { ProviderError } from '../errors/failure.ts';
 import { tokenEndpointError, tokenSetFromResponse } from './oauth-response.ts';
 import { clientCredentialRefs, declareNeeds } from './references.ts';
 import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';

@@ -64,13 +64,3 @@ export class StateConflictError extends Error {
     this.name = 'StateConflictError';
   }
 }
-
-/** Short, printable excerpt of a provider's answer for messages: one line, bounded, no control chars. */
-export function excerpt(text: string, max = 200): string {
-  const oneLine = text
-    // eslint-disable-next-line no-control-regex -- stripping control characters is the point
-    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
-    .replace(/\s+/g, ' ')
-    .trim();
-  return oneLine.length > max ? `${oneLine.slice(0, max)}…` : oneLine;
-}
