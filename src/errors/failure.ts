@@ -64,3 +64,29 @@ export class StateConflictError extends Error {
     this.name = 'StateConflictError';
   }
 }
+
+/**
+ * The same failure told with a new message: every detail is kept unless `changes` replaces it (a
+ * caller that knows the outcome is unknown, or that a retry may help, says so there).
+ */
+export function withMessage(
+  error: ProviderError,
+  message: string,
+  changes: Partial<Omit<ProviderErrorDetails, 'message'>> = {},
+  options?: { cause?: unknown },
+): ProviderError {
+  return new ProviderError(
+    {
+      kind: error.kind,
+      reason: error.reason,
+      httpStatus: error.httpStatus,
+      providerCode: error.providerCode,
+      retryAfterMs: error.retryAfterMs,
+      outcomeUnknown: error.outcomeUnknown,
+      currentTokenInvalid: error.currentTokenInvalid,
+      ...changes,
+      message,
+    },
+    options,
+  );
+}

@@ -20,7 +20,7 @@ import { crashPoint } from '../testing/crash-points.ts';
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import type { IdempiereSpec } from '../api/apicredential.ts';
 import { resolveExpiry } from '../policy/expiry.ts';
-import { ProviderError } from '../errors/failure.ts';
+import { ProviderError, withMessage } from '../errors/failure.ts';
 import {
   FIELD,
   jsonObject,
@@ -144,16 +144,10 @@ function outcomeUnknown(call: string, error: unknown): ProviderError {
   const next =
     'The refresh token may have been used, so it is never sent again: the next attempt logs in with the credentials.';
   if (ProviderError.is(error)) {
-    return new ProviderError(
-      {
-        kind: error.kind === 'rate-limited' ? 'rate-limited' : 'transient',
-        reason: error.reason,
-        message: `${error.message} ${next}`,
-        httpStatus: error.httpStatus,
-        providerCode: error.providerCode,
-        retryAfterMs: error.retryAfterMs,
-        outcomeUnknown: true,
-      },
+    return withMessage(
+      error,
+      `${error.message} ${next}`,
+      { kind: error.kind === 'rate-limited' ? 'rate-limited' : 'transient', outcomeUnknown: true },
       { cause: error },
     );
   }

@@ -7,7 +7,7 @@
 import type { IdmpCloudSpec } from '../api/apicredential.ts';
 import type { HttpResponse } from '../http/client.ts';
 import { DurationError, formatDuration, parseDuration } from '../policy/duration.ts';
-import { ProviderError } from '../errors/failure.ts';
+import { ProviderError, withMessage } from '../errors/failure.ts';
 import {
   hostAndPath,
   idmpSaid,
@@ -164,16 +164,10 @@ async function check(
   } catch (error) {
     if (!ProviderError.is(error)) throw error;
     // No answer says nothing about the tokens: keep the reason, do not call them bad.
-    throw new ProviderError(
-      {
-        kind: error.kind,
-        reason: error.reason,
-        message: `${error.message} The token check did not complete, so nothing is known about the tokens in ${secret}; it is retried.`,
-        httpStatus: error.httpStatus,
-        providerCode: error.providerCode,
-        retryAfterMs: error.retryAfterMs,
-        outcomeUnknown: error.outcomeUnknown,
-      },
+    throw withMessage(
+      error,
+      `${error.message} The token check did not complete, so nothing is known about the tokens in ${secret}; it is retried.`,
+      {},
       { cause: error },
     );
   }

@@ -199,17 +199,3 @@ export function batchSizeTooLarge(
 export function isBatchLimit(response: HttpResponse): boolean {
   return response.status === 400 && /maximum|too many|limit/i.test(said(response));
 }
-
-/** Same details with a new message; keeps the error a ProviderError. */
-export function withMessage(error: ProviderError, message: string): ProviderError {
-  return new ProviderError({
-    kind: error.kind,
-    reason: error.reason,
-    message,
-    httpStatus: error.httpStatus,
-    providerCode: error.providerCode,
-    retryAfterMs: error.retryAfterMs,
-    outcomeUnknown: error.outcomeUnknown,
-    currentTokenInvalid: error.currentTokenInvalid,
-  });
-}

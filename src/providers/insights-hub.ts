@@ -29,7 +29,7 @@ import type { InsightsHubSpec } from '../api/apicredential.ts';
 import type { HttpRequest, HttpResponse } from '../http/client.ts';
 import { backoffDelay } from '../policy/backoff.ts';
 import { resolveExpiry } from '../policy/expiry.ts';
-import { ProviderError } from '../errors/failure.ts';
+import { ProviderError, withMessage } from '../errors/failure.ts';
 import {
   FIELD,
   batchSizeTooLarge,
@@ -43,7 +43,6 @@ import {
   said,
   tenantNotProvisioned,
   unexpected,
-  withMessage,
   type CallSite,
 } from './insights-hub-errors.ts';
 import {

@@ -3,7 +3,7 @@
 // clients made in the UI), expires_in documented as a String but sent as a number, no refresh token,
 // and JSON bodies only on builds from December 2025 on.
 import type { TapdataSpec } from '../api/apicredential.ts';
-import { ProviderError } from '../errors/failure.ts';
+import { withMessage } from '../errors/failure.ts';
 import { tokenEndpointError, tokenSetFromResponse } from './oauth-response.ts';
 import { clientCredentialRefs, declareNeeds } from './references.ts';
 import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';
@@ -54,13 +54,10 @@ export class TapdataProvider implements TokenProvider<TapdataSpec> {
         (response.status === 400 && error.reason === 'InvalidRequest') ||
         (response.status === 401 && response.text.trim() === '');
       if (spec.bodyFormat === 'json' && sawNoCredentials) {
-        throw new ProviderError({
-          kind: error.kind,
-          reason: error.reason,
-          httpStatus: error.httpStatus,
-          providerCode: error.providerCode,
-          message: `${error.message} This TapData Manager may predate JSON support: set ${FIELD}.bodyFormat: form.`,
-        });
+        throw withMessage(
+          error,
+          `${error.message} This TapData Manager may predate JSON support: set ${FIELD}.bodyFormat: form.`,
+        );
       }
       throw error;
     }
