@@ -8,15 +8,16 @@ import type { IdmpCloudSpec } from '../api/apicredential.ts';
 import type { HttpResponse } from '../http/client.ts';
 import { DurationError, formatDuration, parseDuration } from '../policy/duration.ts';
 import { ProviderError, withMessage } from '../errors/failure.ts';
+import { rateLimitedError, serverError } from '../errors/http-status.ts';
 import {
   hostAndPath,
+  idmpAnswer,
+  idmpRateLimitedMessage,
   idmpSaid,
   idmpUrl,
   jsonObject,
   jwtExpiresAt,
   namespaceOf,
-  rateLimitedError,
-  serverError,
 } from './idmp-common.ts';
 import { declareNeeds, secretKeyRef } from './references.ts';
 import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';
@@ -182,8 +183,10 @@ async function check(
     );
   const { status } = response;
   if (status === 401 || status === 403) throw rejected(status);
-  if (status === 429) throw rateLimitedError(response, what, said);
-  if (status >= 500) throw serverError(response, what, said);
+  const answer = idmpAnswer(response, what, said);
+  if (status === 429)
+    throw rateLimitedError(answer, (retryAfterMs) => idmpRateLimitedMessage(answer, retryAfterMs));
+  if (status >= 500) throw serverError(answer);
   if (status >= 200 && status < 300) {
     const body = jsonObject(response);
     // IDMP documents a {code,message} envelope: an error may come inside a 200.
