@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type { ApiCredentialSpec } from '../api/apicredential.ts';
 import type { SecretView } from '../kube/secret-view.ts';
-import { ProviderError } from '../providers/errors.ts';
+import { ProviderError } from '../errors/failure.ts';
 import type { InputReference, Inputs } from '../providers/types.ts';
 import { httpStatusOf } from '../kube/errors.ts';
 

@@ -32,7 +32,7 @@ import { formatDuration, parseDuration } from '../policy/duration.ts';
 import { planRenewal } from '../policy/renewal.ts';
 import { pendingMarkerForWrite } from '../policy/rollout.ts';
 import { stableRandom } from '../policy/stable-random.ts';
-import { ProviderError, StateConflictError } from '../providers/errors.ts';
+import { ProviderError, StateConflictError } from '../errors/failure.ts';
 import { selectProvider, type ProviderRegistry, type SelectedProvider } from '../providers/registry.ts';
 import type { InputReference, ProviderContext, TokenSet } from '../providers/types.ts';
 import {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ProviderError } from '../providers/errors.ts';
+import { ProviderError } from '../errors/failure.ts';
 import { addressNotAllowed, compileAddressPolicy, type AddressPolicy } from './address-policy.ts';
 import { CidrError } from './cidr.ts';
 

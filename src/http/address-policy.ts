@@ -1,6 +1,6 @@
 // Which IP addresses the operator may connect to. Checked on every resolved address at connect
 // time (see guarded-connector.ts), never on the URL string, so DNS rebinding cannot slip past it.
-import { ProviderError } from '../providers/errors.ts';
+import { ProviderError } from '../errors/failure.ts';
 import { cidrContains, cidrWithin, formatCidr, formatIp, parseCidr, parseIp, type Cidr } from './cidr.ts';
 
 export interface AddressPolicy {

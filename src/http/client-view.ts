@@ -3,8 +3,7 @@
 // transport problems throw, always as ProviderError (or the caller's abort reason).
 import { isIP } from 'node:net';
 import type { Dispatcher } from 'undici';
-import type { ProviderName } from '../api/apicredential.ts';
-import { ProviderError } from '../providers/errors.ts';
+import { ProviderError, withMessage } from '../errors/failure.ts';
 import { addressNotAllowed, compileAddressPolicy, type AddressChecker } from './address-policy.ts';
 import { createDispatcher } from './dispatcher.ts';
 import { prepareRequest } from './request.ts';
@@ -76,20 +75,12 @@ async function exchange(
     const decision = config.checker.check(prepared.hostname);
     if (!decision.allowed) {
       const denied = addressNotAllowed(prepared.hostname, decision);
-      throw new ProviderError({
-        kind: denied.kind,
-        reason: denied.reason,
-        message: `${prepared.target}: ${denied.message}`,
-      });
+      throw withMessage(denied, `${prepared.target}: ${denied.message}`);
     }
   }
   const dispatcher = source();
   if (dispatcher instanceof ProviderError) {
-    throw new ProviderError({
-      kind: dispatcher.kind,
-      reason: dispatcher.reason,
-      message: `${prepared.target}: ${dispatcher.message}`,
-    });
+    throw withMessage(dispatcher, `${prepared.target}: ${dispatcher.message}`);
   }
   const limits = {
     connectTimeoutMs: config.connectTimeoutMs,
@@ -105,7 +96,7 @@ export function clientView(
   config: Settings,
   source: DispatcherSource,
   caConfigured: boolean,
-  provider?: ProviderName,
+  provider?: string,
 ): HttpClient {
   const observe = (
     request: HttpRequest,

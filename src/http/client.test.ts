@@ -1,6 +1,6 @@
 // Client behaviour that needs no server; exchanges with real servers are in test/providers/http.
 import { describe, expect, it } from 'vitest';
-import { ProviderError } from '../providers/errors.ts';
+import { ProviderError } from '../errors/failure.ts';
 import { HttpClientFactory, createHttpClient } from './client.ts';
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {

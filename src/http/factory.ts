@@ -1,7 +1,6 @@
 // The HttpClient source the operator uses: clients per CA bundle over shared connection pools.
 import type { Dispatcher } from 'undici';
-import type { ProviderName } from '../api/apicredential.ts';
-import { ProviderError } from '../providers/errors.ts';
+import { ProviderError } from '../errors/failure.ts';
 import {
   buildDispatcher,
   clientView,
@@ -38,7 +37,7 @@ export class HttpClientFactory {
   }
 
   /** A client trusting Node's default CAs plus `caPem` (PEM, from a caBundleRef), if given. */
-  forCa(caPem?: string, scope: { provider?: ProviderName } = {}): HttpClient {
+  forCa(caPem?: string, scope: { provider?: string } = {}): HttpClient {
     const pem = caPem?.trim() ? caPem : undefined;
     const key = pem === undefined ? undefined : pemHash(pem);
     const source: DispatcherSource = () => this.#dispatcherFor(key, pem);

@@ -1,6 +1,6 @@
 // Turns an HttpRequest into what undici dispatches: origin, path, headers and an encoded body,
 // refusing what must never reach the wire (credentials in the URL, line breaks in header values).
-import { ProviderError } from '../providers/errors.ts';
+import { ProviderError } from '../errors/failure.ts';
 import type { HttpRequest } from './types.ts';
 
 export interface PreparedRequest {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ProviderError } from '../providers/errors.ts';
+import { ProviderError } from '../errors/failure.ts';
 import { createResponse, normalizeHeaders } from './response.ts';
 
 const target = 'POST kc.example/token';

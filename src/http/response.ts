@@ -1,7 +1,7 @@
 // The HttpResponse handed to providers: any status is an answer, not an error.
-import { ProviderError, excerpt } from '../providers/errors.ts';
+import { ProviderError } from '../errors/failure.ts';
+import { excerpt, safeExcerpt } from '../errors/excerpt.ts';
 import { parseRetryAfter } from './retry-after.ts';
-import { safeExcerpt } from './safe-excerpt.ts';
 import type { HttpResponse } from './types.ts';
 
 export interface RawResponse {

@@ -2,7 +2,7 @@
 // the facts we need are visible: whether the request reached a socket (onRequestStart), the
 // response size as it streams, and a caller's abort before undici has a socket to abort.
 import type { Dispatcher } from 'undici';
-import { ProviderError } from '../providers/errors.ts';
+import { ProviderError } from '../errors/failure.ts';
 import { BoundedBody } from './bounded-body.ts';
 import type { PreparedRequest } from './request.ts';
 import { normalizeHeaders, type RawResponse } from './response.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ProviderError } from '../providers/errors.ts';
+import { ProviderError } from '../errors/failure.ts';
 import { TotalTimeoutError, errorCode, transportError, type TransportContext } from './transport-errors.ts';
 
 function coded(code: string, message = code): Error {

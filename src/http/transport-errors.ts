@@ -2,7 +2,8 @@
 // is whether the request may have reached the provider: before that, retrying is always safe;
 // after it, the provider may have acted (a single-use refresh token may be spent), so
 // outcomeUnknown is set.
-import { ProviderError, excerpt } from '../providers/errors.ts';
+import { ProviderError } from '../errors/failure.ts';
+import { excerpt } from '../errors/excerpt.ts';
 
 export interface TransportContext {
   /** "POST host:port/path" */

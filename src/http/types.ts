@@ -1,6 +1,5 @@
 // The HTTP contract providers program against; client.ts re-exports it.
 import type { LookupFunction } from 'node:net';
-import type { ProviderName } from '../api/apicredential.ts';
 import type { AddressPolicy } from './address-policy.ts';
 
 export interface HttpRequest {
@@ -48,7 +47,7 @@ export interface HttpRequestDetail {
  * (HttpClientFactory.forCa(pem, { provider })); clients without one report nothing.
  */
 export type RequestObserver = (
-  provider: ProviderName,
+  provider: string,
   method: string,
   status: number | 'error',
   detail: HttpRequestDetail,

@@ -1,7 +1,7 @@
 import { ApiException } from '@kubernetes/client-node';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { ProviderError } from '../providers/errors.ts';
+import { ProviderError } from '../errors/failure.ts';
 import { createLogger, redactPaths } from './logger.ts';
 import type { LoggerOptions } from './logger.ts';
 import { REDACTED, SecretRedactor } from './redactor.ts';

@@ -65,8 +65,11 @@ export interface Metrics {
   readonly consecutiveFailures: GaugeHandle<CredentialLabels>;
   /** Removes every per-credential series of a deleted ApiCredential, whatever its provider was. */
   forgetCredential(namespace: string, name: string): void;
-  /** `status` is the HTTP status, or 'error' when no response arrived. */
-  providerRequest(provider: ProviderName, method: string, status: number | 'error'): void;
+  /**
+   * `status` is the HTTP status, or 'error' when no response arrived. `provider` is the label the
+   * HTTP layer was given (a registered provider name); http/ does not know the provider type.
+   */
+  providerRequest(provider: string, method: string, status: number | 'error'): void;
   readonly informerRestarts: CounterHandle<{ resource: string }>;
   /** Rollout restarts of spec.rolloutRestartTargets by workload kind and outcome. */
   readonly rolloutRestarts: CounterHandle<{ kind: WorkloadKind; result: RolloutRestartResult }>;

@@ -1,6 +1,6 @@
 import { ApiException } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { ProviderError } from '../providers/errors.ts';
+import { ProviderError } from '../errors/failure.ts';
 import { safeErrorMessage, serializeError } from './serialize-error.ts';
 
 const BEARER = 'Bearer sa-token-zzzzzzzzzzzzzzzzzzzz';

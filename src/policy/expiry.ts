@@ -20,7 +20,7 @@
 // - Less than half its lifetime left: accepted, with a `warning`. `issuedAt` is always our request
 //   start, so the renewal plan lands inside what is left and never before now.
 import { decodeJwt } from 'jose';
-import { safeExcerpt } from '../http/safe-excerpt.ts';
+import { safeExcerpt } from '../errors/excerpt.ts';
 import { formatDuration } from './duration.ts';
 
 export type ExpirySource = 'expires_in' | 'jwt' | 'assumed';

@@ -3,8 +3,9 @@
 import { decodeJwt } from 'jose';
 import type { IdempiereSpec } from './idempiere.ts';
 import type { HttpResponse } from '../http/client.ts';
-import { safeExcerpt } from '../http/safe-excerpt.ts';
-import { ProviderError } from './errors.ts';
+import { safeExcerpt } from '../errors/excerpt.ts';
+import { ProviderError } from '../errors/failure.ts';
+import { statusError } from '../errors/http-status.ts';
 import type { ProviderContext } from './types.ts';
 
 export const FIELD = 'spec.provider.idempiere';
@@ -116,39 +117,18 @@ export function isAuthenticateError(response: HttpResponse): boolean {
 
 /** Any answer a request should not get, as an error a user can act on. */
 export function unexpectedAnswer(spec: IdempiereSpec, call: Call, response: HttpResponse): ProviderError {
-  const where = target(spec, call);
-  const status = response.status;
-  if (status === 429) {
-    return new ProviderError({
-      kind: 'rate-limited',
-      reason: 'RateLimited',
-      message: `${where} answered 429 (${said(response)}); retrying after the server's delay.`,
-      httpStatus: 429,
-      retryAfterMs: response.retryAfterMs(),
-    });
-  }
-  if (status >= 500 || status === 408) {
-    return new ProviderError({
-      kind: 'transient',
-      reason: 'ProviderServerError',
-      message: `${where} answered ${status} (${said(response)}); retrying with backoff.`,
-      httpStatus: status,
-      retryAfterMs: response.retryAfterMs(),
-    });
-  }
-  if (status === 404) {
-    return new ProviderError({
-      kind: 'terminal',
-      reason: 'EndpointNotFound',
-      message: `${where} answered 404 (${said(response)}). Check ${FIELD}.baseUrl (the REST API must be at {baseUrl}/api/v1) and that the idempiere-rest plugin is installed.`,
-      httpStatus: 404,
-    });
-  }
-  return new ProviderError({
-    kind: status >= 400 && status < 500 ? 'terminal' : 'transient',
-    reason: 'UnexpectedResponse',
-    message: `${where} answered ${status} (${said(response)}).`,
-    httpStatus: status,
+  const answer = {
+    status: response.status,
+    what: target(spec, call),
+    said: said(response),
+    retryAfterMs: () => response.retryAfterMs(),
+  };
+  return statusError(answer, {
+    rateLimitedMessage: ({ what, said: text }) =>
+      `${what} answered 429 (${text}); retrying after the server's delay.`,
+    // 408: the server gave up waiting for us; nothing was judged.
+    transient: [408],
+    notFoundAdvice: `Check ${FIELD}.baseUrl (the REST API must be at {baseUrl}/api/v1) and that the idempiere-rest plugin is installed.`,
     providerCode: errorBody(response).title,
   });
 }

@@ -3,7 +3,8 @@
 // matches nothing or several choices, says which spec field is wrong and lists what there is.
 import type { IdempiereSpec } from './idempiere.ts';
 import type { HttpResponse } from '../http/client.ts';
-import { ProviderError, excerpt } from './errors.ts';
+import { ProviderError } from '../errors/failure.ts';
+import { excerpt } from '../errors/excerpt.ts';
 import {
   FIELD,
   errorBody,

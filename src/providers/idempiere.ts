@@ -21,7 +21,7 @@ import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { caBundleRef, httpUrl, userCredentialsRef } from '../api/fields.ts';
 import { resolveExpiry } from '../policy/expiry.ts';
-import { ProviderError } from './errors.ts';
+import { ProviderError, withMessage } from '../errors/failure.ts';
 import {
   FIELD,
   jsonObject,
@@ -181,16 +181,10 @@ function outcomeUnknown(call: string, error: unknown): ProviderError {
   const next =
     'The refresh token may have been used, so it is never sent again: the next attempt logs in with the credentials.';
   if (ProviderError.is(error)) {
-    return new ProviderError(
-      {
-        kind: error.kind === 'rate-limited' ? 'rate-limited' : 'transient',
-        reason: error.reason,
-        message: `${error.message} ${next}`,
-        httpStatus: error.httpStatus,
-        providerCode: error.providerCode,
-        retryAfterMs: error.retryAfterMs,
-        outcomeUnknown: true,
-      },
+    return withMessage(
+      error,
+      `${error.message} ${next}`,
+      { kind: error.kind === 'rate-limited' ? 'rate-limited' : 'transient', outcomeUnknown: true },
       { cause: error },
     );
   }

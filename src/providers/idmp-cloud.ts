@@ -8,16 +8,17 @@ import { z } from 'zod';
 import { caBundleRef, duration, httpUrl, objectName, secretKey } from '../api/fields.ts';
 import type { HttpResponse } from '../http/client.ts';
 import { DurationError, formatDuration, parseDuration } from '../policy/duration.ts';
-import { ProviderError } from './errors.ts';
+import { ProviderError, withMessage } from '../errors/failure.ts';
+import { rateLimitedError, serverError } from '../errors/http-status.ts';
 import {
   hostAndPath,
+  idmpAnswer,
+  idmpRateLimitedMessage,
   idmpSaid,
   idmpUrl,
   jsonObject,
   jwtExpiresAt,
   namespaceOf,
-  rateLimitedError,
-  serverError,
 } from './idmp-common.ts';
 import { declareNeeds, secretKeyRef } from './references.ts';
 import { defineProvider } from './definition.ts';
@@ -195,16 +196,10 @@ async function check(
   } catch (error) {
     if (!ProviderError.is(error)) throw error;
     // No answer says nothing about the tokens: keep the reason, do not call them bad.
-    throw new ProviderError(
-      {
-        kind: error.kind,
-        reason: error.reason,
-        message: `${error.message} The token check did not complete, so nothing is known about the tokens in ${secret}; it is retried.`,
-        httpStatus: error.httpStatus,
-        providerCode: error.providerCode,
-        retryAfterMs: error.retryAfterMs,
-        outcomeUnknown: error.outcomeUnknown,
-      },
+    throw withMessage(
+      error,
+      `${error.message} The token check did not complete, so nothing is known about the tokens in ${secret}; it is retried.`,
+      {},
       { cause: error },
     );
   }
@@ -219,8 +214,10 @@ async function check(
     );
   const { status } = response;
   if (status === 401 || status === 403) throw rejected(status);
-  if (status === 429) throw rateLimitedError(response, what, said);
-  if (status >= 500) throw serverError(response, what, said);
+  const answer = idmpAnswer(response, what, said);
+  if (status === 429)
+    throw rateLimitedError(answer, (retryAfterMs) => idmpRateLimitedMessage(answer, retryAfterMs));
+  if (status >= 500) throw serverError(answer);
   if (status >= 200 && status < 300) {
     const body = jsonObject(response);
     // IDMP documents a {code,message} envelope: an error may come inside a 200.

@@ -2,10 +2,10 @@
 // answers for messages, and the JWT exp of a token we only read, never verify.
 import { decodeJwt } from 'jose';
 import type { HttpResponse } from '../http/client.ts';
-import { safeExcerpt } from '../http/safe-excerpt.ts';
+import { safeExcerpt } from '../errors/excerpt.ts';
 import { formatDuration } from '../policy/duration.ts';
 import { MAX_LIFETIME_MS } from '../policy/expiry.ts';
-import { ProviderError } from './errors.ts';
+import type { StatusAnswer } from '../errors/http-status.ts';
 
 /** `{baseUrl}{path}` without a doubled slash; path starts with '/' and may carry a query. */
 export function idmpUrl(baseUrl: string, path: string): string {
@@ -56,35 +56,22 @@ export function idmpSaid(response: HttpResponse, scrub: readonly string[] = []):
   return said;
 }
 
-/** 429: the server's delay when it gave one (IDMP documents none), else the controller's backoff. */
-export function rateLimitedError(response: HttpResponse, what: string, said: string): ProviderError {
-  const retryAfterMs = response.retryAfterMs();
-  return new ProviderError({
-    kind: 'rate-limited',
-    reason: 'RateLimited',
-    message:
-      `${what} answered 429 Too Many Requests (${said}); retrying ` +
-      (retryAfterMs === undefined
-        ? 'with backoff.'
-        : `in ${formatDuration(retryAfterMs)} as the server asked.`),
-    httpStatus: 429,
-    retryAfterMs,
-  });
-}
-
-export function serverError(
+/** An IDMP answer for the status table; `status` may be the code of an envelope inside a 200. */
+export function idmpAnswer(
   response: HttpResponse,
   what: string,
   said: string,
   status = response.status,
-): ProviderError {
-  return new ProviderError({
-    kind: 'transient',
-    reason: 'ProviderServerError',
-    message: `${what} answered ${status} (${said}); retrying with backoff.`,
-    httpStatus: status,
-    retryAfterMs: response.retryAfterMs(),
-  });
+): StatusAnswer {
+  return { status, what, said, retryAfterMs: () => response.retryAfterMs() };
+}
+
+/** 429: the server's delay when it gave one (IDMP documents none), else the controller's backoff. */
+export function idmpRateLimitedMessage(answer: StatusAnswer, retryAfterMs: number | undefined): string {
+  return (
+    `${answer.what} answered 429 Too Many Requests (${answer.said}); retrying ` +
+    (retryAfterMs === undefined ? 'with backoff.' : `in ${formatDuration(retryAfterMs)} as the server asked.`)
+  );
 }
 
 /**

@@ -5,7 +5,8 @@ import { z } from 'zod';
 import { caBundleRef, httpUrl, userCredentialsRef } from '../api/fields.ts';
 import type { HttpResponse } from '../http/client.ts';
 import { expiryWarnings, resolveExpiry } from '../policy/expiry.ts';
-import { ProviderError } from './errors.ts';
+import { ProviderError } from '../errors/failure.ts';
+import { statusError } from '../errors/http-status.ts';
 import {
   DEFAULT_LOGIN_FIELD,
   isRequestFormatRejection,
@@ -16,12 +17,12 @@ import {
 } from './idmp-login-field.ts';
 import {
   hostAndPath,
+  idmpAnswer,
+  idmpRateLimitedMessage,
   idmpSaid,
   idmpUrl,
   jsonObject,
   namespaceOf,
-  rateLimitedError,
-  serverError,
 } from './idmp-common.ts';
 import { declareNeeds, loginRefs } from './references.ts';
 import { defineProvider } from './definition.ts';
@@ -197,8 +198,26 @@ function loginError(
   tried: LoginFieldsTried,
 ): ProviderError {
   const what = `IDMP login at ${endpoint}`;
-  if (status === 429) return rateLimitedError(response, what, said);
-  if (status >= 500) return serverError(response, what, said, status);
+  return statusError(idmpAnswer(response, what, said, status), {
+    rateLimitedMessage: idmpRateLimitedMessage,
+    specific: () => loginRefused(response, status, what, said, secret, spec, tried),
+    notFoundAdvice:
+      `Check ${FIELD}.baseUrl (for example http://idmp:6042). The IDMP cloud service has no login endpoint: ` +
+      'for https://<instance>.idmp.taosdata.com use spec.provider.idmpCloud.',
+    unexpectedAdvice: `Check ${FIELD}.baseUrl.`,
+  });
+}
+
+/** The answers that say why IDMP refused this login: a CAPTCHA, the request's shape, the credentials. */
+function loginRefused(
+  response: HttpResponse,
+  status: number,
+  what: string,
+  said: string,
+  secret: string,
+  spec: IdmpSpec,
+  tried: LoginFieldsTried,
+): ProviderError | undefined {
   if (status >= 400 && CAPTCHA.test(said)) {
     return new ProviderError({
       kind: 'terminal',
@@ -225,22 +244,7 @@ function loginError(
       httpStatus: status,
     });
   }
-  if (status === 404) {
-    return new ProviderError({
-      kind: 'terminal',
-      reason: 'EndpointNotFound',
-      message:
-        `${what} answered 404 (${said}). Check ${FIELD}.baseUrl (for example http://idmp:6042). The IDMP ` +
-        'cloud service has no login endpoint: for https://<instance>.idmp.taosdata.com use spec.provider.idmpCloud.',
-      httpStatus: 404,
-    });
-  }
-  return new ProviderError({
-    kind: status >= 400 && status < 500 ? 'terminal' : 'transient',
-    reason: 'UnexpectedResponse',
-    message: `${what} answered ${status} (${said}). Check ${FIELD}.baseUrl.`,
-    httpStatus: status,
-  });
+  return undefined;
 }
 
 /** A 400 about the request's shape: the credentials were never judged, so do not blame them. */

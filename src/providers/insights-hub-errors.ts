@@ -2,8 +2,9 @@
 // body is the platform's `{"errors":[{"code","logref","message"}]}` (vendor notes §4.5); the logref is
 // kept in messages because Siemens support asks for it.
 import type { HttpResponse } from '../http/client.ts';
-import { safeExcerpt } from '../http/safe-excerpt.ts';
-import { ProviderError, type FailureKind } from './errors.ts';
+import { safeExcerpt } from '../errors/excerpt.ts';
+import { ProviderError, type FailureKind } from '../errors/failure.ts';
+import { rateLimitedError, statusError, type StatusAnswer } from '../errors/http-status.ts';
 
 export const FIELD = 'spec.provider.insightsHub';
 
@@ -77,19 +78,23 @@ export function invalidCredentials(response: HttpResponse, site: CallSite): Prov
   });
 }
 
+function answerOf(response: HttpResponse, what: string): StatusAnswer {
+  return { status: response.status, what, said: said(response), retryAfterMs: () => response.retryAfterMs() };
+}
+
+/** Insights Hub's 429 message says how long it waits, when the server gave a delay. */
+function rateLimitedMessage(answer: StatusAnswer, retryAfterMs: number | undefined): string {
+  return (
+    `${answer.what} answered 429 Too Many Requests (${answer.said}); ` +
+    (retryAfterMs === undefined
+      ? 'retrying with backoff.'
+      : `retrying after the server's delay of ${Math.ceil(retryAfterMs / 1000)} s.`)
+  );
+}
+
 export function rateLimited(response: HttpResponse, endpoint: string): ProviderError {
-  const retryAfterMs = response.retryAfterMs();
-  return new ProviderError({
-    kind: 'rate-limited',
-    reason: 'RateLimited',
-    httpStatus: 429,
-    retryAfterMs,
-    message:
-      `${endpoint} answered 429 Too Many Requests (${said(response)}); ` +
-      (retryAfterMs === undefined
-        ? 'retrying with backoff.'
-        : `retrying after the server's delay of ${Math.ceil(retryAfterMs / 1000)} s.`),
-  });
+  const answer = answerOf(response, endpoint);
+  return rateLimitedError(answer, (retryAfterMs) => rateLimitedMessage(answer, retryAfterMs));
 }
 
 export function tenantNotProvisioned(
@@ -111,41 +116,21 @@ export function tenantNotProvisioned(
 }
 
 /** A non-success answer no more specific rule covers. */
-export function unexpected(response: HttpResponse, endpoint: string, prefix = ''): ProviderError {
-  const status = response.status;
-  if (status === 429) return rateLimited(response, endpoint);
-  if (status >= 500) {
-    return new ProviderError({
-      kind: 'transient',
-      reason: 'ProviderServerError',
-      httpStatus: status,
-      retryAfterMs: response.retryAfterMs(),
-      message: `${prefix}${endpoint} answered ${status} (${said(response)}); retrying with backoff.`,
-    });
-  }
-  if (status === 404) {
-    return new ProviderError({
-      kind: 'terminal',
-      reason: 'EndpointNotFound',
-      httpStatus: status,
-      message:
-        `${prefix}${endpoint} answered 404 (${said(response)}). Check ${FIELD}.baseUrl: the gateway, for ` +
-        'example https://gateway.eu1.mindsphere.io, or the full …/api/technicaltokenmanager…/v3 path on Xcelerator.',
-    });
-  }
-  if (status === 400) {
-    return new ProviderError({
-      kind: 'terminal',
-      reason: 'InvalidRequest',
-      httpStatus: status,
-      message: `${prefix}${endpoint} refused the request with 400 (${said(response)}). Check ${FIELD}.`,
-    });
-  }
-  return new ProviderError({
-    kind: status >= 400 && status < 500 ? 'terminal' : 'transient',
-    reason: 'UnexpectedResponse',
-    httpStatus: status,
-    message: `${prefix}${endpoint} answered ${status} (${said(response)}).`,
+export function unexpected(response: HttpResponse, endpoint: string): ProviderError {
+  return statusError(answerOf(response, endpoint), {
+    rateLimitedMessage,
+    specific: ({ status, what, said: text }) =>
+      status === 400
+        ? new ProviderError({
+            kind: 'terminal',
+            reason: 'InvalidRequest',
+            httpStatus: status,
+            message: `${what} refused the request with 400 (${text}). Check ${FIELD}.`,
+          })
+        : undefined,
+    notFoundAdvice:
+      `Check ${FIELD}.baseUrl: the gateway, for example https://gateway.eu1.mindsphere.io, or the full ` +
+      '…/api/technicaltokenmanager…/v3 path on Xcelerator.',
   });
 }
 
@@ -198,18 +183,4 @@ export function batchSizeTooLarge(
 /** Whether a 400 from oauthTokens is about the number of tenants per call. */
 export function isBatchLimit(response: HttpResponse): boolean {
   return response.status === 400 && /maximum|too many|limit/i.test(said(response));
-}
-
-/** Same details with a new message; keeps the error a ProviderError. */
-export function withMessage(error: ProviderError, message: string): ProviderError {
-  return new ProviderError({
-    kind: error.kind,
-    reason: error.reason,
-    message,
-    httpStatus: error.httpStatus,
-    providerCode: error.providerCode,
-    retryAfterMs: error.retryAfterMs,
-    outcomeUnknown: error.outcomeUnknown,
-    currentTokenInvalid: error.currentTokenInvalid,
-  });
 }

@@ -1,7 +1,7 @@
 // The consumer Secret of an insightsHub credential: key names, which previous tokens survive a failed
 // renewal, and the assembled data. The layout itself is described at the top of insights-hub.ts.
 import { createHash } from 'node:crypto';
-import { ProviderError } from './errors.ts';
+import { ProviderError } from '../errors/failure.ts';
 import type { ProviderContext } from './types.ts';
 
 export const TENANTS_KEY = 'tenants';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ProviderError } from './errors.ts';
+import { ProviderError } from '../errors/failure.ts';
 import {
   failureCountsOf,
   parseFailureCounts,

@@ -1,7 +1,7 @@
 // Tenants of an insightsHub credential that failed for a passing reason: how often in a row (kept in
 // the credential's state Secret), when each is tried again, and what a person is told. Pure.
 import { nextAttemptAt } from '../policy/backoff.ts';
-import type { ProviderError } from './errors.ts';
+import type { ProviderError } from '../errors/failure.ts';
 
 /** State Secret key: consecutive failures by tenant, JSON. */
 export const TENANT_FAILURES_KEY = 'insightsHub.tenantFailures';

@@ -30,7 +30,7 @@ import { caBundleRef, cel, clientCredentialsRef, httpUrl } from '../api/fields.t
 import type { HttpRequest, HttpResponse } from '../http/client.ts';
 import { backoffDelay } from '../policy/backoff.ts';
 import { resolveExpiry } from '../policy/expiry.ts';
-import { ProviderError } from './errors.ts';
+import { ProviderError, withMessage } from '../errors/failure.ts';
 import {
   FIELD,
   batchSizeTooLarge,
@@ -44,7 +44,6 @@ import {
   said,
   tenantNotProvisioned,
   unexpected,
-  withMessage,
   type CallSite,
 } from './insights-hub-errors.ts';
 import {

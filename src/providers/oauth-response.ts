@@ -1,9 +1,10 @@
 // Reading token endpoint answers the way RFC 6749 §5 defines them, shared by every provider that
 // speaks OAuth 2.0 (oauth2, tapdata): success bodies, error bodies, and what each error means for us.
 import type { HttpResponse } from '../http/client.ts';
-import { safeExcerpt } from '../http/safe-excerpt.ts';
 import { expiryWarnings, resolveExpiry } from '../policy/expiry.ts';
-import { ProviderError, excerpt, type FailureKind } from './errors.ts';
+import { ProviderError, type FailureKind } from '../errors/failure.ts';
+import { statusError } from '../errors/http-status.ts';
+import { excerpt, safeExcerpt } from '../errors/excerpt.ts';
 import type { ProviderContext, TokenSet } from './types.ts';
 
 /** RFC 6749 error codes → condition reason, and whether retrying can help. */
@@ -91,55 +92,35 @@ export function tokenEndpointError(response: HttpResponse, url: string, where: s
     ? `${code}${description ? `: ${description}` : ''}`
     : safeExcerpt(response.text, response.headers['content-type'], 200);
 
-  if (response.status === 429) {
-    return new ProviderError({
-      kind: 'rate-limited',
-      reason: 'RateLimited',
-      message: `${endpoint} answered 429 Too Many Requests (${said}); retrying after the server's delay.`,
-      httpStatus: 429,
-      retryAfterMs: response.retryAfterMs(),
-    });
-  }
-  const known = code ? OAUTH_ERRORS[code] : undefined;
-  if (known && response.status < 500) {
-    return new ProviderError({
-      kind: known.kind,
-      reason: known.reason,
-      message: `${endpoint} answered ${response.status} ${said}. Next step: ${known.advice} (${where}).`,
-      httpStatus: response.status,
-      providerCode: code,
-    });
-  }
-  if (response.status >= 500) {
-    return new ProviderError({
-      kind: 'transient',
-      reason: 'ProviderServerError',
-      message: `${endpoint} answered ${response.status} (${said}); retrying with backoff.`,
-      httpStatus: response.status,
-      retryAfterMs: response.retryAfterMs(),
-    });
-  }
-  if (response.status === 401 || response.status === 403) {
-    return new ProviderError({
-      kind: 'terminal',
-      reason: 'Unauthorized',
-      message: `${endpoint} answered ${response.status} (${said}). Check the credentials in ${where}.`,
-      httpStatus: response.status,
-    });
-  }
-  if (response.status === 404) {
-    return new ProviderError({
-      kind: 'terminal',
-      reason: 'EndpointNotFound',
-      message: `${endpoint} answered 404 (${said}). Check the URL in the spec.`,
-      httpStatus: 404,
-    });
-  }
-  return new ProviderError({
-    kind: response.status >= 400 && response.status < 500 ? 'terminal' : 'transient',
-    reason: 'UnexpectedResponse',
-    message: `${endpoint} answered ${response.status} (${said}).`,
-    httpStatus: response.status,
+  const answer = {
+    status: response.status,
+    what: endpoint,
+    said,
+    retryAfterMs: () => response.retryAfterMs(),
+  };
+  return statusError(answer, {
+    specific: ({ status }) => {
+      const known = code ? OAUTH_ERRORS[code] : undefined;
+      if (known) {
+        return new ProviderError({
+          kind: known.kind,
+          reason: known.reason,
+          message: `${endpoint} answered ${status} ${said}. Next step: ${known.advice} (${where}).`,
+          httpStatus: status,
+          providerCode: code,
+        });
+      }
+      if (status === 401 || status === 403) {
+        return new ProviderError({
+          kind: 'terminal',
+          reason: 'Unauthorized',
+          message: `${endpoint} answered ${status} (${said}). Check the credentials in ${where}.`,
+          httpStatus: status,
+        });
+      }
+      return undefined;
+    },
+    notFoundAdvice: 'Check the URL in the spec.',
   });
 }
 

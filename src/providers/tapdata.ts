@@ -4,7 +4,7 @@
 // and JSON bodies only on builds from December 2025 on.
 import { z } from 'zod';
 import { caBundleRef, clientCredentialsRef, httpUrl } from '../api/fields.ts';
-import { ProviderError } from './errors.ts';
+import { withMessage } from '../errors/failure.ts';
 import { tokenEndpointError, tokenSetFromResponse } from './oauth-response.ts';
 import { clientCredentialRefs, declareNeeds } from './references.ts';
 import { defineProvider } from './definition.ts';
@@ -75,13 +75,10 @@ export class TapdataProvider implements TokenProvider<TapdataSpec> {
         (response.status === 400 && error.reason === 'InvalidRequest') ||
         (response.status === 401 && response.text.trim() === '');
       if (spec.bodyFormat === 'json' && sawNoCredentials) {
-        throw new ProviderError({
-          kind: error.kind,
-          reason: error.reason,
-          httpStatus: error.httpStatus,
-          providerCode: error.providerCode,
-          message: `${error.message} This TapData Manager may predate JSON support: set ${FIELD}.bodyFormat: form.`,
-        });
+        throw withMessage(
+          error,
+          `${error.message} This TapData Manager may predate JSON support: set ${FIELD}.bodyFormat: form.`,
+        );
       }
       throw error;
     }

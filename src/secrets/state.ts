@@ -3,7 +3,7 @@
 // leader and its successor) can never both act on one single-use refresh token.
 import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
 import type { ApiCredential } from '../api/apicredential.ts';
-import { StateConflictError } from '../providers/errors.ts';
+import { StateConflictError } from '../errors/failure.ts';
 import type { StateStore } from '../providers/types.ts';
 import {
   LABEL_CREDENTIAL,

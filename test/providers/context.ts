@@ -2,7 +2,7 @@
 import type { HttpClient } from '../../src/http/client.ts';
 import { createHttpClient } from '../../src/http/client.ts';
 import { ManualClock, systemClock, type Clock } from '../../src/policy/clock.ts';
-import { ProviderError, StateConflictError } from '../../src/providers/errors.ts';
+import { ProviderError, StateConflictError } from '../../src/errors/failure.ts';
 import type { InputReference, Inputs, ProviderContext, StateStore } from '../../src/providers/types.ts';
 
 export class MapInputs implements Inputs {

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { IdempiereSpec } from '../../src/providers/idempiere.ts';
 import { createHttpClient, type ClosableHttpClient, type HttpClient } from '../../src/http/client.ts';
-import { ProviderError, StateConflictError } from '../../src/providers/errors.ts';
+import { ProviderError, StateConflictError } from '../../src/errors/failure.ts';
 import { IDEMPIERE_STATE_KEYS, IdempiereProvider } from '../../src/providers/idempiere.ts';
 import type { ProviderContext, StateStore, TokenSet } from '../../src/providers/types.ts';
 import type { ScriptedFault } from '../emulators/faults.ts';

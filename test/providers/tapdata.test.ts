@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { TapdataSpec } from '../../src/providers/tapdata.ts';
 import { createHttpClient } from '../../src/http/client.ts';
-import { ProviderError } from '../../src/providers/errors.ts';
+import { ProviderError } from '../../src/errors/failure.ts';
 import { TapdataProvider } from '../../src/providers/tapdata.ts';
 import { TAPDATA_DEFAULT_CLIENT, TapdataEmulator } from '../emulators/tapdata.ts';
 import { providerContext, expectProviderError } from './context.ts';

@@ -5,7 +5,7 @@ import { createServer as createNetServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHttpClient, type ClosableHttpClient } from '../../../src/http/client.ts';
 import type { HttpClientOptions } from '../../../src/http/client.ts';
-import { ProviderError } from '../../../src/providers/errors.ts';
+import { ProviderError } from '../../../src/errors/failure.ts';
 import { closeAll, closedPort, deferred, listen } from './support.ts';
 
 const clients: ClosableHttpClient[] = [];

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { createResponse } from '../../../src/http/response.ts';
 import type { HttpClient, HttpRequest, HttpResponse } from '../../../src/http/client.ts';
 import { SecretRedactor } from '../../../src/observability/redactor.ts';
-import { ProviderError } from '../../../src/providers/errors.ts';
+import { ProviderError } from '../../../src/errors/failure.ts';
 
 /** Our clock in every fuzz run. */
 export const FUZZ_NOW = Date.UTC(2026, 0, 1, 12);

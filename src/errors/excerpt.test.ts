@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { safeExcerpt } from './safe-excerpt.ts';
+import { safeExcerpt } from './excerpt.ts';
 
 const jwt =
   'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJvcmRlcnMiLCJleHAiOjE3MDAwMDAwMDB9.c2lnbmF0dXJlLWJ5dGVzLWhlcmUtMTIzNDU2Nzg5MA';

@@ -1,7 +1,16 @@
-// A short piece of a provider's answer for an error message. The answer may hold a token even when
-// it is not the JSON we expected (a form-encoded token response, a JWT echoed in an HTML page), so
-// anything that looks like a credential is cut out before the text is shortened.
-import { excerpt } from '../providers/errors.ts';
+// Short pieces of a provider's answer for error messages. The answer may hold a token even when it
+// is not the JSON we expected (a form-encoded token response, a JWT echoed in an HTML page), so
+// safeExcerpt cuts out anything that looks like a credential before the text is shortened.
+
+/** Short, printable excerpt of a provider's answer for messages: one line, bounded, no control chars. */
+export function excerpt(text: string, max = 200): string {
+  const oneLine = text
+    // eslint-disable-next-line no-control-regex -- stripping control characters is the point
+    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+  return oneLine.length > max ? `${oneLine.slice(0, max)}…` : oneLine;
+}
 
 const JWT = /eyJ[\w-]{4,}\.[\w-]+\.[\w-]*/g;
 const SECRET_FIELD =

@@ -65,12 +65,28 @@ export class StateConflictError extends Error {
   }
 }
 
-/** Short, printable excerpt of a provider's answer for messages: one line, bounded, no control chars. */
-export function excerpt(text: string, max = 200): string {
-  const oneLine = text
-    // eslint-disable-next-line no-control-regex -- stripping control characters is the point
-    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
-    .replace(/\s+/g, ' ')
-    .trim();
-  return oneLine.length > max ? `${oneLine.slice(0, max)}…` : oneLine;
+/**
+ * The same failure told with a new message: every detail is kept unless `changes` replaces it (a
+ * caller that knows the outcome is unknown, or that a retry may help, says so there).
+ */
+export function withMessage(
+  error: ProviderError,
+  message: string,
+  changes: Partial<Omit<ProviderErrorDetails, 'message'>> = {},
+  options?: { cause?: unknown },
+): ProviderError {
+  return new ProviderError(
+    {
+      kind: error.kind,
+      reason: error.reason,
+      httpStatus: error.httpStatus,
+      providerCode: error.providerCode,
+      retryAfterMs: error.retryAfterMs,
+      outcomeUnknown: error.outcomeUnknown,
+      currentTokenInvalid: error.currentTokenInvalid,
+      ...changes,
+      message,
+    },
+    options,
+  );
 }
