@@ -11,6 +11,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import type { Clock } from '../policy/clock.ts';
 import { WorkQueue } from '../kube/workqueue.ts';
 import { LABEL_CREDENTIAL } from '../secrets/consumer.ts';
+import type { Caches } from './context.ts';
 import { Reconciler, type ReconcilerDeps } from './reconciler.ts';
 
 /** A watch event normally follows a write within milliseconds; this bounds a lost one. */
@@ -52,6 +53,12 @@ function worthReconciling(next: ApiCredential, previous: ApiCredential | undefin
   );
 }
 
+export type ManagerDeps = Omit<ReconcilerDeps, 'caches' | 'indexReferences'> & {
+  sources: ManagerSources;
+  options: ReconcilerDeps['options'] & ManagerOptions;
+  metrics: Metrics;
+};
+
 export class Manager {
   readonly #credentialInformers: ResilientInformer<ApiCredential, ApiCredential>[];
   readonly #secretInformers: ResilientInformer<V1Secret, SecretView>[];
@@ -69,13 +76,7 @@ export class Manager {
   readonly #writtenSecrets: MutationCache<SecretView>;
   #running: Promise<void> | undefined;
 
-  constructor(
-    deps: Omit<ReconcilerDeps, 'caches' | 'indexReferences'> & {
-      sources: ManagerSources;
-      options: ReconcilerDeps['options'] & ManagerOptions;
-      metrics: Metrics;
-    },
-  ) {
+  constructor(deps: ManagerDeps) {
     this.#logger = deps.logger;
     this.#clock = deps.clock;
     this.#options = deps.options;
@@ -91,84 +92,109 @@ export class Manager {
       clock: deps.clock,
       absentIsDeleted: false,
     });
-    const onError = (resource: string) => (error: unknown, failures: number) => {
-      deps.metrics.informerRestarts.inc({ resource });
-      this.#logger.warn({ resource, failures, err: error }, 'watch failed; watching again with backoff');
-    };
-    const onRelist = (resource: string) => (reason: RelistReason) => {
-      deps.metrics.informerRelists.inc({ resource, reason });
-      this.#logger.info(
-        { resource, reason },
-        reason === 'expired'
-          ? 'watch answered 410 Gone (its resource version was compacted); relisting'
-          : 'periodic relist',
-      );
-    };
-    this.#credentialInformers = deps.sources.credentials.map(
-      (source) =>
-        new ResilientInformer<ApiCredential, ApiCredential>({
-          resource: 'apicredentials',
-          source,
-          transform: forCache,
-          keyOf: credentialKey,
-          resourceVersionOf: (object) => object.metadata.resourceVersion ?? '',
-          relistIntervalMs: deps.options.relistIntervalMs,
-          onEvent: (event, object, previous) => {
-            if (event === 'delete') this.#writtenCredentials.forget(credentialKey(object));
-            if (event === 'delete' || worthReconciling(object, previous))
-              this.#queue.add(credentialKey(object));
-          },
-          onError: onError('apicredentials'),
-          onRelist: onRelist('apicredentials'),
-        }),
+    this.#credentialInformers = deps.sources.credentials.map((source) =>
+      this.#credentialInformer(source, deps),
     );
-    const viewInformer = <T extends V1Secret | V1ConfigMap>(
-      resource: string,
-      kind: 'Secret' | 'ConfigMap',
-      source: ListWatchSource<T>,
-    ) =>
-      new ResilientInformer<T, SecretView>({
-        resource,
-        source,
-        transform: (object) => toSecretView(object),
-        keyOf: (view) => secretKey(view.namespace, view.name),
-        resourceVersionOf: (view) => view.resourceVersion,
-        relistIntervalMs: deps.options.relistIntervalMs,
-        onEvent: (event, view) => {
-          if (event === 'delete' && kind === 'Secret')
-            this.#writtenSecrets.forget(secretKey(view.namespace, view.name));
-          this.#onReferencedObject(kind, view);
-        },
-        onError: onError(resource),
-        onRelist: onRelist(resource),
-      });
-    this.#secretInformers = deps.sources.secrets.map((source) => viewInformer('secrets', 'Secret', source));
+    this.#secretInformers = deps.sources.secrets.map((source) =>
+      this.#viewInformer('secrets', 'Secret', source, deps),
+    );
     this.#configMapInformers = deps.sources.configMaps.map((source) =>
-      viewInformer('configmaps', 'ConfigMap', source),
+      this.#viewInformer('configmaps', 'ConfigMap', source, deps),
     );
-
     this.#reconciler = new Reconciler({
       ...deps,
-      caches: {
-        credential: (key) => this.#writtenCredentials.newest(key, this.#find(this.#credentialInformers, key)),
-        secret: (namespace, name) => {
-          const key = secretKey(namespace, name);
-          return this.#writtenSecrets.newest(key, this.#find(this.#secretInformers, key));
-        },
-        wroteCredential: (object) => {
-          this.#writtenCredentials.mutated(credentialKey(object), forCache(object));
-        },
-        wroteSecret: (object) => {
-          const view = toSecretView(object);
-          this.#writtenSecrets.mutated(secretKey(view.namespace, view.name), view);
-        },
-        configMap: (namespace, name) => this.#find(this.#configMapInformers, secretKey(namespace, name)),
-      },
+      caches: this.#caches(),
       indexReferences: (key, objects) => {
         this.#index(key, objects);
       },
     });
-    this.#queue = new WorkQueue<string>({
+    this.#queue = this.#newQueue(deps);
+  }
+
+  /** Watch failures and relists, counted and logged per resource. */
+  #watchHooks(
+    resource: string,
+    metrics: Metrics,
+  ): { onError: (error: unknown, failures: number) => void; onRelist: (reason: RelistReason) => void } {
+    return {
+      onError: (error, failures) => {
+        metrics.informerRestarts.inc({ resource });
+        this.#logger.warn({ resource, failures, err: error }, 'watch failed; watching again with backoff');
+      },
+      onRelist: (reason) => {
+        metrics.informerRelists.inc({ resource, reason });
+        this.#logger.info(
+          { resource, reason },
+          reason === 'expired'
+            ? 'watch answered 410 Gone (its resource version was compacted); relisting'
+            : 'periodic relist',
+        );
+      },
+    };
+  }
+
+  #credentialInformer(
+    source: ListWatchSource<ApiCredential>,
+    deps: ManagerDeps,
+  ): ResilientInformer<ApiCredential, ApiCredential> {
+    return new ResilientInformer<ApiCredential, ApiCredential>({
+      resource: 'apicredentials',
+      source,
+      transform: forCache,
+      keyOf: credentialKey,
+      resourceVersionOf: (object) => object.metadata.resourceVersion ?? '',
+      relistIntervalMs: deps.options.relistIntervalMs,
+      onEvent: (event, object, previous) => {
+        if (event === 'delete') this.#writtenCredentials.forget(credentialKey(object));
+        if (event === 'delete' || worthReconciling(object, previous)) this.#queue.add(credentialKey(object));
+      },
+      ...this.#watchHooks('apicredentials', deps.metrics),
+    });
+  }
+
+  #viewInformer<T extends V1Secret | V1ConfigMap>(
+    resource: string,
+    kind: 'Secret' | 'ConfigMap',
+    source: ListWatchSource<T>,
+    deps: ManagerDeps,
+  ): ResilientInformer<T, SecretView> {
+    return new ResilientInformer<T, SecretView>({
+      resource,
+      source,
+      transform: (object) => toSecretView(object),
+      keyOf: (view) => secretKey(view.namespace, view.name),
+      resourceVersionOf: (view) => view.resourceVersion,
+      relistIntervalMs: deps.options.relistIntervalMs,
+      onEvent: (event, view) => {
+        if (event === 'delete' && kind === 'Secret')
+          this.#writtenSecrets.forget(secretKey(view.namespace, view.name));
+        this.#onReferencedObject(kind, view);
+      },
+      ...this.#watchHooks(resource, deps.metrics),
+    });
+  }
+
+  /** The reconciler's reads: the informers, overlaid with what this operator wrote last. */
+  #caches(): Caches {
+    return {
+      credential: (key) => this.#writtenCredentials.newest(key, this.#find(this.#credentialInformers, key)),
+      secret: (namespace, name) => {
+        const key = secretKey(namespace, name);
+        return this.#writtenSecrets.newest(key, this.#find(this.#secretInformers, key));
+      },
+      wroteCredential: (object) => {
+        this.#writtenCredentials.mutated(credentialKey(object), forCache(object));
+      },
+      wroteSecret: (object) => {
+        const view = toSecretView(object);
+        this.#writtenSecrets.mutated(secretKey(view.namespace, view.name), view);
+      },
+      configMap: (namespace, name) => this.#find(this.#configMapInformers, secretKey(namespace, name)),
+    };
+  }
+
+  #newQueue(deps: ManagerDeps): WorkQueue {
+    return new WorkQueue<string>({
       name: 'apicredentials',
       clock: deps.clock,
       metrics: {

@@ -26,6 +26,7 @@ import {
   type RolloutTarget,
   type TargetObservation,
   type TargetProblem,
+  type TargetDecision,
   type TargetState,
   type WorkloadKind,
 } from '../policy/rollout.ts';
@@ -116,6 +117,9 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
+/** A request whose token change is pending restarts. */
+type PendingRollout = RolloutRequest & { pending: number };
+
 export class RolloutRestarter {
   readonly #deps: RolloutDeps;
   readonly #apps: AppsV1Api;
@@ -170,57 +174,13 @@ export class RolloutRestarter {
     const waits: number[] = plan.requeueAt === undefined ? [] : [plan.requeueAt];
     let allRestarted = true;
     for (const { target, decision } of plan.targets) {
-      switch (decision.type) {
-        case 'current':
-          this.#failures.delete(this.#targetKey(credential, target));
-          break;
-        case 'restart': {
-          const workload = workloads.get(target);
-          try {
-            await this.#restart(namespace, target, workload?.metadata?.resourceVersion);
-          } catch (error) {
-            allRestarted = false;
-            const failure = problemOf(error);
-            const failures = (this.#failures.get(this.#targetKey(credential, target))?.failures ?? 0) + 1;
-            const retryAt = rolloutRetryAt(failures, this.#deps.clock.now(), this.#random);
-            waits.push(retryAt);
-            this.#failed(credential, target, secretName, failure, failures, retryAt);
-            break;
-          }
-          this.#failures.delete(this.#targetKey(credential, target));
-          this.#deps.metrics.rolloutRestarts.inc({ kind: target.kind, result: 'success' });
-          this.#deps.logger.info(
-            { credential: this.#credentialKey(credential), kind: target.kind, workload: target.name },
-            'rollout restart after a token change',
-          );
-          this.#deps.events.emit(
-            this.#eventTarget(credential),
-            'Normal',
-            'RolloutRestarted',
-            `Restarted ${target.kind} ${target.name} so that its pods read the token written to Secret ${secretName} at ${iso(pending)}.`,
-          );
-          break;
-        }
-        case 'defer': {
-          const last = observed.find((o) => o.target === target)?.observed;
-          const lastAt = last?.state === 'found' ? last.lastRestartAt : undefined;
-          this.#deps.events.emit(
-            this.#eventTarget(credential),
-            'Normal',
-            'RolloutRestartDeferred',
-            `${target.kind} ${target.name} was restarted at ${lastAt === undefined ? '?' : iso(lastAt)}; the restart for the token written at ${iso(pending)} ` +
-              `follows at ${iso(decision.until)} (--rollout-restart-min-interval ${formatDuration(this.#deps.minIntervalMs)}).`,
-          );
-          break;
-        }
-        case 'retry': {
-          // A read that failed just now is reported; a target still backing off was reported already.
-          const error = readErrors.get(target);
-          if (error && decision.failures !== undefined)
-            this.#failed(credential, target, secretName, error, decision.failures, decision.at);
-          break;
-        }
-      }
+      const outcome = await this.#carryOut({ ...request, pending }, target, decision, {
+        observed,
+        workloads,
+        readErrors,
+      });
+      if (outcome.failed) allRestarted = false;
+      if (outcome.retryAt !== undefined) waits.push(outcome.retryAt);
     }
     if (plan.clearMarkerAfterRestarts && allRestarted) {
       crashPoint('rollout:before-marker-clear');
@@ -228,6 +188,78 @@ export class RolloutRestarter {
       return {};
     }
     return { requeueAt: waits.length === 0 ? undefined : Math.min(...waits) };
+  }
+
+  /** One target's decision, carried out; a failed restart says when to try it again. */
+  async #carryOut(
+    request: PendingRollout,
+    target: RolloutTarget,
+    decision: TargetDecision,
+    found: {
+      observed: TargetObservation[];
+      workloads: Map<RolloutTarget, Workload>;
+      readErrors: Map<RolloutTarget, TargetError>;
+    },
+  ): Promise<{ failed?: boolean; retryAt?: number }> {
+    const { credential, secretName } = request;
+    const { pending } = request;
+    switch (decision.type) {
+      case 'current':
+        this.#failures.delete(this.#targetKey(credential, target));
+        return {};
+      case 'restart':
+        return this.#restartTarget(request, target, found.workloads.get(target));
+      case 'defer': {
+        const last = found.observed.find((o) => o.target === target)?.observed;
+        const lastAt = last?.state === 'found' ? last.lastRestartAt : undefined;
+        this.#deps.events.emit(
+          this.#eventTarget(credential),
+          'Normal',
+          'RolloutRestartDeferred',
+          `${target.kind} ${target.name} was restarted at ${lastAt === undefined ? '?' : iso(lastAt)}; the restart for the token written at ${iso(pending)} ` +
+            `follows at ${iso(decision.until)} (--rollout-restart-min-interval ${formatDuration(this.#deps.minIntervalMs)}).`,
+        );
+        return {};
+      }
+      case 'retry': {
+        // A read that failed just now is reported; a target still backing off was reported already.
+        const error = found.readErrors.get(target);
+        if (error && decision.failures !== undefined)
+          this.#failed(credential, target, secretName, error, decision.failures, decision.at);
+        return {};
+      }
+    }
+  }
+
+  async #restartTarget(
+    request: PendingRollout,
+    target: RolloutTarget,
+    workload: Workload | undefined,
+  ): Promise<{ failed?: boolean; retryAt?: number }> {
+    const { credential, secretName } = request;
+    const { pending } = request;
+    try {
+      await this.#restart(credential.metadata.namespace, target, workload?.metadata?.resourceVersion);
+    } catch (error) {
+      const failure = problemOf(error);
+      const failures = (this.#failures.get(this.#targetKey(credential, target))?.failures ?? 0) + 1;
+      const retryAt = rolloutRetryAt(failures, this.#deps.clock.now(), this.#random);
+      this.#failed(credential, target, secretName, failure, failures, retryAt);
+      return { failed: true, retryAt };
+    }
+    this.#failures.delete(this.#targetKey(credential, target));
+    this.#deps.metrics.rolloutRestarts.inc({ kind: target.kind, result: 'success' });
+    this.#deps.logger.info(
+      { credential: this.#credentialKey(credential), kind: target.kind, workload: target.name },
+      'rollout restart after a token change',
+    );
+    this.#deps.events.emit(
+      this.#eventTarget(credential),
+      'Normal',
+      'RolloutRestarted',
+      `Restarted ${target.kind} ${target.name} so that its pods read the token written to Secret ${secretName} at ${iso(pending)}.`,
+    );
+    return {};
   }
 
   async #observe(

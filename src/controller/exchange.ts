@@ -1,0 +1,243 @@
+// exchange: the provider call. Builds the ProviderContext (inputs read from the apiserver, the state
+// store, the HTTP client for the CA bundle), calls obtain() or release(), and returns what happened as
+// a value: a token set, or a classified failure. It writes no Kubernetes object itself; only the
+// provider writes, through the StateStore.
+import type { ApiCredential, ApiCredentialSpec } from '../api/apicredential.ts';
+import type { HttpClientFactory } from '../http/client.ts';
+import type { SecretView } from '../kube/secret-view.ts';
+import type { SecretRedactor } from '../observability/redactor.ts';
+import type { Clock } from '../policy/clock.ts';
+import { parseDuration } from '../policy/duration.ts';
+import { ProviderError, StateConflictError, type FailureKind } from '../errors/failure.ts';
+import type { SelectedProvider } from '../providers/registry.ts';
+import type { InputReference, Inputs, ProviderContext, StateStore, TokenSet } from '../providers/types.ts';
+import { contentDigest, ownershipOf, writtenKeysOf } from '../secrets/consumer.ts';
+import type { Warning } from './conditions.ts';
+import { keyOf, type ReconcileContext, type TokenMemory, type WrittenToken } from './context.ts';
+import { ReportingStateStore, identityOf, publicOutputKey, tokenSecrets } from './redaction.ts';
+
+/** Reads referenced values from the apiserver; `secrets` are those to redact. */
+export type InputSource = (
+  namespace: string,
+  refs: InputReference[],
+) => Promise<{ inputs: Inputs; secrets: string[] }>;
+
+export interface ExchangeDeps {
+  readInputs: InputSource;
+  stateStore: (credential: ApiCredential) => StateStore;
+  http: Pick<HttpClientFactory, 'forCa'>;
+  clock: Clock;
+  redactor: SecretRedactor;
+  /** Awaited before each provider call: the global provider rate limit. */
+  acquireProviderSlot: (signal: AbortSignal) => Promise<void>;
+  memory: TokenMemory;
+  options: { providerTimeoutMs: number; releaseTimeoutMs: number };
+}
+
+/** A failed exchange as the plan needs it; the message is already scrubbed. */
+export interface ClassifiedFailure {
+  kind: FailureKind;
+  reason: string;
+  message: string;
+  retryAfterMs?: number;
+  currentTokenInvalid: boolean;
+}
+
+interface Timing {
+  startedAt: number;
+  finishedAt: number;
+}
+
+export type ExchangeResult =
+  | ({ type: 'token'; tokenSet: TokenSet; warnings: Warning[] } & Timing)
+  /** Another writer (a second replica) changed the state Secret first: look again from fresh state. */
+  | ({ type: 'conflict' } & Timing)
+  | ({ type: 'failure'; failure: ClassifiedFailure } & Timing);
+
+export type ReleaseResult = { type: 'released' | 'unsupported' } | { type: 'failed'; message: string };
+
+/** Any error as a ProviderError: an unexpected one is transient (InternalError). */
+export function asProviderError(error: unknown): ProviderError {
+  if (ProviderError.is(error)) return error;
+  const message = `unexpected error: ${error instanceof Error ? error.message : String(error)}`;
+  return new ProviderError({ kind: 'transient', reason: 'InternalError', message }, { cause: error });
+}
+
+export class Exchanger {
+  readonly #deps: ExchangeDeps;
+
+  constructor(deps: ExchangeDeps) {
+    this.#deps = deps;
+  }
+
+  async obtain(context: ReconcileContext): Promise<ExchangeResult> {
+    const { clock, options } = this.#deps;
+    const startedAt = clock.now();
+    const signal = AbortSignal.timeout(options.providerTimeoutMs);
+    try {
+      await this.#deps.acquireProviderSlot(signal);
+      const { tokenSet, secrets } = await this.#callObtain(context, signal, startedAt);
+      return {
+        type: 'token',
+        ...this.#remember(context, tokenSet, secrets),
+        startedAt,
+        finishedAt: clock.now(),
+      };
+    } catch (error) {
+      const finishedAt = clock.now();
+      if (error instanceof StateConflictError) return { type: 'conflict', startedAt, finishedAt };
+      return { type: 'failure', failure: this.#classify(context, error), startedAt, finishedAt };
+    }
+  }
+
+  async #callObtain(
+    context: ReconcileContext,
+    signal: AbortSignal,
+    startedAt: number,
+  ): Promise<{ tokenSet: TokenSet; secrets: string[] }> {
+    const { credential, spec, selected, observation } = context;
+    const written = await this.currentToken(credential, spec, selected, context.view);
+    const output = observation.output;
+    const current =
+      written && output.state === 'ours' && output.issuedAt !== undefined
+        ? { data: written.data, issuedAt: output.issuedAt, expiresAt: context.expiresAt ?? 0 }
+        : undefined;
+    const prepared = await this.#providerContext(credential, spec, selected, signal, current);
+    const deadline = startedAt + this.#deps.options.providerTimeoutMs;
+    const tokenSet = await selected.provider.obtain(selected.spec, { ...prepared.context, deadline });
+    return { tokenSet, secrets: prepared.secrets };
+  }
+
+  /** The redactor holds exactly this credential's current secrets: rotated tokens are let go. */
+  #remember(
+    context: ReconcileContext,
+    tokenSet: TokenSet,
+    inputSecrets: string[],
+  ): { tokenSet: TokenSet; warnings: Warning[] } {
+    const { redactor } = this.#deps;
+    const isPublicOutput = publicOutputKey(context.spec.secret.keys, context.selected.provider);
+    redactor.replace(keyOf(context.credential), [
+      ...inputSecrets,
+      ...tokenSecrets(tokenSet.data, isPublicOutput),
+    ]);
+    // Scrubbed once: the same text goes to the status, the log and the Events.
+    const identity = this.#identity(context.credential, context.selected, context.secretName);
+    const warnings = (tokenSet.warnings ?? []).map((warning) => ({
+      reason: warning.reason,
+      message: redactor.scrub(warning.message, identity),
+    }));
+    return { tokenSet, warnings };
+  }
+
+  #classify(context: ReconcileContext, error: unknown): ClassifiedFailure {
+    const failure = asProviderError(error);
+    const identity = this.#identity(context.credential, context.selected, context.secretName);
+    return {
+      kind: failure.kind,
+      reason: failure.reason,
+      message: this.#deps.redactor.scrub(failure.message, identity),
+      retryAfterMs: failure.retryAfterMs,
+      currentTokenInvalid: failure.currentTokenInvalid,
+    };
+  }
+
+  /** Revokes or logs out at deletion; never throws, so deletion is never blocked. */
+  async release(
+    context: Pick<ReconcileContext, 'credential' | 'spec' | 'selected' | 'secretName' | 'view'>,
+  ): Promise<ReleaseResult> {
+    const { credential, spec, selected, secretName } = context;
+    if (!selected.provider.release) return { type: 'unsupported' };
+    const signal = AbortSignal.timeout(this.#deps.options.releaseTimeoutMs);
+    try {
+      const written = await this.currentToken(credential, spec, selected, context.view, secretName);
+      const current = written ? { data: written.data, issuedAt: 0, expiresAt: 0 } : undefined;
+      const prepared = await this.#providerContext(credential, spec, selected, signal, current);
+      return { type: await selected.provider.release(selected.spec, prepared.context) };
+    } catch (error) {
+      const text = error instanceof Error ? error.message : String(error);
+      const identity = this.#identity(credential, selected, secretName);
+      return { type: 'failed', message: this.#deps.redactor.scrub(text, identity) };
+    }
+  }
+
+  /**
+   * What the consumer Secret holds now: from memory, or after a restart read back once from the
+   * Secret (the keys the operator wrote), so providers can keep or revoke it.
+   */
+  async currentToken(
+    credential: ApiCredential,
+    spec: ApiCredentialSpec,
+    selected: SelectedProvider,
+    view: SecretView | undefined,
+    secretName = spec.secret.name ?? credential.metadata.name,
+  ): Promise<WrittenToken | undefined> {
+    const key = keyOf(credential);
+    const remembered = this.#deps.memory.get(key);
+    if (remembered || !view || ownershipOf(view, credential).state !== 'ours') return remembered;
+    const isPublicOutput = publicOutputKey(spec.secret.keys, selected.provider);
+    const refs: InputReference[] = writtenKeysOf(view, Object.values(spec.secret.keys)).map((dataKey) => ({
+      kind: 'Secret',
+      name: secretName,
+      key: dataKey,
+      fieldPath: 'spec.secret',
+      secret: !isPublicOutput(dataKey),
+      optional: true,
+    }));
+    const { inputs, secrets } = await this.#deps.readInputs(credential.metadata.namespace, refs);
+    const data: Record<string, string> = {};
+    for (const ref of refs) {
+      const value = inputs.get(ref);
+      if (value !== undefined) data[ref.key] = value;
+    }
+    if (Object.keys(data).length === 0) return undefined;
+    for (const value of secrets) this.#deps.redactor.add(value, key);
+    const written = { data, digest: contentDigest(data) };
+    this.#deps.memory.set(key, written);
+    return written;
+  }
+
+  /** Everything a provider call needs; reads the referenced values and registers them for redaction. */
+  async #providerContext(
+    credential: ApiCredential,
+    spec: ApiCredentialSpec,
+    selected: SelectedProvider,
+    signal: AbortSignal,
+    current: ProviderContext['current'],
+  ): Promise<{ context: ProviderContext; secrets: string[] }> {
+    const { redactor } = this.#deps;
+    const key = keyOf(credential);
+    const needs = selected.provider.needs(selected.spec);
+    const { inputs, secrets } = await this.#deps.readInputs(credential.metadata.namespace, needs.inputs);
+    for (const value of secrets) redactor.add(value, key);
+    // Refresh tokens the provider reads or writes join `secrets` (the redactor's set after a renewal).
+    const state = new ReportingStateStore(
+      this.#deps.stateStore(credential),
+      selected.provider.secretStateKeys ?? [],
+      (value) => {
+        redactor.add(value, key);
+        secrets.push(value);
+      },
+    );
+    const ca = needs.caBundle ? inputs.get(needs.caBundle) : undefined;
+    const { assumedLifetime } = spec.refresh;
+    return {
+      secrets,
+      context: {
+        credential: key,
+        inputs,
+        state,
+        http: this.#deps.http.forCa(ca, { provider: selected.name }),
+        clock: this.#deps.clock,
+        signal,
+        keys: spec.secret.keys,
+        assumedLifetimeMs: assumedLifetime !== undefined ? parseDuration(assumedLifetime) : undefined,
+        current,
+      },
+    };
+  }
+
+  /** The names a scrubbed message keeps even when a secret is spelled the same (redaction.ts). */
+  #identity(credential: ApiCredential, selected: SelectedProvider, secretName: string): string[] {
+    return identityOf(credential, secretName, selected.provider.needs(selected.spec).inputs);
+  }
+}
