@@ -53,6 +53,7 @@ async function applyOne(credential: ApiCredential, write: Write, deps: ApplyDeps
       if (write.expiresAt !== undefined) metrics.tokenExpiry.set(labels, write.expiresAt / 1000);
       metrics.credentialReady.set(labels, write.ready ? 1 : 0);
       metrics.consecutiveFailures.set(labels, write.failures);
+      metrics.credentialStalled.set(labels, write.stalled ? 1 : 0);
       return;
     }
     case 'renewal-metrics':

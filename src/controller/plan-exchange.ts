@@ -78,6 +78,7 @@ function planToken(why: ObtainReason, context: ReconcileContext, env: PlanEnv, o
       expiresAt: tokenSet.expiresAt,
       ready: true,
       failures: 0,
+      stalled: false,
     },
     ...(unchanged ? [] : [tokenEvent(why, context, tokenSet, { now, renewAt })]),
     ...warningWrites(context, warnings),
@@ -184,7 +185,7 @@ export function planFailure(
     },
     ...statusWrites(credential, failureStatus(credential, selected.name, outcome, now)),
     { kind: 'event', type: 'Warning', reason: failure.reason, message },
-    { kind: 'token-metrics', provider: selected.name, expiresAt, ready, failures },
+    { kind: 'token-metrics', provider: selected.name, expiresAt, ready, failures, stalled: outcome.terminal },
   ];
   // Wake at the token's expiry too, if it comes first (a long Retry-After): Ready must turn False then.
   const requeueAt = earliestOf(retryAt, expiryRequeue(credential, now, expiresAt));

@@ -71,7 +71,13 @@ describe('planRejection', () => {
       NOW,
     );
     expect(kinds(plan.writes)).toEqual(['status', 'token-metrics']);
-    expect(plan.writes[1]).toEqual({ kind: 'token-metrics', provider: 'oauth2', ready: false, failures: 2 });
+    expect(plan.writes[1]).toEqual({
+      kind: 'token-metrics',
+      provider: 'oauth2',
+      ready: false,
+      failures: 2,
+      stalled: true,
+    });
     expect(plan.requeueAt).toBe(expiresAt);
   });
 
@@ -150,6 +156,8 @@ describe('planFailure: each failure class', () => {
       expect(condition(plan.writes, 'Ready')?.message).toMatch(
         /^the provider said no\. Next attempt at \d{4}-/,
       );
+      // Still retrying by itself: the stalled gauge (and its alert) stays quiet.
+      expect(plan.writes.at(-1)).toMatchObject({ kind: 'token-metrics', stalled: false });
     },
   );
 
@@ -162,6 +170,8 @@ describe('planFailure: each failure class', () => {
     );
     const event = plan.writes.find((write) => write.kind === 'event');
     expect(event).toMatchObject({ type: 'Warning', reason: 'InvalidClient' });
+    // ApiCredentialRenewalStalled fires on this gauge, before the token expires.
+    expect(plan.writes.at(-1)).toMatchObject({ kind: 'token-metrics', stalled: true });
   });
 
   it('a Retry-After longer than the token has left: wakes at expiry first', () => {

@@ -10,7 +10,7 @@ import { keyOf, type ReconcileContext, type WrittenToken } from './context.ts';
 import type { ExchangeResult, ReleaseResult } from './exchange.ts';
 import type { Rejection } from './observe.ts';
 import { planExchange } from './plan-exchange.ts';
-import { iso } from './status.ts';
+import { isStalled, iso } from './status.ts';
 import { expiryRequeue, statusWrites, type PlanEnv } from './plan-shared.ts';
 import { eventWrite, type Plan, type Write } from './writer.ts';
 
@@ -32,7 +32,7 @@ export function planRejection(credential: ApiCredential, rejection: Rejection, n
   const writes = statusWrites(credential, status);
   if (reason !== 'MissingInput' || !selected) return { writes };
   const failures = credential.status?.consecutiveFailures ?? 0;
-  writes.push({ kind: 'token-metrics', provider: selected.name, ready: false, failures });
+  writes.push({ kind: 'token-metrics', provider: selected.name, ready: false, failures, stalled: true });
   return { writes, requeueAt: expiryRequeue(credential, now) };
 }
 
@@ -112,8 +112,9 @@ function tokenMetrics(
   expiresAt: number | undefined,
   ready: boolean,
   failures: number,
+  stalled: boolean,
 ): Write {
-  return { kind: 'token-metrics', provider: context.selected.name, expiresAt, ready, failures };
+  return { kind: 'token-metrics', provider: context.selected.name, expiresAt, ready, failures, stalled };
 }
 
 /**
@@ -123,7 +124,7 @@ function tokenMetrics(
 function standingMetrics(context: ReconcileContext): Write {
   const status = context.credential.status;
   const ready = status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
-  return tokenMetrics(context, context.expiresAt, ready, status?.consecutiveFailures ?? 0);
+  return tokenMetrics(context, context.expiresAt, ready, status?.consecutiveFailures ?? 0, isStalled(status));
 }
 
 function planWait(context: ReconcileContext, now: number): Write[] {
@@ -134,7 +135,10 @@ function planWait(context: ReconcileContext, now: number): Write[] {
     { ...context, warning: standingWarning(credential) },
   );
   const failures = credential.status?.consecutiveFailures ?? 0;
-  return [...statusWrites(credential, status), tokenMetrics(context, context.expiresAt, true, failures)];
+  return [
+    ...statusWrites(credential, status),
+    tokenMetrics(context, context.expiresAt, true, failures, false),
+  ];
 }
 
 /**
@@ -152,7 +156,10 @@ function planExpired(
   const before = credential.status?.conditions?.find((c) => c.type === 'Ready');
   const { status, message } = expiredStatus(credential, { secretName, expiredAt, nextAttempt }, now);
   const failures = credential.status?.consecutiveFailures ?? 0;
-  const writes = [...statusWrites(credential, status), tokenMetrics(context, expiredAt, false, failures)];
+  const writes = [
+    ...statusWrites(credential, status),
+    tokenMetrics(context, expiredAt, false, failures, isStalled(status)),
+  ];
   if (before?.reason === 'TokenExpired') return writes;
   const fields = { credential: keyOf(credential), provider: selected.name, expiresAt: iso(expiredAt) };
   writes.push(eventWrite('Warning', 'TokenExpired', message), {

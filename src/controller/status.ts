@@ -49,3 +49,8 @@ function canonical(value: unknown): string {
     return inner;
   });
 }
+
+/** Whether the status says renewal has stopped until a person acts (Stalled=True). */
+export function isStalled(status: ApiCredentialStatus | undefined): boolean {
+  return status?.conditions?.find((c) => c.type === 'Stalled')?.status === 'True';
+}

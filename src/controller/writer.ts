@@ -14,7 +14,15 @@ export type Write =
   | { kind: 'status'; status: ApiCredentialStatus }
   | { kind: 'finalizers'; finalizers: string[] }
   | { kind: 'event'; type: EventType; reason: string; message: string }
-  | { kind: 'token-metrics'; provider: ProviderName; expiresAt?: number; ready: boolean; failures: number }
+  | {
+      kind: 'token-metrics';
+      provider: ProviderName;
+      expiresAt?: number;
+      ready: boolean;
+      failures: number;
+      /** Renewal stopped until a person changes something (the Stalled condition). */
+      stalled: boolean;
+    }
   | { kind: 'renewal-metrics'; provider: ProviderName; result: 'success' | 'failure'; seconds: number }
   | { kind: 'failure-metric'; provider: ProviderName; reason: string }
   | { kind: 'log'; level: LogLevel; fields: Record<string, unknown>; message: string };

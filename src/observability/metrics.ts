@@ -63,6 +63,8 @@ export interface Metrics {
   readonly tokenExpiry: GaugeHandle<CredentialLabels>;
   readonly credentialReady: GaugeHandle<CredentialLabels>;
   readonly consecutiveFailures: GaugeHandle<CredentialLabels>;
+  /** 1 while renewal has stopped on a failure only a person can fix (Stalled=True). */
+  readonly credentialStalled: GaugeHandle<CredentialLabels>;
   /** Removes every per-credential series of a deleted ApiCredential, whatever its provider was. */
   forgetCredential(namespace: string, name: string): void;
   /**
@@ -235,6 +237,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: credentialLabelNames,
     registers,
   });
+  const stalled = new Gauge({
+    name: 'apicred_credential_stalled',
+    help: 'Whether renewal has stopped on a failure that needs a person (1) or goes on (0): the Stalled condition',
+    labelNames: credentialLabelNames,
+    registers,
+  });
   const providerRequests = new Counter({
     name: 'apicred_provider_requests_total',
     help: 'HTTP requests to token providers by method and status class',
@@ -276,7 +284,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   // Per-credential series are keyed by provider too; remember which were written so that a
   // deletion (or a provider change) can remove them exactly.
   const credentialProviders = new Map<string, Set<string>>();
-  const credentialGauges = [expiry, ready, consecutiveFailures];
+  const credentialGauges = [expiry, ready, consecutiveFailures, stalled];
   const credentialLabels = (l: CredentialLabels) => ({
     namespace: labels.kubernetesName(l.namespace),
     name: labels.kubernetesName(l.name),
@@ -375,6 +383,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     tokenExpiry: credentialGauge(expiry),
     credentialReady: credentialGauge(ready),
     consecutiveFailures: credentialGauge(consecutiveFailures),
+    credentialStalled: credentialGauge(stalled),
     forgetCredential(namespace, name) {
       const l = { namespace: labels.kubernetesName(namespace), name: labels.kubernetesName(name) };
       const key = `${l.namespace}/${l.name}`;

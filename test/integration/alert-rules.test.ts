@@ -1,6 +1,6 @@
 // The chart's alerts, proven with Prometheus's own rule tester: the PrometheusRule is rendered by the
 // real Helm, its groups become a rules file, and `promtool test rules` runs test/promtool/*.test.yaml
-// against it (not Ready, expiring soon, renewal failing, and a leader change between two replicas).
+// against it (not Ready, expiring soon, renewal failing, renewal stalled, and a leader change between two replicas).
 import { execFile } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -62,7 +62,7 @@ describe('the chart alerts, under promtool', () => {
   it('renders rules that promtool accepts', async () => {
     await writeRules();
     const result = await runPromtool(['check', 'rules', 'rules.yaml']);
-    expect(result.output).toContain('SUCCESS: 3 rules found');
+    expect(result.output).toContain('SUCCESS: 4 rules found');
     expect(result.code).toBe(0);
   });
 

@@ -340,6 +340,11 @@ describe('the Helm chart', () => {
         'min by (namespace, name, provider) (last_over_time(apicred_consecutive_failures[5m])) >= 5',
         undefined,
       ],
+      [
+        'ApiCredentialRenewalStalled',
+        'min by (namespace, name, provider) (last_over_time(apicred_credential_stalled[5m])) == 1',
+        undefined,
+      ],
     ]);
     // Every metric an alert uses is one the operator registers.
     const metricsSource = readFileSync(join(repoRoot, 'src', 'observability', 'metrics.ts'), 'utf8');

@@ -98,6 +98,14 @@ describe('a terminal renewal failure, then expiry', () => {
     expect(condition(credential, 'Stalled')).toMatchObject({ status: 'True', reason: 'InvalidClient' });
     expect(Date.parse(credential?.status?.expiresAt ?? '')).toBeGreaterThan(Date.now());
     expect(await metric('apicred_credential_ready', ordersLabels())).toBe(1);
+    // What ApiCredentialRenewalStalled reads: said while the old token still serves. The gauge is set
+    // just after the status write, so wait for it rather than race it.
+    await waitFor(
+      'apicred_credential_stalled 1',
+      async () => ((await metric('apicred_credential_stalled', ordersLabels())) === 1 ? true : undefined),
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
+    expect(condition(await kube.credential(namespace, 'orders'), 'Ready')?.status).toBe('True');
   });
 
   it('turns Ready=False TokenExpired at expiry: condition, metric and Warning Event', async () => {
@@ -123,6 +131,7 @@ describe('a terminal renewal failure, then expiry', () => {
     expect(Math.floor((await metric('apicred_token_expiry_timestamp_seconds', ordersLabels())) ?? 0)).toBe(
       Date.parse(expiresAt) / 1000,
     );
+    expect(await metric('apicred_credential_stalled', ordersLabels())).toBe(1);
     const event = await kube.event(namespace, 'orders', (e) => e.reason === 'TokenExpired');
     expect(event).toMatchObject({ type: 'Warning', message });
 
@@ -174,6 +183,7 @@ describe('a terminal renewal failure, then expiry', () => {
       { timeoutMs: 30_000, intervalMs: 100 },
     );
     expect(await metric('apicred_consecutive_failures', ordersLabels())).toBe(1);
+    expect(await metric('apicred_credential_stalled', ordersLabels())).toBe(1);
     const after = await kube.credential(namespace, 'orders');
     expect(after?.metadata.resourceVersion).toBe(before?.metadata.resourceVersion);
     expect(tapdata.count('POST /oauth/token') - callsBefore).toBe(tapdata.issuedCount() - tickerBefore);
@@ -192,6 +202,11 @@ describe('a terminal renewal failure, then expiry', () => {
     expect(Date.parse(credential?.status?.expiresAt ?? '')).toBeGreaterThan(Date.now());
     expect(credential?.status?.consecutiveFailures).toBe(0);
     expect(await metric('apicred_credential_ready', ordersLabels())).toBe(1);
+    await waitFor(
+      'apicred_credential_stalled 0',
+      async () => ((await metric('apicred_credential_stalled', ordersLabels())) === 0 ? true : undefined),
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
   });
 });
 
@@ -238,6 +253,8 @@ describe('a long Retry-After, then expiry', () => {
         async () => ((await metric('apicred_credential_ready', labels)) === 0 ? true : undefined),
         { timeoutMs: 10_000, intervalMs: 100 },
       );
+      // Backing off is not stalled: the operator retries by itself at the planned time.
+      expect(await metric('apicred_credential_stalled', labels)).toBe(0);
       await kube.event(namespace, 'throttled', (e) => e.reason === 'TokenExpired' && e.type === 'Warning');
       // The 429 was honoured: one attempt after the first token, none since.
       expect(throttling.count('POST /oauth/token')).toBe(2);
