@@ -3,6 +3,7 @@
 // backoff after any failure, relists periodically, caches only what `transform` keeps, and exposes
 // a synced promise that the controller waits on before reconciling.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { exponentialBackoff } from '../policy/backoff.ts';
 import { httpStatusOf } from './errors.ts';
 
 export interface ListPage<T> {
@@ -44,6 +45,8 @@ export interface InformerOptions<T, Cached> {
   relistIntervalMs?: number;
   backoffInitialMs?: number;
   backoffMaxMs?: number;
+  /** Uniform in [0, 1), for backoff jitter. Default Math.random. */
+  random?: () => number;
   pageSize?: number;
   onError?: (error: unknown, consecutiveFailures: number) => void;
   /** Called before every LIST but the first, so that a relist after 410 Gone is visible. */
@@ -154,10 +157,15 @@ export class ResilientInformer<T, Cached> {
   }
 
   async #backoff(signal: AbortSignal): Promise<void> {
-    const initial = this.#options.backoffInitialMs ?? 1_000;
-    const max = this.#options.backoffMaxMs ?? 60_000;
-    const ceiling = Math.min(max, initial * 2 ** Math.min(this.#failures - 1, 30));
-    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    const delay = exponentialBackoff(
+      {
+        baseMs: this.#options.backoffInitialMs ?? 1_000,
+        capMs: this.#options.backoffMaxMs ?? 60_000,
+        jitter: { shape: 'shorten', fraction: 0.5 }, // "equal jitter": [ceiling / 2, ceiling]
+      },
+      this.#failures - 1,
+      this.#options.random ?? Math.random,
+    );
     await sleep(delay, undefined, { signal }).catch(() => undefined);
   }
 

@@ -13,6 +13,7 @@
 //   everything anyway) and it resolves once in-flight handlers have finished.
 import type { Clock } from '../policy/clock.ts';
 import { ManualClock, systemClock } from '../policy/clock.ts';
+import { exponentialBackoff } from '../policy/backoff.ts';
 import { MAX_TIMER_DELAY_MS } from '../policy/renewal.ts';
 
 /* ------------------------------------------------------------------------------------------------
@@ -345,10 +346,8 @@ export class WorkQueue<K extends string = string> {
   /** The delay addRateLimited uses after `failures` earlier failures (0 for the first). */
   backoffDelay(failures: number): number {
     const { baseMs, capMs, jitterFraction } = this.#backoff;
-    const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(Math.max(failures, 0), 60));
-    const draw = this.#random();
-    const share = draw >= 0 && draw < 1 ? draw : 0;
-    return ceiling * (1 - jitterFraction * share);
+    const jitter = { shape: 'shorten', fraction: jitterFraction } as const;
+    return exponentialBackoff({ baseMs, capMs, jitter }, failures, this.#random);
   }
 
   /** Forgets the key's failures: its next addRateLimited starts from the base delay again. */
