@@ -69,7 +69,6 @@ export class ResilientInformer<T, Cached> {
   #expired = false;
   #failures = 0;
   #synced = false;
-  #lastSyncAt = 0;
   #resolveSynced!: () => void;
   readonly synced: Promise<void>;
   #loop: Promise<void> | undefined;
@@ -84,15 +83,6 @@ export class ResilientInformer<T, Cached> {
 
   get hasSynced(): boolean {
     return this.#synced;
-  }
-
-  /** Milliseconds since the last successful LIST, or Infinity before the first. */
-  get msSinceLastList(): number {
-    return this.#lastSyncAt === 0 ? Infinity : Date.now() - this.#lastSyncAt;
-  }
-
-  get consecutiveFailures(): number {
-    return this.#failures;
   }
 
   get(key: string): Cached | undefined {
@@ -198,7 +188,6 @@ export class ResilientInformer<T, Cached> {
     this.#resourceVersion = resourceVersion;
     this.#relistDue = false;
     this.#expired = false;
-    this.#lastSyncAt = Date.now();
     if (!this.#synced) {
       this.#synced = true;
       this.#resolveSynced();
