@@ -11,7 +11,7 @@ import {
   type ApiCredentialStatus,
 } from '../api/apicredential.ts';
 import type { EventTarget, EventType } from '../kube/events.ts';
-import { objectKey } from '../kube/object-key.ts';
+import { keyOf, objectKey } from '../kube/object-key.ts';
 import { toSecretView, type SecretView } from '../kube/secret-view.ts';
 import { HttpClientFactory } from '../http/client.ts';
 import { createMetrics } from '../observability/metrics.ts';
@@ -75,7 +75,7 @@ export class FakeCaches implements Caches {
     return this.configMaps.get(objectKey(namespace, name));
   }
   wroteCredential(object: ApiCredential): void {
-    this.credentials.set(`${object.metadata.namespace}/${object.metadata.name}`, object);
+    this.credentials.set(keyOf(object), object);
   }
   wroteSecret(object: V1Secret): void {
     const view = toSecretView(object);
@@ -135,9 +135,7 @@ export class InMemoryWriter implements Writer {
     this.events.push({ type, reason, message });
   }
   #cached(credential: ApiCredential): ApiCredential {
-    return (
-      this.#caches?.credential(`${credential.metadata.namespace}/${credential.metadata.name}`) ?? credential
-    );
+    return this.#caches?.credential(keyOf(credential)) ?? credential;
   }
   #bumped(credential: ApiCredential): ApiCredential['metadata'] {
     return { ...this.#cached(credential).metadata, resourceVersion: this.#nextVersion() };
