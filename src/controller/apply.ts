@@ -3,10 +3,11 @@
 import type { Logger } from 'pino';
 import type { ApiCredential } from '../api/apicredential.ts';
 import type { EventTarget } from '../kube/events.ts';
+import { keyOf } from '../kube/object-key.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { contentDigest } from '../secrets/consumer.ts';
 import { crashPoint } from '../testing/crash-points.ts';
-import { keyOf, type TokenMemory } from './context.ts';
+import type { TokenMemory } from './context.ts';
 import type { Write, Writer } from './writer.ts';
 
 export interface ApplyDeps {

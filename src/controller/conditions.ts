@@ -6,8 +6,9 @@ import {
   type ApiCredentialStatus,
   type ProviderName,
 } from '../api/apicredential.ts';
+import { formatTime } from '../policy/time.ts';
 import type { TokenSet } from '../providers/types.ts';
-import { iso, mergeConditions, type ConditionInput } from './status.ts';
+import { mergeConditions, type ConditionInput } from './status.ts';
 
 export interface Warning {
   reason: string;
@@ -45,7 +46,7 @@ function readyCondition(secretName: string, token: ValidToken, now: number): Con
       type: 'Ready',
       status: 'False',
       reason: 'TokenExpired',
-      message: `the token in Secret ${secretName} expired at ${iso(token.expiresAt) ?? '?'}.`,
+      message: `the token in Secret ${secretName} expired at ${formatTime(token.expiresAt, 'seconds')}.`,
     };
   if (token.warning)
     return { type: 'Ready', status: 'True', reason: token.warning.reason, message: token.warning.message };
@@ -53,7 +54,7 @@ function readyCondition(secretName: string, token: ValidToken, now: number): Con
     type: 'Ready',
     status: 'True',
     reason: 'TokenValid',
-    message: `Secret ${secretName} holds a valid token until ${iso(token.expiresAt) ?? '?'}; renewal at ${iso(token.renewAt) ?? '?'}.`,
+    message: `Secret ${secretName} holds a valid token until ${formatTime(token.expiresAt, 'seconds') ?? '?'}; renewal at ${formatTime(token.renewAt, 'seconds') ?? '?'}.`,
   };
 }
 
@@ -78,10 +79,10 @@ export function readyStatus(
     conditions: mergeConditions(previous.conditions, conditions, generation, target.now),
     provider: target.provider,
     secretName: target.secretName,
-    issuedAt: iso(token.issuedAt) ?? previous.issuedAt,
-    expiresAt: iso(token.expiresAt) ?? previous.expiresAt,
-    lastRefreshTime: iso(token.lastRefreshTime) ?? previous.lastRefreshTime,
-    nextRefreshTime: iso(token.renewAt),
+    issuedAt: formatTime(token.issuedAt, 'seconds') ?? previous.issuedAt,
+    expiresAt: formatTime(token.expiresAt, 'seconds') ?? previous.expiresAt,
+    lastRefreshTime: formatTime(token.lastRefreshTime, 'seconds') ?? previous.lastRefreshTime,
+    nextRefreshTime: formatTime(token.renewAt, 'seconds'),
     consecutiveFailures: 0,
     inputsHash: target.hash,
     lastHandledRefreshRequest: lastHandledRefresh(credential),
@@ -107,7 +108,7 @@ function failureConditions(failure: FailureOutcome, now: number): ConditionInput
           type: 'Ready',
           status: 'True',
           reason: 'RenewalFailing',
-          message: `renewal failed (${failure.reason}): ${failure.message} The current token stays valid until ${iso(failure.tokenValidUntil) ?? '?'}.`,
+          message: `renewal failed (${failure.reason}): ${failure.message} The current token stays valid until ${formatTime(failure.tokenValidUntil, 'seconds') ?? '?'}.`,
         }
       : { type: 'Ready', status: 'False', reason: failure.reason, message: failure.message },
     failure.terminal
@@ -135,8 +136,8 @@ export function failureStatus(
     conditions: mergeConditions(previous.conditions, failureConditions(failure, now), generation, now),
     provider: provider ?? previous.provider,
     consecutiveFailures: failure.failures ?? previous.consecutiveFailures ?? 0,
-    lastFailureTime: failure.failures !== undefined ? iso(now) : previous.lastFailureTime,
-    nextRefreshTime: iso(failure.retryAt),
+    lastFailureTime: failure.failures !== undefined ? formatTime(now, 'seconds') : previous.lastFailureTime,
+    nextRefreshTime: formatTime(failure.retryAt, 'seconds'),
     inputsHash: failure.inputsHash ?? previous.inputsHash,
     lastHandledRefreshRequest: lastHandledRefresh(credential),
   };
@@ -156,8 +157,8 @@ export function expiredStatus(
   const cause =
     stall?.status === 'True'
       ? `: ${stall.reason}: ${stall.message}`
-      : `: ${stall?.message ?? 'renewal failed'}. Next attempt at ${iso(expiry.nextAttempt) ?? '?'}.`;
-  const message = `the token in Secret ${expiry.secretName} expired at ${iso(expiry.expiredAt) ?? '?'} and was not renewed${cause}`;
+      : `: ${stall?.message ?? 'renewal failed'}. Next attempt at ${formatTime(expiry.nextAttempt, 'seconds') ?? '?'}.`;
+  const message = `the token in Secret ${expiry.secretName} expired at ${formatTime(expiry.expiredAt, 'seconds')} and was not renewed${cause}`;
   const conditions: ConditionInput[] = [
     { type: 'Ready', status: 'False', reason: 'TokenExpired', message },
     stall

@@ -41,12 +41,3 @@ export interface ReconcileContext {
   /** Token change whose rollout restarts are pending (marker on the Secret). */
   rolloutPending?: number;
 }
-
-export function keyOf(credential: ApiCredential): string {
-  return `${credential.metadata.namespace}/${credential.metadata.name}`;
-}
-
-export function earliestOf(...times: (number | undefined)[]): number | undefined {
-  const defined = times.filter((time): time is number => time !== undefined);
-  return defined.length === 0 ? undefined : Math.min(...defined);
-}

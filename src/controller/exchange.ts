@@ -4,6 +4,7 @@
 // provider writes, through the StateStore.
 import type { ApiCredential, ApiCredentialSpec } from '../api/apicredential.ts';
 import type { HttpClientFactory } from '../http/client.ts';
+import { keyOf } from '../kube/object-key.ts';
 import type { SecretView } from '../kube/secret-view.ts';
 import type { SecretRedactor } from '../observability/redactor.ts';
 import type { Clock } from '../policy/clock.ts';
@@ -13,7 +14,7 @@ import type { SelectedProvider } from '../providers/registry.ts';
 import type { InputReference, Inputs, ProviderContext, StateStore, TokenSet } from '../providers/types.ts';
 import { contentDigest, ownershipOf, writtenKeysOf } from '../secrets/consumer.ts';
 import type { Warning } from './conditions.ts';
-import { keyOf, type ReconcileContext, type TokenMemory, type WrittenToken } from './context.ts';
+import type { ReconcileContext, TokenMemory, WrittenToken } from './context.ts';
 import { ReportingStateStore, identityOf, publicOutputKey, tokenSecrets } from './redaction.ts';
 
 /** Reads referenced values from the apiserver; `secrets` are those to redact. */

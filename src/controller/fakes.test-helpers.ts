@@ -11,7 +11,8 @@ import {
   type ApiCredentialStatus,
 } from '../api/apicredential.ts';
 import type { EventTarget, EventType } from '../kube/events.ts';
-import { secretKey, toSecretView, type SecretView } from '../kube/secret-view.ts';
+import { keyOf, objectKey } from '../kube/object-key.ts';
+import { toSecretView, type SecretView } from '../kube/secret-view.ts';
 import { HttpClientFactory } from '../http/client.ts';
 import { createMetrics } from '../observability/metrics.ts';
 import { SecretRedactor } from '../observability/redactor.ts';
@@ -68,17 +69,17 @@ export class FakeCaches implements Caches {
     return this.credentials.get(key);
   }
   secret(namespace: string, name: string): SecretView | undefined {
-    return this.secrets.get(secretKey(namespace, name));
+    return this.secrets.get(objectKey(namespace, name));
   }
   configMap(namespace: string, name: string): SecretView | undefined {
-    return this.configMaps.get(secretKey(namespace, name));
+    return this.configMaps.get(objectKey(namespace, name));
   }
   wroteCredential(object: ApiCredential): void {
-    this.credentials.set(`${object.metadata.namespace}/${object.metadata.name}`, object);
+    this.credentials.set(keyOf(object), object);
   }
   wroteSecret(object: V1Secret): void {
     const view = toSecretView(object);
-    this.secrets.set(secretKey(view.namespace, view.name), view);
+    this.secrets.set(objectKey(view.namespace, view.name), view);
   }
   /** A referenced input Secret, present in the cache. */
   putInput(name: string, data: Record<string, string>): void {
@@ -134,9 +135,7 @@ export class InMemoryWriter implements Writer {
     this.events.push({ type, reason, message });
   }
   #cached(credential: ApiCredential): ApiCredential {
-    return (
-      this.#caches?.credential(`${credential.metadata.namespace}/${credential.metadata.name}`) ?? credential
-    );
+    return this.#caches?.credential(keyOf(credential)) ?? credential;
   }
   #bumped(credential: ApiCredential): ApiCredential['metadata'] {
     return { ...this.#cached(credential).metadata, resourceVersion: this.#nextVersion() };

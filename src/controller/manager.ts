@@ -6,7 +6,8 @@ import type { ApiCredential } from '../api/apicredential.ts';
 import { forCache } from '../kube/cache-transform.ts';
 import { MutationCache } from '../kube/mutation-cache.ts';
 import { ResilientInformer, type ListWatchSource, type RelistReason } from '../kube/informer.ts';
-import { secretKey, toSecretView, type SecretView } from '../kube/secret-view.ts';
+import { keyOf, objectKey } from '../kube/object-key.ts';
+import { toSecretView, type SecretView } from '../kube/secret-view.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Clock } from '../policy/clock.ts';
 import { WorkQueue } from '../kube/workqueue.ts';
@@ -36,10 +37,6 @@ interface CacheLifecycle {
   stop(): Promise<void>;
   readonly synced: Promise<void>;
   readonly hasSynced: boolean;
-}
-
-function credentialKey(credential: ApiCredential): string {
-  return `${credential.metadata.namespace}/${credential.metadata.name}`;
 }
 
 /** A change the controller must look at: anything but its own status writes. */
@@ -141,12 +138,12 @@ export class Manager {
       resource: 'apicredentials',
       source,
       transform: forCache,
-      keyOf: credentialKey,
+      keyOf,
       resourceVersionOf: (object) => object.metadata.resourceVersion ?? '',
       relistIntervalMs: deps.options.relistIntervalMs,
       onEvent: (event, object, previous) => {
-        if (event === 'delete') this.#writtenCredentials.forget(credentialKey(object));
-        if (event === 'delete' || worthReconciling(object, previous)) this.#queue.add(credentialKey(object));
+        if (event === 'delete') this.#writtenCredentials.forget(keyOf(object));
+        if (event === 'delete' || worthReconciling(object, previous)) this.#queue.add(keyOf(object));
       },
       ...this.#watchHooks('apicredentials', deps.metrics),
     });
@@ -162,12 +159,12 @@ export class Manager {
       resource,
       source,
       transform: (object) => toSecretView(object),
-      keyOf: (view) => secretKey(view.namespace, view.name),
+      keyOf: (view) => objectKey(view.namespace, view.name),
       resourceVersionOf: (view) => view.resourceVersion,
       relistIntervalMs: deps.options.relistIntervalMs,
       onEvent: (event, view) => {
         if (event === 'delete' && kind === 'Secret')
-          this.#writtenSecrets.forget(secretKey(view.namespace, view.name));
+          this.#writtenSecrets.forget(objectKey(view.namespace, view.name));
         this.#onReferencedObject(kind, view);
       },
       ...this.#watchHooks(resource, deps.metrics),
@@ -179,17 +176,17 @@ export class Manager {
     return {
       credential: (key) => this.#writtenCredentials.newest(key, this.#find(this.#credentialInformers, key)),
       secret: (namespace, name) => {
-        const key = secretKey(namespace, name);
+        const key = objectKey(namespace, name);
         return this.#writtenSecrets.newest(key, this.#find(this.#secretInformers, key));
       },
       wroteCredential: (object) => {
-        this.#writtenCredentials.mutated(credentialKey(object), forCache(object));
+        this.#writtenCredentials.mutated(keyOf(object), forCache(object));
       },
       wroteSecret: (object) => {
         const view = toSecretView(object);
-        this.#writtenSecrets.mutated(secretKey(view.namespace, view.name), view);
+        this.#writtenSecrets.mutated(objectKey(view.namespace, view.name), view);
       },
-      configMap: (namespace, name) => this.#find(this.#configMapInformers, secretKey(namespace, name)),
+      configMap: (namespace, name) => this.#find(this.#configMapInformers, objectKey(namespace, name)),
     };
   }
 
@@ -240,7 +237,7 @@ export class Manager {
     for (const credential of this.#dependents.get(`${kind}/${view.namespace}/${view.name}`) ?? [])
       this.#queue.add(credential);
     const owner = kind === 'Secret' ? view.labels[LABEL_CREDENTIAL] : undefined;
-    if (owner) this.#queue.add(`${view.namespace}/${owner}`);
+    if (owner) this.#queue.add(objectKey(view.namespace, owner));
   }
 
   get synced(): boolean {

@@ -6,6 +6,7 @@ import {
   type ApiCredential,
   type ApiCredentialSpec,
 } from '../api/apicredential.ts';
+import { keyOf } from '../kube/object-key.ts';
 import type { SecretView } from '../kube/secret-view.ts';
 import type { Observation } from '../policy/decide.ts';
 import { parseDuration } from '../policy/duration.ts';
@@ -25,7 +26,7 @@ import {
   parseTime,
   writtenKeysOf,
 } from '../secrets/consumer.ts';
-import { keyOf, type Caches, type ReconcileContext, type TokenMemory } from './context.ts';
+import type { Caches, ReconcileContext, TokenMemory } from './context.ts';
 import { describeMissing, inputsHash, missingInputs } from './inputs.ts';
 
 export interface RenewalOptions {

@@ -1,17 +1,18 @@
 // plan, for a provider call: the writes after a new token set, and after a failed exchange (backoff,
 // terminal or retryable, the current token kept valid or not).
+import { keyOf } from '../kube/object-key.ts';
 import { nextAttemptAt } from '../policy/backoff.ts';
 import type { ObtainReason } from '../policy/decide.ts';
 import { formatDuration } from '../policy/duration.ts';
 import { pendingMarkerForWrite } from '../policy/rollout.ts';
+import { earliest, formatTime } from '../policy/time.ts';
 import type { TokenSet } from '../providers/types.ts';
 import { ANNOTATION_CONTENT_DIGEST, consumerSecretBody, contentDigest } from '../secrets/consumer.ts';
 import { failureStatus, readyStatus, standingWarning, type Warning } from './conditions.ts';
-import { earliestOf, keyOf, type ReconcileContext } from './context.ts';
+import type { ReconcileContext } from './context.ts';
 import type { ClassifiedFailure, ExchangeResult } from './exchange.ts';
 import { nextExchange } from './observe.ts';
 import { expiryRequeue, statusWrites, type PlanEnv } from './plan-shared.ts';
-import { iso } from './status.ts';
 import type { Plan, Write } from './writer.ts';
 
 export function planExchange(
@@ -60,7 +61,10 @@ function planToken(why: ObtainReason, context: ReconcileContext, env: PlanEnv, o
     { ...token, renewAt, lastRefreshTime: now, tenants: tokenSet.tenants, warning: warnings[0] },
   );
   const fields = { credential: keyOf(credential), provider: selected.name };
-  const times = { renewAt: iso(renewAt), expiresAt: iso(tokenSet.expiresAt) };
+  const times = {
+    renewAt: formatTime(renewAt, 'seconds'),
+    expiresAt: formatTime(tokenSet.expiresAt, 'seconds'),
+  };
   const writes: Write[] = [
     { kind: 'secret', body: tokenSecretBody(context, tokenSet, rolloutPending), fresh: true },
     { kind: 'remember', data: tokenSet.data },
@@ -69,7 +73,7 @@ function planToken(why: ObtainReason, context: ReconcileContext, env: PlanEnv, o
     {
       kind: 'log',
       level: 'debug',
-      fields: { ...fields, ...times, nextCheckAt: iso(checkAt) },
+      fields: { ...fields, ...times, nextCheckAt: formatTime(checkAt, 'seconds') },
       message: 'next renewal planned',
     },
     {
@@ -110,8 +114,8 @@ function tokenEvent(
 ): Write {
   const verb = why === 'initial' ? 'Issued' : 'Renewed';
   const message =
-    `${verb} a token from ${context.selected.name} into Secret ${context.secretName} (${why}); it expires at ${iso(tokenSet.expiresAt) ?? '?'} ` +
-    `(in ${formatDuration(Math.max(0, tokenSet.expiresAt - at.now))}); next renewal at ${iso(at.renewAt) ?? '?'}.`;
+    `${verb} a token from ${context.selected.name} into Secret ${context.secretName} (${why}); it expires at ${formatTime(tokenSet.expiresAt, 'seconds')} ` +
+    `(in ${formatDuration(Math.max(0, tokenSet.expiresAt - at.now))}); next renewal at ${formatTime(at.renewAt, 'seconds')}.`;
   return { kind: 'event', type: 'Normal', reason: verb, message };
 }
 
@@ -151,7 +155,7 @@ export function planFailure(
   const retryAt = retryAtAfter(failure, failures, now, random, expiresAt);
   const nextAttempt =
     retryAt !== undefined
-      ? ` Next attempt at ${iso(retryAt) ?? '?'}.`
+      ? ` Next attempt at ${formatTime(retryAt, 'seconds')}.`
       : ' Retrying stops until the spec or a referenced Secret changes.';
   const message = `${failure.message}${nextAttempt}`;
   const terminal = failure.kind === 'terminal';
@@ -177,7 +181,7 @@ export function planFailure(
     {
       kind: 'log',
       level: 'debug',
-      fields: { ...fields, retryAt: iso(retryAt) },
+      fields: { ...fields, retryAt: formatTime(retryAt, 'seconds') },
       message:
         retryAt !== undefined
           ? 'retry planned'
@@ -188,6 +192,6 @@ export function planFailure(
     { kind: 'token-metrics', provider: selected.name, expiresAt, ready, failures, stalled: outcome.terminal },
   ];
   // Wake at the token's expiry too, if it comes first (a long Retry-After): Ready must turn False then.
-  const requeueAt = earliestOf(retryAt, expiryRequeue(credential, now, expiresAt));
+  const requeueAt = earliest(retryAt, expiryRequeue(credential, now, expiresAt));
   return { writes, requeueAt, rolloutPending: context.rolloutPending };
 }

@@ -1,16 +1,18 @@
 // plan: pure. Turns the decision (and, for an exchange, its result) into the list of writes: the
 // consumer Secret, the status, the finalizer, Events, metrics and log lines, and the next look.
 import { FINALIZER, type ApiCredential } from '../api/apicredential.ts';
+import { keyOf } from '../kube/object-key.ts';
 import type { SecretView } from '../kube/secret-view.ts';
 import type { Action } from '../policy/decide.ts';
+import { formatTime } from '../policy/time.ts';
 import type { TokenSet } from '../providers/types.ts';
 import { ANNOTATION_EXPIRY_SOURCE, consumerSecretBody } from '../secrets/consumer.ts';
 import { expiredStatus, failureStatus, readyStatus, standingWarning } from './conditions.ts';
-import { keyOf, type ReconcileContext, type WrittenToken } from './context.ts';
+import type { ReconcileContext, WrittenToken } from './context.ts';
 import type { ExchangeResult, ReleaseResult } from './exchange.ts';
 import type { Rejection } from './observe.ts';
 import { planExchange } from './plan-exchange.ts';
-import { isStalled, iso } from './status.ts';
+import { isStalled } from './status.ts';
 import { expiryRequeue, statusWrites, type PlanEnv } from './plan-shared.ts';
 import { eventWrite, type Plan, type Write } from './writer.ts';
 
@@ -161,7 +163,11 @@ function planExpired(
     tokenMetrics(context, expiredAt, false, failures, isStalled(status)),
   ];
   if (before?.reason === 'TokenExpired') return writes;
-  const fields = { credential: keyOf(credential), provider: selected.name, expiresAt: iso(expiredAt) };
+  const fields = {
+    credential: keyOf(credential),
+    provider: selected.name,
+    expiresAt: formatTime(expiredAt, 'seconds'),
+  };
   writes.push(eventWrite('Warning', 'TokenExpired', message), {
     kind: 'log',
     level: 'warn',

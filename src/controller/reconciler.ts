@@ -6,15 +6,17 @@ import type { Logger } from 'pino';
 import { FINALIZER, type ApiCredential } from '../api/apicredential.ts';
 import type { HttpClientFactory } from '../http/client.ts';
 import type { EventSink } from '../kube/events.ts';
+import { keyOf, splitKey } from '../kube/object-key.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { SecretRedactor } from '../observability/redactor.ts';
 import type { Clock } from '../policy/clock.ts';
 import { decide, type Action } from '../policy/decide.ts';
+import { earliest, formatTime } from '../policy/time.ts';
 import { selectProvider, type ProviderRegistry } from '../providers/registry.ts';
 import type { StateStore } from '../providers/types.ts';
 import { SecretStateStore } from '../secrets/state.ts';
 import { apply, type ApplyDeps } from './apply.ts';
-import { earliestOf, keyOf, type Caches, type ReconcileContext, type TokenMemory } from './context.ts';
+import type { Caches, ReconcileContext, TokenMemory } from './context.ts';
 import { actionFields } from './debug-fields.ts';
 import { Exchanger, type ExchangeResult, type InputSource } from './exchange.ts';
 import { readInputs } from './inputs.ts';
@@ -22,7 +24,6 @@ import { KubeWriter } from './kube-writer.ts';
 import { gather, releasesOnDelete, type RenewalOptions } from './observe.ts';
 import { planAction, planFinalizer, planRejection, planRelease, resolveAction } from './plan.ts';
 import { RolloutRestarter } from './rollout.ts';
-import { iso } from './status.ts';
 import type { Writer } from './writer.ts';
 
 export type { Caches } from './context.ts';
@@ -91,7 +92,7 @@ export class Reconciler {
     this.#deps.redactor.forget(key);
     this.#memory.delete(key);
     this.#rollout.forget(key);
-    const [namespace = '', name = ''] = key.split('/');
+    const { namespace, name } = splitKey(key);
     this.#deps.metrics.forgetCredential(namespace, name);
   }
 
@@ -138,7 +139,7 @@ export class Reconciler {
       secretName,
       pending: plan.rolloutPending,
     });
-    return { requeueAt: earliestOf(plan.requeueAt, rollout.requeueAt) };
+    return { requeueAt: earliest(plan.requeueAt, rollout.requeueAt) };
   }
 
   #index(credential: ApiCredential, references: ReconcileContext['needs']['inputs'] | undefined): void {
@@ -155,8 +156,8 @@ export class Reconciler {
       credential: keyOf(context.credential),
       provider: context.selected.name,
       ...actionFields(action),
-      renewAt: iso(context.observation.renewAt),
-      nextCheckAt: iso(context.observation.checkAt),
+      renewAt: formatTime(context.observation.renewAt, 'seconds'),
+      nextCheckAt: formatTime(context.observation.checkAt, 'seconds'),
     };
     this.#deps.logger.debug(fields, 'decision');
   }

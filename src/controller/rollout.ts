@@ -15,9 +15,11 @@ import type { Logger } from 'pino';
 import type { ApiCredential } from '../api/apicredential.ts';
 import { httpStatusOf } from '../kube/errors.ts';
 import type { EventSink, EventTarget } from '../kube/events.ts';
+import { keyOf } from '../kube/object-key.ts';
 import type { Metrics, RolloutRestartResult } from '../observability/metrics.ts';
 import type { Clock } from '../policy/clock.ts';
 import { formatDuration } from '../policy/duration.ts';
+import { formatTime } from '../policy/time.ts';
 import {
   distinctTargets,
   planRollout,
@@ -113,10 +115,6 @@ const RESULT: Record<TargetProblem, RolloutRestartResult> = {
   Error: 'error',
 };
 
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
-}
-
 /** A request whose token change is pending restarts. */
 type PendingRollout = RolloutRequest & { pending: number };
 
@@ -149,8 +147,8 @@ export class RolloutRestarter {
     const step = rolloutStep(pending, targets.length);
     if (step.type === 'none' || pending === undefined) return {};
     if (step.type === 'clear-marker') {
-      await clearRolloutMarker(this.#core, namespace, secretName, iso(pending));
-      this.forget(this.#credentialKey(credential));
+      await clearRolloutMarker(this.#core, namespace, secretName, formatTime(pending, 'milliseconds'));
+      this.forget(keyOf(credential));
       return {};
     }
 
@@ -184,7 +182,7 @@ export class RolloutRestarter {
     }
     if (plan.clearMarkerAfterRestarts && allRestarted) {
       crashPoint('rollout:before-marker-clear');
-      await clearRolloutMarker(this.#core, namespace, secretName, iso(pending));
+      await clearRolloutMarker(this.#core, namespace, secretName, formatTime(pending, 'milliseconds'));
       return {};
     }
     return { requeueAt: waits.length === 0 ? undefined : Math.min(...waits) };
@@ -216,8 +214,8 @@ export class RolloutRestarter {
           this.#eventTarget(credential),
           'Normal',
           'RolloutRestartDeferred',
-          `${target.kind} ${target.name} was restarted at ${lastAt === undefined ? '?' : iso(lastAt)}; the restart for the token written at ${iso(pending)} ` +
-            `follows at ${iso(decision.until)} (--rollout-restart-min-interval ${formatDuration(this.#deps.minIntervalMs)}).`,
+          `${target.kind} ${target.name} was restarted at ${lastAt === undefined ? '?' : formatTime(lastAt, 'milliseconds')}; the restart for the token written at ${formatTime(pending, 'milliseconds')} ` +
+            `follows at ${formatTime(decision.until, 'milliseconds')} (--rollout-restart-min-interval ${formatDuration(this.#deps.minIntervalMs)}).`,
         );
         return {};
       }
@@ -250,14 +248,14 @@ export class RolloutRestarter {
     this.#failures.delete(this.#targetKey(credential, target));
     this.#deps.metrics.rolloutRestarts.inc({ kind: target.kind, result: 'success' });
     this.#deps.logger.info(
-      { credential: this.#credentialKey(credential), kind: target.kind, workload: target.name },
+      { credential: keyOf(credential), kind: target.kind, workload: target.name },
       'rollout restart after a token change',
     );
     this.#deps.events.emit(
       this.#eventTarget(credential),
       'Normal',
       'RolloutRestarted',
-      `Restarted ${target.kind} ${target.name} so that its pods read the token written to Secret ${secretName} at ${iso(pending)}.`,
+      `Restarted ${target.kind} ${target.name} so that its pods read the token written to Secret ${secretName} at ${formatTime(pending, 'milliseconds')}.`,
     );
     return {};
   }
@@ -319,7 +317,11 @@ export class RolloutRestarter {
       body: {
         metadata: { resourceVersion },
         spec: {
-          template: { metadata: { annotations: { [ANNOTATION_RESTARTED_AT]: iso(this.#deps.clock.now()) } } },
+          template: {
+            metadata: {
+              annotations: { [ANNOTATION_RESTARTED_AT]: formatTime(this.#deps.clock.now(), 'milliseconds') },
+            },
+          },
         },
       },
     };
@@ -349,13 +351,13 @@ export class RolloutRestarter {
     this.#deps.metrics.rolloutRestarts.inc({ kind: target.kind, result: RESULT[failure.problem] });
     this.#deps.logger.warn(
       {
-        credential: this.#credentialKey(credential),
+        credential: keyOf(credential),
         kind: target.kind,
         workload: target.name,
         problem: failure.problem,
         status: failure.status,
         failures,
-        retryAt: iso(retryAt),
+        retryAt: formatTime(retryAt, 'milliseconds'),
       },
       'rollout restart failed; retrying with backoff',
     );
@@ -383,12 +385,8 @@ export class RolloutRestarter {
     );
   }
 
-  #credentialKey(credential: ApiCredential): string {
-    return `${credential.metadata.namespace}/${credential.metadata.name}`;
-  }
-
   #targetKey(credential: ApiCredential, target: RolloutTarget): string {
-    return `${this.#credentialKey(credential)}/${target.kind}/${target.name}`;
+    return `${keyOf(credential)}/${target.kind}/${target.name}`;
   }
 
   #eventTarget(credential: ApiCredential): EventTarget {

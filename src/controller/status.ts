@@ -1,6 +1,7 @@
 // Status and conditions, computed purely from what happened; the reconciler writes them only when
 // they differ from what the object already says, so a quiet restart writes nothing.
 import type { ApiCredentialStatus, Condition } from '../api/apicredential.ts';
+import { formatTime } from '../policy/time.ts';
 
 export type ConditionType = 'Ready' | 'Stalled';
 
@@ -21,15 +22,9 @@ export function mergeConditions(
   return next.map((condition) => {
     const before = previous?.find((c) => c.type === condition.type);
     const lastTransitionTime =
-      before && before.status === condition.status
-        ? before.lastTransitionTime
-        : new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z');
+      before && before.status === condition.status ? before.lastTransitionTime : formatTime(now, 'seconds');
     return { ...condition, observedGeneration: generation, lastTransitionTime };
   });
-}
-
-export function iso(ms: number | undefined): string | undefined {
-  return ms === undefined ? undefined : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** Structural equality of two statuses, ignoring key order and undefined fields. */

@@ -2,6 +2,7 @@
 // refusing what must never reach the wire (credentials in the URL, line breaks in header values).
 import { ProviderError } from '../errors/failure.ts';
 import type { HttpRequest } from './types.ts';
+import { hostAndPath } from './url.ts';
 
 export interface PreparedRequest {
   method: HttpRequest['method'];
@@ -31,13 +32,11 @@ function parseUrl(text: string): URL {
     throw invalidUrl('the provider URL is not an absolute URL; check the URLs in the spec.');
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw invalidUrl(
-      `${url.host}${url.pathname}: only http and https URLs are supported, not ${url.protocol}`,
-    );
+    throw invalidUrl(`${hostAndPath(url)}: only http and https URLs are supported, not ${url.protocol}`);
   }
   if (url.username !== '' || url.password !== '') {
     throw invalidUrl(
-      `${url.host}${url.pathname}: the URL carries a user name or password; put credentials in the referenced Secret instead.`,
+      `${hostAndPath(url)}: the URL carries a user name or password; put credentials in the referenced Secret instead.`,
     );
   }
   return url;
@@ -62,7 +61,7 @@ function encodeBody(request: HttpRequest): { body: string | undefined; contentTy
 
 export function prepareRequest(request: HttpRequest, userAgent: string): PreparedRequest {
   const url = parseUrl(request.url);
-  const target = `${request.method} ${url.host}${url.pathname}`;
+  const target = `${request.method} ${hostAndPath(url)}`;
   const { body, contentType } = encodeBody(request);
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers ?? {})) {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   ResilientInformer,
+  type InformerOptions,
   type ListWatchSource,
   type WatchEventType,
   type WatchHandle,
@@ -52,7 +53,11 @@ class ScriptedSource implements ListWatchSource<Item> {
   }
 }
 
-function informer(source: ScriptedSource, events: string[]): ResilientInformer<Item, Item> {
+function informer(
+  source: ScriptedSource,
+  events: string[],
+  overrides: Partial<InformerOptions<Item, Item>> = {},
+): ResilientInformer<Item, Item> {
   return new ResilientInformer<Item, Item>({
     resource: 'items',
     source,
@@ -62,6 +67,7 @@ function informer(source: ScriptedSource, events: string[]): ResilientInformer<I
     onEvent: (event, item) => events.push(`${event}:${item.name}@${item.rv}`),
     backoffInitialMs: 1,
     backoffMaxMs: 2,
+    ...overrides,
   });
 }
 
@@ -81,6 +87,22 @@ describe('ResilientInformer', () => {
     await subject.synced;
     expect(source.lists).toBe(3);
     expect(events).toEqual(['add:a@1']);
+    await subject.stop();
+  });
+
+  it('draws each backoff from the injected random source', async () => {
+    const source = new ScriptedSource();
+    source.listResults = [new Error('connection refused'), new Error('503'), [{ name: 'a', rv: '1' }]];
+    let draws = 0;
+    const subject = informer(source, [], {
+      random: () => {
+        draws += 1;
+        return 0.5;
+      },
+    });
+    subject.start();
+    await subject.synced;
+    expect(draws).toBe(2);
     await subject.stop();
   });
 

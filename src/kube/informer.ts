@@ -3,6 +3,7 @@
 // backoff after any failure, relists periodically, caches only what `transform` keeps, and exposes
 // a synced promise that the controller waits on before reconciling.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { exponentialBackoff } from '../policy/backoff.ts';
 import { httpStatusOf } from './errors.ts';
 
 export interface ListPage<T> {
@@ -44,6 +45,8 @@ export interface InformerOptions<T, Cached> {
   relistIntervalMs?: number;
   backoffInitialMs?: number;
   backoffMaxMs?: number;
+  /** Uniform in [0, 1), for backoff jitter. Default Math.random. */
+  random?: () => number;
   pageSize?: number;
   onError?: (error: unknown, consecutiveFailures: number) => void;
   /** Called before every LIST but the first, so that a relist after 410 Gone is visible. */
@@ -66,7 +69,6 @@ export class ResilientInformer<T, Cached> {
   #expired = false;
   #failures = 0;
   #synced = false;
-  #lastSyncAt = 0;
   #resolveSynced!: () => void;
   readonly synced: Promise<void>;
   #loop: Promise<void> | undefined;
@@ -81,15 +83,6 @@ export class ResilientInformer<T, Cached> {
 
   get hasSynced(): boolean {
     return this.#synced;
-  }
-
-  /** Milliseconds since the last successful LIST, or Infinity before the first. */
-  get msSinceLastList(): number {
-    return this.#lastSyncAt === 0 ? Infinity : Date.now() - this.#lastSyncAt;
-  }
-
-  get consecutiveFailures(): number {
-    return this.#failures;
   }
 
   get(key: string): Cached | undefined {
@@ -154,10 +147,15 @@ export class ResilientInformer<T, Cached> {
   }
 
   async #backoff(signal: AbortSignal): Promise<void> {
-    const initial = this.#options.backoffInitialMs ?? 1_000;
-    const max = this.#options.backoffMaxMs ?? 60_000;
-    const ceiling = Math.min(max, initial * 2 ** Math.min(this.#failures - 1, 30));
-    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    const delay = exponentialBackoff(
+      {
+        baseMs: this.#options.backoffInitialMs ?? 1_000,
+        capMs: this.#options.backoffMaxMs ?? 60_000,
+        jitter: { shape: 'shorten', fraction: 0.5 }, // "equal jitter": [ceiling / 2, ceiling]
+      },
+      this.#failures - 1,
+      this.#options.random ?? Math.random,
+    );
     await sleep(delay, undefined, { signal }).catch(() => undefined);
   }
 
@@ -190,7 +188,6 @@ export class ResilientInformer<T, Cached> {
     this.#resourceVersion = resourceVersion;
     this.#relistDue = false;
     this.#expired = false;
-    this.#lastSyncAt = Date.now();
     if (!this.#synced) {
       this.#synced = true;
       this.#resolveSynced();

@@ -60,7 +60,3 @@ export function toSecretView(secret: Pick<V1Secret, 'metadata' | 'data' | 'type'
     deleting: metadata.deletionTimestamp !== undefined,
   };
 }
-
-export function secretKey(namespace: string, name: string): string {
-  return `${namespace}/${name}`;
-}

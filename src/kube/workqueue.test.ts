@@ -6,7 +6,6 @@ import {
   DEFAULT_ITEM_BACKOFF,
   ManualScheduler,
   RealScheduler,
-  TerminalError,
   WorkQueue,
   type TimerFunctions,
   type WorkOutcome,
@@ -414,31 +413,6 @@ describe('WorkQueue: handler results', () => {
     expect(h.queue.numRequeues('a')).toBe(1);
   });
 
-  it('a TerminalError is not requeued and resets the failure count', async () => {
-    const errors: [string, string][] = [];
-    const h = harness({ onError: (key, _error, outcome) => errors.push([key, outcome]) });
-    h.queue.add('a');
-    await settle();
-    h.only('a').fail(new Error('flaky'));
-    await h.advance(5);
-    h.only('a').fail(new TerminalError('bad spec'));
-    await h.advance(24 * 3600 * S);
-    expect(h.runs).toHaveLength(2);
-    expect(h.queue.numRequeues('a')).toBe(0);
-    expect(errors).toEqual([
-      ['a', 'error'],
-      ['a', 'terminal_error'],
-    ]);
-  });
-
-  it('recognises a TerminalError from another copy of the module', () => {
-    const foreign = Object.assign(new Error('x'), { [Symbol.for('apicred-operator.TerminalError')]: true });
-    expect(TerminalError.is(foreign)).toBe(true);
-    expect(TerminalError.is(new Error('x'))).toBe(false);
-    expect(TerminalError.is(undefined)).toBe(false);
-    expect(new TerminalError('x', { cause: 'why' })).toMatchObject({ name: 'TerminalError', cause: 'why' });
-  });
-
   it('a failing onError hook does not wedge the queue', async () => {
     const h = harness({
       onError: () => {
@@ -581,9 +555,6 @@ describe('WorkQueue: metrics hooks', () => {
     error: (run) => {
       run.fail(new Error('x'));
     },
-    terminal_error: (run) => {
-      run.fail(new TerminalError('x'));
-    },
   };
 
   it.each<[WorkOutcome, number]>([
@@ -591,7 +562,6 @@ describe('WorkQueue: metrics hooks', () => {
     ['requeue', 0],
     ['requeue_after', 0],
     ['error', 1],
-    ['terminal_error', 0],
   ])('counts the outcome %s (and retries)', async (outcome, retries) => {
     const r = recorder();
     const h = harness({ metrics: r.metrics });
@@ -642,7 +612,7 @@ describe('WorkQueue: concurrent runs of one key never overlap (property)', () =>
     | { op: 'addAfter'; key: string; delayMs: number }
     | { op: 'addRateLimited'; key: string }
     | { op: 'advance'; ms: number }
-    | { op: 'finish'; index: number; how: 'ok' | 'requeueAfter' | 'throw' | 'terminal'; delayMs: number };
+    | { op: 'finish'; index: number; how: 'ok' | 'requeueAfter' | 'throw'; delayMs: number };
 
   const key = fc.constantFrom('a', 'b', 'c', 'd');
   const op: fc.Arbitrary<Op> = fc.oneof(
@@ -653,7 +623,7 @@ describe('WorkQueue: concurrent runs of one key never overlap (property)', () =>
     fc.record({
       op: fc.constant('finish' as const),
       index: fc.nat(),
-      how: fc.constantFrom('ok' as const, 'requeueAfter' as const, 'throw' as const, 'terminal' as const),
+      how: fc.constantFrom('ok' as const, 'requeueAfter' as const, 'throw' as const),
       delayMs: fc.integer({ min: 0, max: 30 }),
     }),
   );
@@ -698,7 +668,6 @@ describe('WorkQueue: concurrent runs of one key never overlap (property)', () =>
             if (how === 'ok') run.resolve(undefined);
             if (how === 'requeueAfter') run.resolve({ requeueAfterMs: delayMs });
             if (how === 'throw') run.reject(new Error('transient'));
-            if (how === 'terminal') run.reject(new TerminalError('terminal'));
             if (how === 'requeueAfter' || how === 'throw') requested.set(run.key, ++sequence);
           };
 

@@ -8,11 +8,13 @@
 // - addRateLimited(): per-key exponential backoff with jitter (5 ms → 1000 s like controller-runtime);
 //   forget() resets it.
 // - run(workers, handler): bounded concurrency. The handler's result may ask for { requeueAfterMs };
-//   a throw means addRateLimited; a TerminalError means no requeue.
+//   a throw means addRateLimited (a failure retrying cannot fix is the handler's to absorb: the
+//   reconciler returns without requeue for it).
 // - shutdown(): no new work is taken (queued and delayed items are dropped: the next leader lists
 //   everything anyway) and it resolves once in-flight handlers have finished.
 import type { Clock } from '../policy/clock.ts';
 import { ManualClock, systemClock } from '../policy/clock.ts';
+import { exponentialBackoff } from '../policy/backoff.ts';
 import { MAX_TIMER_DELAY_MS } from '../policy/renewal.ts';
 
 /* ------------------------------------------------------------------------------------------------
@@ -181,25 +183,6 @@ export class ManualScheduler implements Scheduler {
  * The work queue
  * ---------------------------------------------------------------------------------------------- */
 
-const TERMINAL = Symbol.for('apicred-operator.TerminalError');
-
-/** A failure retrying cannot fix (a bad spec): the key is not requeued until something changes. */
-export class TerminalError extends Error {
-  readonly [TERMINAL] = true;
-
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'TerminalError';
-  }
-
-  /** Works across copies of this module, like controller-runtime's errors.Is. */
-  static is(error: unknown): error is TerminalError {
-    return (
-      typeof error === 'object' && error !== null && (error as { [TERMINAL]?: unknown })[TERMINAL] === true
-    );
-  }
-}
-
 export interface WorkResult {
   /** Run the key again after this long (0: as soon as this run is done). */
   requeueAfterMs?: number;
@@ -213,7 +196,7 @@ export interface WorkContext {
 export type WorkHandler<K extends string> = (key: K, context: WorkContext) => Promise<WorkResult | undefined>;
 
 /** controller-runtime's reconcile result label values (a subset of the metrics module's). */
-export type WorkOutcome = 'success' | 'requeue' | 'requeue_after' | 'error' | 'terminal_error';
+export type WorkOutcome = 'success' | 'requeue' | 'requeue_after' | 'error';
 
 /** client-go workqueue metrics plus controller-runtime reconcile counts; every hook is optional. */
 export interface WorkQueueMetrics {
@@ -256,7 +239,7 @@ export interface WorkQueueOptions<K extends string> {
   /** How often unfinished-work gauges are updated while work is in flight (client-go: 500 ms). */
   metricsIntervalMs?: number;
   /** Every handler failure; the queue itself only counts them. */
-  onError?: (key: K, error: unknown, outcome: 'error' | 'terminal_error') => void;
+  onError?: (key: K, error: unknown, outcome: 'error') => void;
 }
 
 interface Delayed {
@@ -345,10 +328,8 @@ export class WorkQueue<K extends string = string> {
   /** The delay addRateLimited uses after `failures` earlier failures (0 for the first). */
   backoffDelay(failures: number): number {
     const { baseMs, capMs, jitterFraction } = this.#backoff;
-    const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(Math.max(failures, 0), 60));
-    const draw = this.#random();
-    const share = draw >= 0 && draw < 1 ? draw : 0;
-    return ceiling * (1 - jitterFraction * share);
+    const jitter = { shape: 'shorten', fraction: jitterFraction } as const;
+    return exponentialBackoff({ baseMs, capMs, jitter }, failures, this.#random);
   }
 
   /** Forgets the key's failures: its next addRateLimited starts from the base delay again. */
@@ -467,10 +448,8 @@ export class WorkQueue<K extends string = string> {
   }
 
   #afterFailure(key: K, error: unknown): WorkOutcome {
-    const terminal = TerminalError.is(error);
-    if (terminal) this.forget(key);
-    else this.addRateLimited(key);
-    const outcome = terminal ? 'terminal_error' : 'error';
+    this.addRateLimited(key);
+    const outcome = 'error';
     const onError = this.#onError;
     if (onError)
       this.#safely(() => {

@@ -4,10 +4,12 @@ import {
   MAX_RETRY_AFTER_MS,
   PROVIDER_BACKOFF,
   backoffDelay,
+  exponentialBackoff,
   nextAttemptAt,
   parseHttpDate,
   parseRetryAfter,
   type BackoffPolicy,
+  type ExponentialBackoff,
   type NextAttemptInput,
 } from './backoff.ts';
 
@@ -63,6 +65,63 @@ describe('backoffDelay (full jitter)', () => {
           expect(delay).toBeLessThanOrEqual(
             Math.min(PROVIDER_BACKOFF.capMs, PROVIDER_BACKOFF.baseMs * 2 ** (failures - 1)),
           );
+        },
+      ),
+    );
+  });
+});
+
+describe('exponentialBackoff (one function, two jitter shapes)', () => {
+  const relist: ExponentialBackoff = { baseMs: S, capMs: MIN, jitter: { shape: 'shorten', fraction: 0.5 } };
+
+  it.each<[number, number, number]>([
+    [0, 0, S],
+    [0, 0.5, 0.75 * S],
+    [1, 0, 2 * S],
+    [5, 0.5, 24 * S],
+    [6, 0, MIN],
+    [6, 0.999_999, MIN * (1 - 0.5 * 0.999_999)],
+    [10_000, 0, MIN],
+  ])('shorten by half (equal jitter), retry %d, draw %d: %d ms', (retry, draw, delay) => {
+    expect(exponentialBackoff(relist, retry, () => draw)).toBe(delay);
+  });
+
+  it.each<[string, number, number]>([
+    ['a negative draw counts as 0', -1, MIN],
+    ['a NaN draw counts as 0', Number.NaN, MIN],
+    ['a draw of 1 or more counts as 1', 7, MIN / 2],
+  ])('%s', (_, draw, delay) => {
+    expect(exponentialBackoff(relist, 6, () => draw)).toBe(delay);
+  });
+
+  it('full jitter is whole ms, never below minMs', () => {
+    const full: ExponentialBackoff = { baseMs: 100, capMs: 1000, jitter: { shape: 'full', minMs: 30 } };
+    expect([0, 1, 2, 3, 4].map((retry) => exponentialBackoff(full, retry, () => 0.255))).toEqual([
+      30, 51, 102, 204, 255,
+    ]);
+  });
+
+  it('a negative or fractional retry counts whole retries from 0', () => {
+    expect(exponentialBackoff(relist, -3, () => 0)).toBe(S);
+    expect(exponentialBackoff(relist, 1.9, () => 0)).toBe(2 * S);
+  });
+
+  it('shorten never leaves [(1 - fraction) * ceiling, ceiling] (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 200 }),
+        fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (retry, draw, fraction) => {
+          const backoff: ExponentialBackoff = {
+            baseMs: 5,
+            capMs: 1_000_000,
+            jitter: { shape: 'shorten', fraction },
+          };
+          const ceiling = Math.min(1_000_000, 5 * 2 ** retry);
+          const delay = exponentialBackoff(backoff, retry, () => draw);
+          expect(delay).toBeLessThanOrEqual(ceiling);
+          expect(delay).toBeGreaterThanOrEqual((1 - fraction) * ceiling - 1e-9);
         },
       ),
     );

@@ -1,14 +1,53 @@
-// When to try a failing credential again. Pure: the clock reading and randomness come in as arguments.
+// When to try something failing again. Pure: the clock reading and randomness come in as arguments.
 //
-// - Exponential backoff with full jitter (AWS "Exponential Backoff and Jitter"): the n-th consecutive
-//   failure waits a uniform share of min(cap, base * 2^(n-1)), so many credentials failing against
-//   one provider spread out instead of retrying in lockstep. A floor (minMs) keeps an unlucky draw
-//   from retrying at once.
+// - One exponential backoff for the whole operator (exponentialBackoff): the ceiling doubles from a
+//   base up to a cap, and a uniform draw picks the delay below it, in one of two jitter shapes:
+//   - full (AWS "Exponential Backoff and Jitter"): anywhere in [0, ceiling], floored at minMs so an
+//     unlucky draw does not retry at once. Provider failures and rollout restarts use it, so many
+//     credentials failing against one provider spread out instead of retrying in lockstep.
+//   - shorten: [(1 - fraction) * ceiling, ceiling], so jitter never lengthens a delay. The work
+//     queue (controller-runtime's 5 ms → 1000 s, 10%) and the informers' relist (1 s → 60 s, half:
+//     "equal jitter") use it.
 // - A server's Retry-After is a lower bound: never try earlier than it asked. It is capped
 //   (maxRetryAfterMs) so that a garbled or hostile header cannot park a credential for days.
 // - While the current token is still valid, no wait is longer than half the time it has left, so
 //   there are several attempts before it expires (unless Retry-After asks for longer).
 
+/** How the delay is drawn below the ceiling (the exponential bound for this retry). */
+export type Jitter =
+  /** Uniform in [0, ceiling], in whole ms, never below minMs. */
+  | { shape: 'full'; minMs: number }
+  /** Uniform in [(1 - fraction) * ceiling, ceiling]: a draw of 0 waits the whole ceiling. */
+  | { shape: 'shorten'; fraction: number };
+
+export interface ExponentialBackoff {
+  /** Ceiling of the first retry's delay. */
+  baseMs: number;
+  /** Largest ceiling the exponent can reach. */
+  capMs: number;
+  jitter: Jitter;
+}
+
+/**
+ * The delay before retry number `retry` (0: the first retry, after one failure): a draw below
+ * min(cap, base * 2^retry). `random` is uniform in [0, 1); a broken draw is clamped into [0, 1].
+ */
+export function exponentialBackoff(backoff: ExponentialBackoff, retry: number, random: () => number): number {
+  // 2^60 already exceeds any cap; bounding the exponent keeps the arithmetic finite.
+  const exponent = Math.min(Math.max(Math.floor(retry), 0), 60);
+  const ceiling = Math.min(backoff.capMs, backoff.baseMs * 2 ** exponent);
+  const share = unitDraw(random());
+  const { jitter } = backoff;
+  if (jitter.shape === 'full') return Math.max(jitter.minMs, Math.floor(share * ceiling));
+  return ceiling * (1 - jitter.fraction * share);
+}
+
+function unitDraw(draw: number): number {
+  if (draw >= 0 && draw < 1) return draw;
+  return draw >= 1 ? 1 : 0; // NaN and negatives count as 0
+}
+
+/** Provider-failure backoff: full jitter, with a floor. */
 export interface BackoffPolicy {
   /** Ceiling of the first retry's delay. */
   baseMs: number;
@@ -29,12 +68,8 @@ export function backoffDelay(
   random: () => number,
   policy: BackoffPolicy = PROVIDER_BACKOFF,
 ): number {
-  // 2^60 already exceeds any cap; bounding the exponent keeps the arithmetic finite.
-  const exponent = Math.min(Math.max(Math.floor(failures), 1) - 1, 60);
-  const ceiling = Math.min(policy.capMs, policy.baseMs * 2 ** exponent);
-  const draw = random();
-  const share = draw >= 0 && draw < 1 ? draw : draw >= 1 ? 1 : 0;
-  return Math.max(policy.minMs, Math.floor(share * ceiling));
+  const { baseMs, capMs, minMs } = policy;
+  return exponentialBackoff({ baseMs, capMs, jitter: { shape: 'full', minMs } }, failures - 1, random);
 }
 
 export interface NextAttemptInput {

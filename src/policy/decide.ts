@@ -1,5 +1,6 @@
 // What to do for one ApiCredential, decided from observed state only: no I/O, no clock of its own.
 // The reconciler gathers the observation, calls decide(), and carries out the single action.
+import { earliest } from './time.ts';
 
 /** The consumer Secret as the operator finds it. */
 export type OutputObservation =
@@ -153,9 +154,4 @@ function wantedObtain(observation: Observation): ObtainReason | undefined {
   if (observation.failure.consecutiveFailures > 0 && observation.failure.retryAt !== undefined)
     return 'retry';
   return undefined;
-}
-
-function earliest(...times: (number | undefined)[]): number | undefined {
-  const defined = times.filter((time): time is number => time !== undefined);
-  return defined.length === 0 ? undefined : Math.min(...defined);
 }

@@ -21,6 +21,7 @@
 //   start, so the renewal plan lands inside what is left and never before now.
 import { decodeJwt } from 'jose';
 import { safeExcerpt } from '../errors/excerpt.ts';
+import { formatTime } from './time.ts';
 import { formatDuration } from './duration.ts';
 
 export type ExpirySource = 'expires_in' | 'jwt' | 'assumed';
@@ -169,14 +170,8 @@ function withoutExpiresIn(
     ...fallback,
     unusableExpiresIn:
       `${problem.message} Ignored it and used ${used} instead: the token expires at ` +
-      `${toSeconds(fallback.expiresAt)}.`,
+      `${formatTime(fallback.expiresAt, 'seconds')}.`,
   };
-}
-
-/** RFC 3339 to the second: how status times read (and unlike the Secret's `expires_at`, which the
- * redactor hides in every message because it is a Secret value). */
-function toSeconds(epochMs: number): string {
-  return `${new Date(epochMs).toISOString().slice(0, 19)}Z`;
 }
 
 /** issued at min(start, providerIssuedAt), living lifetimeMs: a clock ahead of ours cannot lengthen it. */

@@ -2,8 +2,6 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_PROPAGATION_MARGIN_MS,
-  MAX_TIMER_DELAY_MS,
-  delayUntil,
   planRenewal,
   type RenewalInput,
   type RenewalPlan,
@@ -173,29 +171,5 @@ describe('planRenewal', () => {
     ['a NaN issue time', { issuedAt: Number.NaN }],
   ])('rejects %s', (_, overrides) => {
     expect(() => plan(HOUR, overrides)).toThrow(RangeError);
-  });
-});
-
-describe('delayUntil', () => {
-  it.each<[string, number, { delayMs: number; clamped: boolean }]>([
-    ['in the past', T0 - MIN, { delayMs: 0, clamped: false }],
-    ['now', T0, { delayMs: 0, clamped: false }],
-    ['in a second', T0 + S, { delayMs: S, clamped: false }],
-    ['a fraction of a ms away (rounded up, never early)', T0 + 0.2, { delayMs: 1, clamped: false }],
-    ['at the largest timer delay', T0 + MAX_TIMER_DELAY_MS, { delayMs: MAX_TIMER_DELAY_MS, clamped: false }],
-    ['one ms beyond it', T0 + MAX_TIMER_DELAY_MS + 1, { delayMs: MAX_TIMER_DELAY_MS, clamped: true }],
-    [
-      '14 days of TapData are within a timer',
-      T0 + 14 * 24 * HOUR,
-      { delayMs: 14 * 24 * HOUR, clamped: false },
-    ],
-    ['30 days away', T0 + 30 * 24 * HOUR, { delayMs: MAX_TIMER_DELAY_MS, clamped: true }],
-    ['infinitely far', Infinity, { delayMs: MAX_TIMER_DELAY_MS, clamped: true }],
-  ])('%s', (_, renewAt, expected) => {
-    expect(delayUntil(renewAt, T0)).toEqual(expected);
-  });
-
-  it('rejects NaN', () => {
-    expect(() => delayUntil(Number.NaN, T0)).toThrow(RangeError);
   });
 });

@@ -98,19 +98,6 @@ export function planRenewal(input: RenewalInput): RenewalPlan {
   return plan;
 }
 
-/**
- * Milliseconds to wait until renewAt, within what a Node timer can hold. When `clamped`, the
- * timer fires early on purpose and the caller must plan again rather than renew.
- */
-export function delayUntil(renewAt: number, now: number): { delayMs: number; clamped: boolean } {
-  const delayMs = Math.max(0, Math.ceil(renewAt - now));
-  if (Number.isNaN(delayMs))
-    throw new RangeError(`delayUntil: renewAt ${renewAt} or now ${now} is not a number`);
-  return delayMs > MAX_TIMER_DELAY_MS
-    ? { delayMs: MAX_TIMER_DELAY_MS, clamped: true }
-    : { delayMs, clamped: false };
-}
-
 function validate(
   issuedAt: number,
   expiresAt: number,

@@ -3,6 +3,7 @@
 import { decodeJwt } from 'jose';
 import type { IdempiereSpec } from './idempiere.ts';
 import type { HttpResponse } from '../http/client.ts';
+import { hostAndPath } from '../http/url.ts';
 import { safeExcerpt } from '../errors/excerpt.ts';
 import { ProviderError } from '../errors/failure.ts';
 import { statusError } from '../errors/http-status.ts';
@@ -35,7 +36,7 @@ export function apiRoot(baseUrl: string): string {
 /** "POST host/api/v1/auth/tokens": how messages name a request (never a query string). */
 export function target(spec: IdempiereSpec, call: Pick<Call, 'method' | 'path'>): string {
   const url = new URL(`${apiRoot(spec.baseUrl)}/${call.path}`);
-  return `${call.method} ${url.host}${url.pathname}`;
+  return `${call.method} ${hostAndPath(url)}`;
 }
 
 /**

@@ -20,7 +20,9 @@ import { crashPoint } from '../testing/crash-points.ts';
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { caBundleRef, httpUrl, userCredentialsRef } from '../api/fields.ts';
+import { namespaceOf } from '../kube/object-key.ts';
 import { resolveExpiry } from '../policy/expiry.ts';
+import { formatTime } from '../policy/time.ts';
 import { ProviderError, withMessage } from '../errors/failure.ts';
 import {
   FIELD,
@@ -144,7 +146,7 @@ async function passwordMatches(stored: string, password: string): Promise<boolea
   return expected.length === actual.length && timingSafeEqual(expected, actual);
 }
 
-const iso = (ms: number): string => new Date(ms).toISOString();
+const iso = (ms: number): string => formatTime(ms, 'milliseconds');
 
 function intentFor(refreshToken: string): string {
   return `refresh:${sha256(refreshToken).slice(0, 16)}`;
@@ -255,7 +257,7 @@ export class IdempiereProvider implements TokenProvider<IdempiereSpec> {
 
   async obtain(spec: IdempiereSpec, context: ProviderContext): Promise<TokenSet> {
     const r = refs(spec);
-    const namespace = context.credential.split('/')[0] ?? '';
+    const namespace = namespaceOf(context.credential);
     const { name, usernameKey, passwordKey } = spec.credentialsRef;
     const credentials: Credentials = {
       username: context.inputs.require(r.username),

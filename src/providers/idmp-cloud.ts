@@ -10,15 +10,15 @@ import type { HttpResponse } from '../http/client.ts';
 import { DurationError, formatDuration, parseDuration } from '../policy/duration.ts';
 import { ProviderError, withMessage } from '../errors/failure.ts';
 import { rateLimitedError, serverError } from '../errors/http-status.ts';
+import { hostAndPath } from '../http/url.ts';
+import { namespaceOf } from '../kube/object-key.ts';
 import {
-  hostAndPath,
   idmpAnswer,
   idmpRateLimitedMessage,
   idmpSaid,
   idmpUrl,
   jsonObject,
   jwtExpiresAt,
-  namespaceOf,
 } from './idmp-common.ts';
 import { declareNeeds, secretKeyRef } from './references.ts';
 import { defineProvider } from './definition.ts';

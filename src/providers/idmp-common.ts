@@ -12,17 +12,6 @@ export function idmpUrl(baseUrl: string, path: string): string {
   return `${baseUrl.replace(/\/+$/, '')}${path}`;
 }
 
-/** host/path of a URL for messages: no scheme noise, no query. */
-export function hostAndPath(url: string): string {
-  const parsed = new URL(url);
-  return `${parsed.host}${parsed.pathname}`;
-}
-
-/** The namespace of "namespace/name". */
-export function namespaceOf(credential: string): string {
-  return credential.split('/')[0] ?? '';
-}
-
 /** The answer's JSON object, or undefined when it is not one (HTML error pages, empty bodies). */
 export function jsonObject(response: HttpResponse): Record<string, unknown> | undefined {
   try {

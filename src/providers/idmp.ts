@@ -7,6 +7,8 @@ import type { HttpResponse } from '../http/client.ts';
 import { expiryWarnings, resolveExpiry } from '../policy/expiry.ts';
 import { ProviderError } from '../errors/failure.ts';
 import { statusError } from '../errors/http-status.ts';
+import { hostAndPath } from '../http/url.ts';
+import { namespaceOf } from '../kube/object-key.ts';
 import {
   DEFAULT_LOGIN_FIELD,
   isRequestFormatRejection,
@@ -15,15 +17,7 @@ import {
   otherLoginField,
   type LoginField,
 } from './idmp-login-field.ts';
-import {
-  hostAndPath,
-  idmpAnswer,
-  idmpRateLimitedMessage,
-  idmpSaid,
-  idmpUrl,
-  jsonObject,
-  namespaceOf,
-} from './idmp-common.ts';
+import { idmpAnswer, idmpRateLimitedMessage, idmpSaid, idmpUrl, jsonObject } from './idmp-common.ts';
 import { declareNeeds, loginRefs } from './references.ts';
 import { defineProvider } from './definition.ts';
 import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';

@@ -52,12 +52,6 @@ export function said(response: HttpResponse): string {
   return mdsp ? describeMdsp(mdsp) : safeExcerpt(response.text, response.headers['content-type']);
 }
 
-/** host and path of a URL, never its query. */
-export function endpointOf(url: string): string {
-  const parsed = new URL(url);
-  return `${parsed.host}${parsed.pathname}`;
-}
-
 export interface CallSite {
   /** POST …/oauth/token, for messages. */
   endpoint: string;

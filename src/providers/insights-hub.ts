@@ -28,13 +28,14 @@ import { setTimeout as sleepFor } from 'node:timers/promises';
 import { z } from 'zod';
 import { caBundleRef, cel, clientCredentialsRef, httpUrl } from '../api/fields.ts';
 import type { HttpRequest, HttpResponse } from '../http/client.ts';
+import { hostAndPath } from '../http/url.ts';
+import { namespaceOf } from '../kube/object-key.ts';
 import { backoffDelay } from '../policy/backoff.ts';
 import { resolveExpiry } from '../policy/expiry.ts';
 import { ProviderError, withMessage } from '../errors/failure.ts';
 import {
   FIELD,
   batchSizeTooLarge,
-  endpointOf,
   entryError,
   invalidCredentials,
   isBatchLimit,
@@ -290,7 +291,7 @@ class Round {
     const r = refs(spec);
     const clientId = context.inputs.require(r.clientId);
     const clientSecret = context.inputs.require(r.clientSecret);
-    const where = `Secret ${context.credential.split('/')[0] ?? ''}/${spec.credentialsRef.name}`;
+    const where = `Secret ${namespaceOf(context.credential)}/${spec.credentialsRef.name}`;
     if (clientId.includes(':')) {
       throw new ProviderError({
         kind: 'terminal',
@@ -304,7 +305,7 @@ class Round {
     // Short values would garble messages and are not worth hiding from them.
     this.#secrets = [this.#authKey, encoded, clientSecret].filter((value) => value.length >= 4);
     this.#root = apiRoot(spec.baseUrl);
-    this.#site = { endpoint: endpointOf(`${this.#root}/oauth/token`), credentialsWhere: where };
+    this.#site = { endpoint: hostAndPath(`${this.#root}/oauth/token`), credentialsWhere: where };
   }
 
   async run(): Promise<TokenSet> {
@@ -598,7 +599,7 @@ class Round {
       httpStatus: 429,
       retryAfterMs: waitMs,
       message:
-        `${endpointOf(`${this.#root}/oauthTokens`)} answered 429 Too Many Requests` +
+        `${hostAndPath(`${this.#root}/oauthTokens`)} answered 429 Too Many Requests` +
         (waitMs === undefined
           ? ' more often than this round could wait out.'
           : ` and asked to wait ${Math.ceil(waitMs / 1000)} s, longer than this round can wait (at most ${MAX_IN_ROUND_WAIT_MS / 1000} s, within the provider timeout).`),
@@ -609,7 +610,7 @@ class Round {
   /** oauthTokens for one batch. Throws for a 429 and for what every batch would run into. */
   async #batch(batch: readonly string[]): Promise<TenantResult[]> {
     const url = `${this.#root}/oauthTokens`;
-    const endpoint = endpointOf(url);
+    const endpoint = hostAndPath(url);
     const { appName, appVersion, hostTenant } = this.#spec;
     const startedAt = this.#context.clock.now();
     let response: HttpResponse;
@@ -738,14 +739,14 @@ class Round {
     throw new ProviderError({
       kind: 'transient',
       reason: 'InvalidResponse',
-      message: `${endpointOf(`${this.#root}/userTenants`)} kept sending new tenants for ${MAX_PAGES} pages; retrying with backoff.`,
+      message: `${hostAndPath(`${this.#root}/userTenants`)} kept sending new tenants for ${MAX_PAGES} pages; retrying with backoff.`,
     });
   }
 
   /** One userTenants page: its ids, and page.size when the server reports the size it used. */
   async #page(bearer: string, page: number): Promise<{ ids: string[]; size?: number }> {
     const url = `${this.#root}/userTenants?page=${page}&size=${this.#spec.pageSize}`;
-    const endpoint = endpointOf(url);
+    const endpoint = hostAndPath(url);
     const response = await this.#send({ method: 'GET', url }, bearer);
     if (response.status === 200) {
       const body = response.json();

@@ -1,6 +1,7 @@
 // Reading token endpoint answers the way RFC 6749 §5 defines them, shared by every provider that
 // speaks OAuth 2.0 (oauth2, tapdata): success bodies, error bodies, and what each error means for us.
 import type { HttpResponse } from '../http/client.ts';
+import { hostAndPath } from '../http/url.ts';
 import { expiryWarnings, resolveExpiry } from '../policy/expiry.ts';
 import { ProviderError, type FailureKind } from '../errors/failure.ts';
 import { statusError } from '../errors/http-status.ts';
@@ -61,11 +62,6 @@ export interface TokenResponse {
   access_token: string;
   token_type?: string;
   expires_in?: unknown;
-}
-
-function hostAndPath(url: string): string {
-  const parsed = new URL(url);
-  return `${parsed.host}${parsed.pathname}`;
 }
 
 function safeString(value: unknown, max = 300): string | undefined {

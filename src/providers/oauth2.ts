@@ -5,6 +5,8 @@ import { SignJWT, importPKCS8, type CryptoKey, type KeyObject } from 'jose';
 import { z } from 'zod';
 import { caBundleRef, cel, httpUrl, objectName, secretKey } from '../api/fields.ts';
 import type { HttpClient } from '../http/client.ts';
+import { hostAndPath } from '../http/url.ts';
+import { namespaceOf } from '../kube/object-key.ts';
 import { ProviderError } from '../errors/failure.ts';
 import { excerpt } from '../errors/excerpt.ts';
 import { tokenEndpointError, tokenSetFromResponse } from './oauth-response.ts';
@@ -182,7 +184,7 @@ export class OAuth2Provider implements TokenProvider<Oauth2Spec> {
       headers,
       signal: context.signal,
     });
-    const where = `Secret ${context.credential.split('/')[0] ?? ''}/${spec.credentialsRef.name}`;
+    const where = `Secret ${namespaceOf(context.credential)}/${spec.credentialsRef.name}`;
     if (response.status !== 200) throw tokenEndpointError(response, endpoints.token, where);
     return tokenSetFromResponse(response, endpoints.token, context, startedAt);
   }
@@ -268,7 +270,7 @@ export class OAuth2Provider implements TokenProvider<Oauth2Spec> {
       throw new ProviderError({
         kind: response.status >= 500 || response.status === 429 ? 'transient' : 'terminal',
         reason: 'DiscoveryFailed',
-        message: `issuer discovery at ${new URL(url).host}${new URL(url).pathname} answered ${response.status}; check ${FIELD}.issuerUrl or set tokenUrl.`,
+        message: `issuer discovery at ${hostAndPath(url)} answered ${response.status}; check ${FIELD}.issuerUrl or set tokenUrl.`,
         httpStatus: response.status,
         retryAfterMs: response.retryAfterMs(),
       });
