@@ -2,7 +2,7 @@
 // resourceVersion preconditions as the apiserver does.
 import { ApiException, type CoreV1Api, type V1Secret } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { StateConflictError } from '../errors/failure.ts';
+import { ProviderError, StateConflictError } from '../errors/failure.ts';
 import { credentialFixture } from '../controller/fakes.test-helpers.ts';
 import { SecretStateStore, stateSecretName } from './state.ts';
 
@@ -187,9 +187,56 @@ describe('SecretStateStore', () => {
 
   it('a state Secret without data reads as empty state', async () => {
     const api = new SecretsApi();
-    api.secrets.set('shop/orders.apicred-state', {
-      metadata: { name: 'orders.apicred-state', namespace: 'shop', resourceVersion: '5' },
-    });
+    api.secrets.set('shop/orders.apicred-state', stateSecret([owner('orders', 'uid-orders')]));
     expect(await new SecretStateStore(api.asCore(), credential).read()).toEqual({});
+  });
+});
+
+function owner(name: string, uid: string) {
+  return { apiVersion: 'apicred.dev/v1alpha1', kind: 'ApiCredential', name, uid };
+}
+
+function stateSecret(ownerReferences: ReturnType<typeof owner>[], data?: Record<string, string>): V1Secret {
+  return {
+    metadata: { name: 'orders.apicred-state', namespace: 'shop', resourceVersion: '5', ownerReferences },
+    data,
+  };
+}
+
+describe('a state Secret the operator did not create is neither read nor replaced', () => {
+  const planted = { refreshToken: Buffer.from('someone-elses-value').toString('base64') };
+  const message =
+    "Secret shop/orders.apicred-state exists but the operator did not create it for this ApiCredential; it neither reads nor replaces it. The name orders.apicred-state holds the operator's own state: delete or rename that Secret, and the operator retries.";
+
+  it.each([
+    ['created by a user', []],
+    ['owned by another ApiCredential', [owner('billing', 'uid-billing')]],
+  ])('%s: a transient StateSecretOwnedByOther failure that says what to do', async (_name, owners) => {
+    const api = new SecretsApi();
+    api.secrets.set('shop/orders.apicred-state', stateSecret(owners, planted));
+    const store = new SecretStateStore(api.asCore(), credential);
+    const read = store.read();
+    await expect(read).rejects.toBeInstanceOf(ProviderError);
+    await expect(read).rejects.toMatchObject({
+      kind: 'transient',
+      reason: 'StateSecretOwnedByOther',
+      message,
+    });
+    await expect(store.write({ refreshToken: 'ours' })).rejects.toThrow('before read()');
+    expect(api.secrets.get('shop/orders.apicred-state')?.data).toEqual(planted);
+  });
+
+  it("a recreated ApiCredential's predecessor (same name, old uid): read, and the write takes it over", async () => {
+    const api = new SecretsApi();
+    api.secrets.set(
+      'shop/orders.apicred-state',
+      stateSecret([owner('orders', 'uid-old')], { failures: Buffer.from('3').toString('base64') }),
+    );
+    const store = new SecretStateStore(api.asCore(), credential);
+    expect(await store.read()).toEqual({ failures: '3' });
+    await store.write({ failures: '0' });
+    expect(api.secrets.get('shop/orders.apicred-state')?.metadata?.ownerReferences).toEqual([
+      expect.objectContaining({ name: 'orders', uid: 'uid-orders' }),
+    ]);
   });
 });
