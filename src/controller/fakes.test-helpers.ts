@@ -26,7 +26,8 @@ import type {
   TokenProvider,
   TokenSet,
 } from '../providers/types.ts';
-import type { Caches } from './context.ts';
+import type { Caches, ReconcileContext, TokenMemory } from './context.ts';
+import { gather } from './observe.ts';
 import type { InputSource } from './exchange.ts';
 import { Reconciler, type ReconcilerDeps } from './reconciler.ts';
 import type { Writer } from './writer.ts';
@@ -180,6 +181,24 @@ export function fakeProvider(
     },
   };
   return provider;
+}
+
+/** What gather() observes of `credential` on these caches (oauth2, never called); a rejection fails the test. */
+export function observedContext(
+  credential: ApiCredential,
+  now: number,
+  caches: FakeCaches,
+  memory: TokenMemory = new Map(),
+): ReconcileContext {
+  const provider = fakeProvider(() => Promise.reject(new Error('the provider is not called here')));
+  const gathered = gather(credential, now, {
+    caches,
+    providers: registryOf(provider),
+    memory,
+    options: OPTIONS,
+  });
+  if (gathered.type !== 'observed') throw new Error(`rejected: ${gathered.rejection.message}`);
+  return gathered.context;
 }
 
 /** Counts its obtain() calls. */

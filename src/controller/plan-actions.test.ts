@@ -19,11 +19,9 @@ import {
   CLIENT_SECRET,
   credentialFixture,
   FakeCaches,
-  fakeProvider,
+  observedContext,
   OPTIONS,
-  registryOf,
 } from './fakes.test-helpers.ts';
-import { gather } from './observe.ts';
 import { planAction, resolveAction } from './plan.ts';
 import type { PlanEnv } from './plan-shared.ts';
 import type { Plan, Write } from './writer.ts';
@@ -64,24 +62,16 @@ function build(scenario: Scenario, now = NOW): Built {
   const caches = new FakeCaches();
   caches.putInput('orders-client', { clientSecret: CLIENT_SECRET });
   const memory = new Map<string, WrittenToken>();
-  const deps = {
-    caches,
-    providers: registryOf(fakeProvider(() => Promise.reject(new Error('unused')))),
-    memory,
-    options: OPTIONS,
-  };
-  const first = gather(credential, now, deps);
-  if (first.type !== 'observed') throw new Error('rejected');
-  const { hash } = first.context;
+  // The inputs hash does not depend on the consumer Secret: observe once without it to learn it.
+  const { hash } = observedContext(credential, now, caches, memory);
   putSecret(caches, credential, hash, scenario.secret);
   if (scenario.remember) memory.set('shop/orders', { data: DATA, digest: contentDigest(DATA) });
   if (scenario.status) credential.status = scenario.status;
-  const gathered = gather(credential, now, deps);
-  if (gathered.type !== 'observed') throw new Error('rejected');
+  const context = observedContext(credential, now, caches, memory);
   const remembered = memory.get('shop/orders');
-  const action = resolveAction(decide(gathered.context.observation), gathered.context, remembered);
+  const action = resolveAction(decide(context.observation), context, remembered);
   return {
-    context: gathered.context,
+    context,
     action,
     env: { now, random: () => 0.5, remembered, options: OPTIONS },
   };
