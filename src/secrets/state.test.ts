@@ -3,7 +3,12 @@
 import { ApiException, type CoreV1Api, type V1Secret } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { ProviderError, StateConflictError } from '../errors/failure.ts';
-import { credentialFixture } from '../controller/fakes.test-helpers.ts';
+import {
+  credentialFixture,
+  fakeProvider,
+  reconcilerHarness,
+  tokenSet,
+} from '../controller/fakes.test-helpers.ts';
 import { SecretStateStore, stateSecretName } from './state.ts';
 
 type SecretCalls = Pick<
@@ -238,5 +243,33 @@ describe('a state Secret the operator did not create is neither read nor replace
     expect(api.secrets.get('shop/orders.apicred-state')?.metadata?.ownerReferences).toEqual([
       expect.objectContaining({ name: 'orders', uid: 'uid-orders' }),
     ]);
+  });
+});
+
+describe('a foreign state Secret, as kubectl describe shows it', () => {
+  it('Ready=False StateSecretOwnedByOther with what to do, retried with backoff, no token written', async () => {
+    const api = new SecretsApi();
+    api.secrets.set('shop/orders.apicred-state', stateSecret([]));
+    const provider = fakeProvider(async (context) => {
+      await context.state.read();
+      return tokenSet(context.clock.now(), 3_600_000);
+    });
+    const h = reconcilerHarness(provider, credentialFixture(), {
+      stateStore: (owner) => new SecretStateStore(api.asCore(), owner),
+    });
+    const result = await h.reconciler.reconcile(h.key);
+    const conditions = h.caches.credential(h.key)?.status?.conditions;
+    const ready = conditions?.find((c) => c.type === 'Ready');
+    expect(ready).toMatchObject({ status: 'False', reason: 'StateSecretOwnedByOther' });
+    expect(ready?.message).toMatch(
+      /^Secret shop\/orders\.apicred-state exists but the operator did not create it for this ApiCredential; .* delete or rename that Secret, and the operator retries\. Next attempt at \d{4}-/,
+    );
+    expect(conditions?.find((c) => c.type === 'Stalled')).toMatchObject({
+      status: 'False',
+      reason: 'Retrying',
+    });
+    expect(h.writer.events.map((e) => e.reason)).toEqual(['StateSecretOwnedByOther']);
+    expect(h.writer.secrets).toEqual([]);
+    expect(result.requeueAt).toBeGreaterThan(h.clock.now());
   });
 });
