@@ -147,7 +147,7 @@ describe('apply', () => {
 });
 
 describe('a failed write, through the reconciler', () => {
-  it('the error reaches the work queue (which retries the key); the retry calls the provider again', async () => {
+  it('reconcile rejects with it (the work queue retries the key with backoff), and the retry calls the provider again', async () => {
     const provider = fakeProvider((context) => Promise.resolve(tokenSet(context.clock.now(), HOUR)));
     let fail = true;
     const h = reconcilerHarness(provider, credentialFixture(), {
