@@ -27,9 +27,10 @@ import type {
   TokenProvider,
   TokenSet,
 } from '../providers/types.ts';
-import type { Caches } from './context.ts';
+import type { Caches, ReconcileContext, TokenMemory } from './context.ts';
+import { gather } from './observe.ts';
 import type { InputSource } from './exchange.ts';
-import { Reconciler } from './reconciler.ts';
+import { Reconciler, type ReconcilerDeps } from './reconciler.ts';
 import type { Writer } from './writer.ts';
 
 export const NAMESPACE = 'shop';
@@ -105,6 +106,8 @@ export class InMemoryWriter implements Writer {
   readonly statuses: ApiCredentialStatus[] = [];
   readonly finalizers: string[][] = [];
   readonly events: RecordedEvent[] = [];
+  /** Every write in the order it came: `secret`, `status`, `finalizers`, `event:<reason>`. */
+  readonly journal: string[] = [];
   readonly #caches: FakeCaches | undefined;
   #version = 100;
 
@@ -113,6 +116,7 @@ export class InMemoryWriter implements Writer {
   }
 
   applySecret(body: V1Secret): Promise<void> {
+    this.journal.push('secret');
     this.secrets.push(body);
     this.#caches?.wroteSecret({
       ...body,
@@ -121,17 +125,20 @@ export class InMemoryWriter implements Writer {
     return Promise.resolve();
   }
   patchStatus(credential: ApiCredential, status: ApiCredentialStatus): Promise<void> {
+    this.journal.push('status');
     this.statuses.push(status);
     this.#caches?.wroteCredential({ ...credential, metadata: this.#bumped(credential), status });
     return Promise.resolve();
   }
   setFinalizers(credential: ApiCredential, finalizers: string[]): Promise<void> {
+    this.journal.push('finalizers');
     this.finalizers.push(finalizers);
     const metadata = { ...this.#bumped(credential), finalizers };
     this.#caches?.wroteCredential({ ...this.#cached(credential), metadata });
     return Promise.resolve();
   }
   emitEvent(_target: EventTarget, type: EventType, reason: string, message: string): void {
+    this.journal.push(`event:${reason}`);
     this.events.push({ type, reason, message });
   }
   #cached(credential: ApiCredential): ApiCredential {
@@ -173,6 +180,24 @@ export function fakeProvider(
     },
   };
   return provider;
+}
+
+/** What gather() observes of `credential` on these caches (oauth2, never called); a rejection fails the test. */
+export function observedContext(
+  credential: ApiCredential,
+  now: number,
+  caches: FakeCaches,
+  memory: TokenMemory = new Map(),
+): ReconcileContext {
+  const provider = fakeProvider(() => Promise.reject(new Error('the provider is not called here')));
+  const gathered = gather(credential, now, {
+    caches,
+    providers: registryOf(provider),
+    memory,
+    options: OPTIONS,
+  });
+  if (gathered.type !== 'observed') throw new Error(`rejected: ${gathered.rejection.message}`);
+  return gathered.context;
 }
 
 /** Counts its obtain() calls. */
@@ -253,13 +278,22 @@ export const OPTIONS = {
   rolloutMinIntervalMs: 60_000,
 };
 
+/** Dependencies a test replaces; `writer` is built on the harness's caches. */
+export type HarnessOverrides = Partial<Omit<ReconcilerDeps, 'writer' | 'caches'>> & {
+  writer?: (caches: FakeCaches) => InMemoryWriter;
+};
+
 /** A Reconciler wired to fakes: caches in maps, the in-memory writer, a manual clock. */
-export function reconcilerHarness(provider: FakeProvider, credential = credentialFixture()): Harness {
+export function reconcilerHarness(
+  provider: FakeProvider,
+  credential = credentialFixture(),
+  { writer: writerFor, ...overrides }: HarnessOverrides = {},
+): Harness {
   const caches = new FakeCaches();
   const clock = new ManualClock(Date.UTC(2026, 0, 1));
   caches.putInput('orders-client', { clientSecret: CLIENT_SECRET });
   caches.wroteCredential(credential);
-  const writer = new InMemoryWriter(caches);
+  const writer = writerFor ? writerFor(caches) : new InMemoryWriter(caches);
   const reconciler = new Reconciler({
     kubeConfig: unreachableKubeConfig(),
     caches,
@@ -277,6 +311,7 @@ export function reconcilerHarness(provider: FakeProvider, credential = credentia
     readInputs: fakeInputSource(new Map([['orders-client/clientSecret', CLIENT_SECRET]])),
     stateStore: () => new MemoryStateStore(),
     random: () => 0.5,
+    ...overrides,
   });
   return { reconciler, caches, writer, clock, provider, key: `${NAMESPACE}/${credential.metadata.name}` };
 }

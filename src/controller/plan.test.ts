@@ -3,16 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { FINALIZER, type ApiCredential } from '../api/apicredential.ts';
 import type { ReconcileContext } from './context.ts';
 import type { ClassifiedFailure } from './exchange.ts';
-import {
-  CLIENT_SECRET,
-  credentialFixture,
-  FakeCaches,
-  fakeProvider,
-  OPTIONS,
-  registryOf,
-  tokenSet,
-} from './fakes.test-helpers.ts';
-import { gather } from './observe.ts';
+import { CLIENT_SECRET, credentialFixture, FakeCaches, observedContext } from './fakes.test-helpers.ts';
 import { planFinalizer, planRejection, planRelease } from './plan.ts';
 import { planFailure } from './plan-exchange.ts';
 import type { Write } from './writer.ts';
@@ -33,15 +24,7 @@ function condition(writes: Write[], type: string) {
 function contextFor(credential: ApiCredential): ReconcileContext {
   const caches = new FakeCaches();
   caches.putInput('orders-client', { clientId: 'orders', clientSecret: CLIENT_SECRET });
-  const provider = fakeProvider(() => Promise.resolve(tokenSet(NOW, HOUR)));
-  const gathered = gather(credential, NOW, {
-    caches,
-    providers: registryOf(provider),
-    memory: new Map(),
-    options: OPTIONS,
-  });
-  if (gathered.type !== 'observed') throw new Error(`rejected: ${gathered.rejection.message}`);
-  return gathered.context;
+  return observedContext(credential, NOW, caches);
 }
 
 describe('planRejection', () => {

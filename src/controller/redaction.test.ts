@@ -3,32 +3,17 @@ import { apiCredentialSpecSchema, type ApiCredential } from '../api/apicredentia
 import { providers } from '../providers/index.ts';
 import { selectProvider } from '../providers/registry.ts';
 import { REDACTED, SecretRedactor } from '../observability/redactor.ts';
+import { PROVIDER_SPECS } from '../providers/specs.test-helpers.ts';
 import type { StateStore } from '../providers/types.ts';
 import { ReportingStateStore, identityOf, publicOutputKey, tokenSecrets } from './redaction.ts';
 
-const BASE = { baseUrl: 'https://vendor.example.com' };
+// oauth2 with a private-key JWT client: the same provider, other inputs.
 const SPECS: Record<string, Record<string, unknown>> = {
-  oauth2: { tokenUrl: 'https://idp.example.com/token', credentialsRef: { name: 'orders-client' } },
+  ...PROVIDER_SPECS,
   oauth2Jwt: {
     tokenUrl: 'https://idp.example.com/token',
     clientAuth: 'private_key_jwt',
     credentialsRef: { name: 'orders-client' },
-  },
-  tapdata: { ...BASE, credentialsRef: { name: 'orders-client' } },
-  idmp: { ...BASE, credentialsRef: { name: 'orders-login' } },
-  idmpCloud: { ...BASE, tokensRef: { name: 'orders-session' } },
-  insightsHub: {
-    ...BASE,
-    credentialsRef: { name: 'orders-client' },
-    appName: 'orders',
-    appVersion: '1.0.0',
-    hostTenant: 'host',
-    userTenants: ['tenant-a'],
-  },
-  idempiere: {
-    ...BASE,
-    credentialsRef: { name: 'orders-login' },
-    login: { client: 'GardenWorld', role: 'Admin' },
   },
 };
 

@@ -2,30 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { apiCredentialSpecSchema, PROVIDER_NAMES, type ProviderName } from '../api/apicredential.ts';
 import { providers } from './index.ts';
 import { selectProvider } from './registry.ts';
-
-const BASE = { baseUrl: 'https://vendor.example.com' };
-const SPECS: Record<ProviderName, Record<string, unknown>> = {
-  oauth2: { tokenUrl: 'https://idp.example.com/token', credentialsRef: { name: 'orders-client' } },
-  tapdata: { ...BASE, credentialsRef: { name: 'orders-client' } },
-  idmp: { ...BASE, credentialsRef: { name: 'orders-login' } },
-  idmpCloud: { ...BASE, tokensRef: { name: 'orders-session' } },
-  insightsHub: {
-    ...BASE,
-    credentialsRef: { name: 'orders-client' },
-    appName: 'orders',
-    appVersion: '1.0.0',
-    hostTenant: 'host',
-    userTenants: ['tenant-a'],
-  },
-  idempiere: {
-    ...BASE,
-    credentialsRef: { name: 'orders-login' },
-    login: { client: 'GardenWorld', role: 'Admin' },
-  },
-};
+import { PROVIDER_SPECS } from './specs.test-helpers.ts';
 
 function needsOf(name: ProviderName, extra: Record<string, unknown> = {}) {
-  const spec = apiCredentialSpecSchema.parse({ provider: { [name]: { ...SPECS[name], ...extra } } });
+  const spec = apiCredentialSpecSchema.parse({ provider: { [name]: { ...PROVIDER_SPECS[name], ...extra } } });
   const found = selectProvider(providers, spec);
   if (!found) throw new Error(`no provider ${name}`);
   return { needs: found.provider.needs(found.spec), found };

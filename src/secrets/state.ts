@@ -2,8 +2,8 @@
 // never mount. Every write is conditional on the resourceVersion read, so two writers (a deposed
 // leader and its successor) can never both act on one single-use refresh token.
 import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
-import type { ApiCredential } from '../api/apicredential.ts';
-import { StateConflictError } from '../errors/failure.ts';
+import { KIND, type ApiCredential } from '../api/apicredential.ts';
+import { ProviderError, StateConflictError } from '../errors/failure.ts';
 import type { StateStore } from '../providers/types.ts';
 import {
   LABEL_CREDENTIAL,
@@ -32,15 +32,15 @@ export class SecretStateStore implements StateStore {
 
   async read(): Promise<Readonly<Record<string, string>>> {
     const { namespace, name } = this.#credential.metadata;
-    try {
-      const secret = await this.#core.readNamespacedSecret({ name: stateSecretName(name), namespace });
-      this.#resourceVersion = secret.metadata?.resourceVersion;
-      this.#state = decode(secret.data);
-    } catch (error) {
-      if (httpStatusOf(error) !== 404) throw error;
-      this.#resourceVersion = undefined;
-      this.#state = {};
-    }
+    const secret = await this.#core
+      .readNamespacedSecret({ name: stateSecretName(name), namespace })
+      .catch((error: unknown) => {
+        if (httpStatusOf(error) === 404) return undefined;
+        throw error;
+      });
+    if (secret && !isStateOf(secret, name)) throw foreignStateError(namespace, name);
+    this.#resourceVersion = secret?.metadata?.resourceVersion;
+    this.#state = decode(secret?.data);
     this.#loaded = true;
     return { ...this.#state };
   }
@@ -78,6 +78,29 @@ export class SecretStateStore implements StateStore {
       throw error;
     }
   }
+}
+
+/**
+ * Whether the Secret is the state the operator keeps for this credential: owned by an ApiCredential
+ * of this name (a recreated one's predecessor counts; the write takes it over with the new owner).
+ */
+function isStateOf(secret: V1Secret, credentialName: string): boolean {
+  return (secret.metadata?.ownerReferences ?? []).some(
+    (ref) => ref.kind === KIND && ref.apiVersion.startsWith('apicred.dev/') && ref.name === credentialName,
+  );
+}
+
+/** Transient: once the user deletes or renames that Secret, the next attempt creates the state. */
+function foreignStateError(namespace: string, credentialName: string): ProviderError {
+  const secretName = stateSecretName(credentialName);
+  return new ProviderError({
+    kind: 'transient',
+    reason: 'StateSecretOwnedByOther',
+    message:
+      `Secret ${namespace}/${secretName} exists but the operator did not create it for this ApiCredential; ` +
+      `it neither reads nor replaces it. The name ${secretName} holds the operator's own state: ` +
+      'delete or rename that Secret, and the operator retries.',
+  });
 }
 
 function decode(data: Record<string, string> | undefined): Record<string, string> {
