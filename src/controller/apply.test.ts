@@ -43,7 +43,14 @@ const PLAN: Write[] = [
   { kind: 'remember', data: { token: PLANTED } },
   { kind: 'status', status: STATUS },
   { kind: 'renewal-metrics', provider: 'oauth2', result: 'success', seconds: 0.25 },
-  { kind: 'token-metrics', provider: 'oauth2', expiresAt: NOW + HOUR, ready: true, failures: 0 },
+  {
+    kind: 'token-metrics',
+    provider: 'oauth2',
+    expiresAt: NOW + HOUR,
+    ready: true,
+    failures: 0,
+    stalled: false,
+  },
   eventWrite('Normal', 'Issued', 'Issued a token.'),
   { kind: 'log', level: 'info', fields: { credential: 'shop/orders' }, message: 'token written' },
 ];
@@ -103,6 +110,7 @@ describe('apply', () => {
     expect(text).toContain(`apicred_token_expiry_timestamp_seconds{${labels}} ${(NOW + HOUR) / 1000}`);
     expect(text).toContain(`apicred_credential_ready{${labels}} 1`);
     expect(text).toContain(`apicred_consecutive_failures{${labels}} 0`);
+    expect(text).toContain(`apicred_credential_stalled{${labels}} 0`);
     expect(text).toMatch(/apicred_renewals_total\{provider="oauth2",result="success"\} 1/);
     expect(text).toMatch(
       /apicred_renewal_failures_total\{provider="oauth2",reason="ProviderUnavailable"\} 1/,

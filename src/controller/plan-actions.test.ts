@@ -191,6 +191,7 @@ describe('wait: the token is fresh', () => {
       expiresAt: NOW + 50 * MINUTE,
       ready: true,
       failures: 0,
+      stalled: false,
     });
     expect(quiet.requeueAt).toBe(renewAt);
   });
@@ -281,7 +282,14 @@ describe('backoff and stalled: the last good token is kept, only the metrics are
     expect(action).toEqual({ type: 'backoff', until: retryAt });
     const plan = planAction(action, context, env);
     expect(plan.writes).toEqual([
-      { kind: 'token-metrics', provider: 'oauth2', expiresAt: NOW + 15 * MINUTE, ready: true, failures: 2 },
+      {
+        kind: 'token-metrics',
+        provider: 'oauth2',
+        expiresAt: NOW + 15 * MINUTE,
+        ready: true,
+        failures: 2,
+        stalled: false,
+      },
     ]);
     expect(plan.requeueAt).toBe(retryAt);
   });
@@ -295,7 +303,7 @@ describe('backoff and stalled: the last good token is kept, only the metrics are
     expect(action).toEqual({ type: 'stalled', until: NOW + 50 * MINUTE });
     const plan = planAction(action, context, env);
     expect(kinds(plan.writes)).toEqual(['token-metrics']);
-    expect(plan.writes[0]).toMatchObject({ ready: true, failures: 2 });
+    expect(plan.writes[0]).toMatchObject({ ready: true, failures: 2, stalled: true });
     expect(plan.requeueAt).toBe(NOW + 50 * MINUTE);
   });
 });
@@ -318,7 +326,11 @@ describe('expired: renewal failing and the token ran out', () => {
     expect(condition(plan, 'Ready')).toMatchObject({ status: 'False', reason: 'TokenExpired', message });
     expect(condition(plan, 'Stalled')).toMatchObject({ status: 'True', reason: 'InvalidClient' });
     expect(only(plan, 'event')).toEqual({ kind: 'event', type: 'Warning', reason: 'TokenExpired', message });
-    expect(only(plan, 'token-metrics')).toMatchObject({ ready: false, expiresAt: NOW - MINUTE });
+    expect(only(plan, 'token-metrics')).toMatchObject({
+      ready: false,
+      expiresAt: NOW - MINUTE,
+      stalled: true,
+    });
     expect(plan.requeueAt).toBeUndefined();
   });
 
@@ -436,6 +448,7 @@ describe('obtain: the writes after a new token', () => {
       expiresAt: NEW_TOKEN.expiresAt,
       ready: true,
       failures: 0,
+      stalled: false,
     });
     expect(renewAt).toBeGreaterThan(NOW + 1_500);
     expect(renewAt).toBeLessThan(NEW_TOKEN.expiresAt);
