@@ -89,29 +89,17 @@ function allowedToGet(resource: string, name: string): string {
   return `authorizer.group('').resource(${resource}).namespace(${NAMESPACE}).name(${name}).check('get').allowed()`;
 }
 
-/**
- * Refuses a reference the requester may not `get`. Checked on create, and on update only when the
- * reference is new or names another object: an update that leaves it as it was (the operator's
- * finalizer patch, a label) grants nothing new, whoever sends it.
- */
+/** Refuses a reference the requester may not `get`; the policy's matchCondition says when it is asked. */
 export function referenceValidation(field: ReferenceField): Validation {
   const now = `object.${field.path}`;
-  const old = `oldObject.${field.path}`;
   const kindOf = (ref: string): string => `(has(${ref}.kind) ? ${ref}.kind : 'Secret')`;
-  const unchanged = [
-    `request.operation == 'UPDATE'`,
-    `oldObject != null`,
-    present('oldObject', field.path),
-    `${old}.name == ${now}.name`,
-    ...(field.kindField ? [`${kindOf(old)} == ${kindOf(now)}`] : []),
-  ].join(' && ');
   const resource = field.kindField ? `${kindOf(now)} == 'ConfigMap' ? 'configmaps' : 'secrets'` : `'secrets'`;
   const kind = field.kindField ? { cel: kindOf(now) } : 'Secret';
   const another = field.kindField
     ? { cel: `(${kindOf(now)} == 'ConfigMap' ? 'a ConfigMap' : 'a Secret')` }
     : 'a Secret';
   return {
-    expression: `!(${present('object', field.path)}) || (${unchanged}) || ${allowedToGet(`(${resource})`, `${now}.name`)}`,
+    expression: `!(${present('object', field.path)}) || ${allowedToGet(`(${resource})`, `${now}.name`)}`,
     messageExpression: concat([
       `${field.path}: you may not get `,
       kind,
@@ -127,17 +115,20 @@ export function referenceValidation(field: ReferenceField): Validation {
   };
 }
 
-/** The state Secret is named after the credential, so it is checked once, when the credential is created. */
+/**
+ * The state Secret is named after the credential: whoever sets the spec makes the operator use the
+ * refresh token or session it holds, so it is checked like a reference.
+ */
 export function stateSecretValidation(): Validation {
   const name = `object.metadata.name + '${STATE_SUFFIX}'`;
   return {
-    expression: `request.operation != 'CREATE' || ${allowedToGet(`'secrets'`, name)}`,
+    expression: allowedToGet(`'secrets'`, name),
     messageExpression: concat([
       'metadata.name: you may not get Secret "',
       { cel: name },
       '" in namespace "',
       { cel: NAMESPACE },
-      `", where the operator keeps the state of this credential; ask for get on it or choose another name`,
+      `", where the operator keeps the state of this credential; ask for get on it or name the ApiCredential otherwise`,
     ]),
     reason: 'Forbidden',
   };
@@ -149,7 +140,12 @@ export function admissionValidations(
   return [...referenceFieldsOf(definitions).map(referenceValidation), stateSecretValidation()];
 }
 
-/** The policy's spec: CREATE and UPDATE of the main resource only, never the status subresource. */
+/**
+ * Asked on create, and on an update only when the spec changes. Every spec change is checked, whoever
+ * sends it: a new URL with the old reference would send that Secret's values elsewhere. An update
+ * that leaves the spec as it is (the operator's finalizer patch, a label) hands nothing new to the
+ * operator, so it passes without exempting any identity. The status subresource is not matched.
+ */
 export function admissionPolicySpec(
   definitions: readonly ProviderDefinition[] = PROVIDER_DEFINITIONS,
 ): JsonSchema {
@@ -160,6 +156,12 @@ export function admissionPolicySpec(
         { apiGroups: [GROUP], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: [PLURAL] },
       ],
     },
+    matchConditions: [
+      {
+        name: 'spec-set-or-changed',
+        expression: "request.operation == 'CREATE' || object.spec != oldObject.spec",
+      },
+    ],
     validations: admissionValidations(definitions),
   };
 }
