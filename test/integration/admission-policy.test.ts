@@ -140,6 +140,16 @@ describe('references no wider than their creator’s (admissionPolicy.enabled)',
     expect(await kube.credential(team, 'erp-bob')).toBeUndefined();
   });
 
+  it('refuses a name whose state Secret the user may not get', async () => {
+    // alice may get the login Secret, but not erp-2.apicred-state, whose refresh token erp-2 would use.
+    const created = await as(alice, ['create', '-f', '-'], erpCredential('erp-2'));
+    expect(created.ok).toBe(false);
+    expect(created.output).toContain(
+      `metadata.name: you may not get Secret "erp-2.apicred-state" in namespace "${team}", where the ` +
+        'operator keeps the state of this credential; ask for get on it or name the ApiCredential otherwise',
+    );
+  });
+
   it('lets a user who may get every referenced Secret create it, and the operator makes it Ready', async () => {
     const created = await as(alice, ['create', '-f', '-'], erpCredential('erp'));
     expect(created.output).toContain('apicredential.apicred.dev/erp created');
