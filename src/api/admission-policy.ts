@@ -4,7 +4,6 @@
 // fields are found in the registry's schemas (every `...Ref` object with a `name`), so a new provider's
 // references are checked without a hand-kept list. `npm run generate` writes the chart template.
 import { stringify } from 'yaml';
-import type { z } from 'zod';
 import type { ProviderDefinition } from '../providers/definition.ts';
 import { PROVIDER_DEFINITIONS } from '../providers/definitions.ts';
 import { stateSecretName } from '../secrets/state.ts';
@@ -59,7 +58,7 @@ function collect(schema: JsonSchema, path: string, found: ReferenceField[]): voi
 export function referenceFieldsOf(definitions: readonly ProviderDefinition[]): ReferenceField[] {
   const found: ReferenceField[] = [];
   for (const definition of definitions) {
-    collect(openApiSchema(definition.schema as z.ZodType), `spec.provider.${definition.name}`, found);
+    collect(openApiSchema(definition.schema), `spec.provider.${definition.name}`, found);
   }
   return found;
 }
