@@ -9,48 +9,9 @@ import type { ProviderDefinition } from '../providers/definition.ts';
 import { PROVIDER_DEFINITIONS } from '../providers/definitions.ts';
 import { declareNeeds, secretKeyRef } from '../providers/references.ts';
 import type { InputReference } from '../providers/types.ts';
-import {
-  admissionPolicySpec,
-  admissionValidations,
-  referenceFieldsOf,
-  type ReferenceField,
-} from './admission-policy.ts';
+import { admissionPolicySpec, admissionValidations, referenceFieldsOf } from './admission-policy.ts';
 import { objectName, secretKey } from './fields.ts';
-
-const BASE = { baseUrl: 'https://vendor.example.com' };
-/** The least valid spec of each provider; every reference field is then set on top of it. */
-const SAMPLES: Record<string, Record<string, unknown>> = {
-  oauth2: { tokenUrl: 'https://idp.example.com/token', credentialsRef: { name: 'x' } },
-  tapdata: { ...BASE, credentialsRef: { name: 'x' } },
-  idmp: { ...BASE, credentialsRef: { name: 'x' } },
-  idmpCloud: { ...BASE, tokensRef: { name: 'x' } },
-  insightsHub: {
-    ...BASE,
-    credentialsRef: { name: 'x' },
-    appName: 'orders',
-    appVersion: '1.0.0',
-    hostTenant: 'host',
-    userTenants: ['tenant-a'],
-  },
-  idempiere: { ...BASE, credentialsRef: { name: 'x' }, login: { client: 'GardenWorld', role: 'Admin' } },
-  echo: { seedRef: { name: 'x' }, lifetime: '1h' },
-};
-
-/** The provider spec with every reference field set, each to a Secret name of its own. */
-function sampleWithEveryReference(definition: ProviderDefinition, fields: ReferenceField[]) {
-  const sample = SAMPLES[definition.name];
-  if (!sample) throw new Error(`add a sample spec of provider ${definition.name} to SAMPLES`);
-  const spec: Record<string, unknown> = structuredClone(sample);
-  const prefix = `spec.provider.${definition.name}.`;
-  for (const field of fields.filter((candidate) => candidate.path.startsWith(prefix))) {
-    const steps = field.path.slice(prefix.length).split('.');
-    let node = spec;
-    for (const step of steps.slice(0, -1)) node = (node[step] ??= {}) as Record<string, unknown>;
-    const last = steps.at(-1) ?? '';
-    node[last] = { ...(node[last] as object), name: `secret-of-${steps.join('-').toLowerCase()}` };
-  }
-  return spec;
-}
+import { SAMPLES, sampleWithEveryReference } from '../../test/unit/provider-samples.ts';
 
 function nameAt(spec: Record<string, unknown>, path: string[]): unknown {
   let node: unknown = spec;

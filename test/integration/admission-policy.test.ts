@@ -5,7 +5,11 @@
 import { randomBytes } from 'node:crypto';
 import { RbacAuthorizationV1Api, type V1PolicyRule } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { FINALIZER } from '../../src/api/apicredential.ts';
+import { referenceFieldsOf, type ReferenceField } from '../../src/api/admission-policy.ts';
+import { stateSecretName } from '../../src/secrets/state.ts';
+import { FINALIZER, PROVIDER_NAMES } from '../../src/api/apicredential.ts';
+import { PROVIDER_DEFINITIONS } from '../../src/providers/definitions.ts';
+import { sampleWithEveryReference } from '../unit/provider-samples.ts';
 import { IdempiereEmulator } from '../emulators/idempiere.ts';
 import { GARDENWORLD_LOGINS } from '../emulators/idempiere-data.ts';
 import { adminKubeConfig, kubectl } from '../harness/controlplane.ts';
@@ -23,26 +27,40 @@ const releaseNamespace = `apicred-system-vap-${id}`;
 const team = `team-vap-${id}`;
 const alice = `alice-${id}@example.com`;
 const bob = `bob-${id}@example.com`;
+// carol may get exactly the Secrets the sample specs of every provider name, and their state Secrets.
+const carol = `carol-${id}@example.com`;
 const LOGIN = 'erp-login';
 const POLICY = `${release}-apicred-operator-references`;
 let erp: IdempiereEmulator;
 let operator: RunningOperator | undefined;
 
-function credential(name: string, provider: Record<string, unknown>): string {
+function manifest(name: string, provider: Record<string, unknown>): string {
   return JSON.stringify({
     apiVersion: 'apicred.dev/v1alpha1',
     kind: 'ApiCredential',
     metadata: { name, namespace: team },
-    spec: { provider: { idempiere: provider } },
+    spec: { provider },
   });
 }
 
+function fieldsOf(provider: string): ReferenceField[] {
+  return referenceFieldsOf(PROVIDER_DEFINITIONS).filter((field) =>
+    field.path.startsWith(`spec.provider.${provider}.`),
+  );
+}
+
+function sampleName(provider: string): string {
+  return `every-${provider.toLowerCase()}`;
+}
+
 function erpCredential(name: string, extra: Record<string, unknown> = {}): string {
-  return credential(name, {
-    baseUrl: erp.url,
-    credentialsRef: { name: LOGIN },
-    login: { client: 'GardenWorld', role: 'GardenWorld Admin', organization: 'HQ' },
-    ...extra,
+  return manifest(name, {
+    idempiere: {
+      baseUrl: erp.url,
+      credentialsRef: { name: LOGIN },
+      login: { client: 'GardenWorld', role: 'GardenWorld Admin', organization: 'HQ' },
+      ...extra,
+    },
   });
 }
 
@@ -102,6 +120,17 @@ beforeAll(async () => {
     { apiGroups: [''], resources: ['secrets'], resourceNames: [LOGIN, 'erp.apicred-state'], verbs: ['get'] },
   ]);
   await role('bob', bob, [MANAGE_CREDENTIALS]);
+  const samples = PROVIDER_NAMES.flatMap((name) => {
+    const spec = sampleWithEveryReference({ name }, fieldsOf(name));
+    const referenced = fieldsOf(name).map(
+      (field) => (spec[field.path.split('.').at(-1) ?? ''] as { name: string }).name,
+    );
+    return [...referenced, stateSecretName(sampleName(name))];
+  });
+  await role('carol', carol, [
+    MANAGE_CREDENTIALS,
+    { apiGroups: [''], resources: ['secrets'], resourceNames: [...new Set(samples)], verbs: ['get'] },
+  ]);
   // A binding takes effect when the apiserver's policy informer has seen it: wait for the first refusal.
   await waitFor(
     'the admission policy to refuse bob',
@@ -139,6 +168,21 @@ describe('references no wider than their creator’s (admissionPolicy.enabled)',
     );
     expect(created.output).not.toContain(GARDENWORLD_LOGINS.multiStep.password);
     expect(await kube.credential(team, 'erp-bob')).toBeUndefined();
+  });
+
+  it.each(PROVIDER_NAMES)('%s: allows readable references and refuses each unreadable one', async (name) => {
+    const fields = fieldsOf(name);
+    const provider = sampleWithEveryReference({ name }, fields);
+    const dryRun = (spec: Record<string, unknown>) =>
+      as(carol, ['create', '--dry-run=server', '-f', '-'], manifest(sampleName(name), { [name]: spec }));
+    const allowed = await dryRun(provider);
+    expect(allowed.output).toContain('created (server dry run)');
+    for (const field of fields) {
+      const key = field.path.split('.').at(-1) ?? '';
+      const unreadable = { ...provider, [key]: { ...(provider[key] as object), name: 'not-for-carol' } };
+      const refused = await dryRun(unreadable);
+      expect(refused.output).toContain(refusal(field.path, 'Secret', 'not-for-carol'));
+    }
   });
 
   it('refuses a name whose state Secret the user may not get', async () => {
