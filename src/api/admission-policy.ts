@@ -1,5 +1,5 @@
 // The ValidatingAdmissionPolicy that keeps an ApiCredential's references no wider than its creator's:
-// whoever creates or changes a reference must be allowed to `get` the object it names, or the operator
+// whoever creates an ApiCredential or changes its spec must be allowed to `get` every object it names, or the operator
 // would read that Secret with its own rights and send its values to the spec's URL. The reference
 // fields are found in the registry's schemas (every `...Ref` object with a `name`), so a new provider's
 // references are checked without a hand-kept list. `npm run generate` writes the chart template.
