@@ -1,10 +1,14 @@
 import { stringify } from 'yaml';
+import { renderAdmissionPolicyTemplate } from './admission-policy.ts';
 import { apiCredentialCrd } from './crd.ts';
 
 const HEADER = '# Generated from src/api by `npm run generate`. Do not edit.\n';
 
 /** The chart's CRD template: where it lives in the repository. */
 export const CHART_CRD_TEMPLATE = 'deploy/apicred-operator/templates/crd-apicredentials.yaml';
+
+/** The chart's ValidatingAdmissionPolicy, generated from the same registry as the CRD. */
+export const CHART_ADMISSION_POLICY_TEMPLATE = 'deploy/apicred-operator/templates/admission-policy.yaml';
 
 function indent(text: string, spaces: number): string {
   const pad = ' '.repeat(spaces);
@@ -57,5 +61,6 @@ export function renderCrdFiles(): Record<string, string> {
   return {
     'crds/apicredentials.apicred.dev.yaml': HEADER + stringify(apiCredentialCrd(), { lineWidth: 0 }),
     [CHART_CRD_TEMPLATE]: renderChartCrdTemplate(),
+    [CHART_ADMISSION_POLICY_TEMPLATE]: renderAdmissionPolicyTemplate(HEADER),
   };
 }

@@ -6,6 +6,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { chartDir, helm, helmTemplate, renderChart, type KubeObject } from '../helm/chart.ts';
 import { repoRoot } from '../harness/crds.ts';
+import { admissionPolicySpec } from '../../src/api/admission-policy.ts';
 
 interface PolicyRule {
   apiGroups?: string[];
@@ -94,6 +95,8 @@ describe('the Helm chart', () => {
       'RoleBinding/ops/apicred-operator-leader-election',
       'Service/ops/apicred-operator-metrics',
       'ServiceAccount/ops/apicred-operator',
+      'ValidatingAdmissionPolicy//apicred-operator-references',
+      'ValidatingAdmissionPolicyBinding//apicred-operator-references',
     ]);
     const [deployment] = find<Deployment>(objects, 'Deployment');
     expect(deployment?.spec.replicas).toBe(2);
@@ -300,6 +303,7 @@ describe('the Helm chart', () => {
         podDisruptionBudget: { enabled: false },
         metrics: { service: { enabled: false } },
         operator: { leaderElection: { enabled: false } },
+        admissionPolicy: { enabled: false },
       },
     });
     expect(kinds(none)).toEqual(['Deployment/apicred-system/apicred-operator']);
@@ -434,5 +438,15 @@ describe('the Helm chart', () => {
     ).toEqual([]);
     // Nothing left in crds/, which Helm would install once and never upgrade.
     expect((await helm(['show', 'crds', chartDir])).stdout.trim()).toBe('');
+  });
+
+  it('renders the generated admission policy and its binding, Deny, unless admissionPolicy.enabled=false', async () => {
+    const objects = await renderChart();
+    const [policy] = find<KubeObject & { spec: unknown }>(objects, 'ValidatingAdmissionPolicy');
+    expect(policy?.spec).toEqual(admissionPolicySpec());
+    const [binding] = find<KubeObject & { spec: unknown }>(objects, 'ValidatingAdmissionPolicyBinding');
+    expect(binding?.spec).toEqual({ policyName: 'apicred-operator-references', validationActions: ['Deny'] });
+    const off = await renderChart({ values: { admissionPolicy: { enabled: false } } });
+    expect(kinds(off).filter((kind) => kind.startsWith('ValidatingAdmissionPolicy'))).toEqual([]);
   });
 });
