@@ -25,6 +25,7 @@ import {
   parseTime,
   writtenKeysOf,
 } from '../secrets/consumer.ts';
+import { checkTemplates } from '../secrets/template.ts';
 import { keyOf, type Caches, type ReconcileContext, type TokenMemory } from './context.ts';
 import { describeMissing, inputsHash, missingInputs } from './inputs.ts';
 
@@ -63,6 +64,12 @@ export function gather(credential: ApiCredential, now: number, deps: ObserveDeps
     return { type: 'rejected', rejection: { reason: 'InvalidSpec', message }, references: [] };
   }
   const spec = parsed.data;
+  // Before any provider call: a single-use refresh token must not be spent on a Secret never written.
+  const templateProblem = checkTemplates(spec.secret.template);
+  if (templateProblem !== undefined) {
+    const message = `${templateProblem} Fix the ApiCredential spec.`;
+    return { type: 'rejected', rejection: { reason: 'InvalidSpec', message }, references: [] };
+  }
   const selected = selectProvider(deps.providers, spec);
   if (!selected) {
     const message = `spec.provider names a provider this operator version does not support (${Object.keys(spec.provider).join(', ')}).`;
