@@ -60,7 +60,7 @@ export const secretTemplateSchema = z
   .meta({
     description:
       'Extra keys of the Secret, each rendered from a Liquid template over the token fields (token, tokenType, ' +
-      'expiresAt, issuedAt; tenants for Insights Hub). Filters such as json escape values; unknown variables, ' +
+      'expiresAt, issuedAt, data: every key the provider wrote; tenants for Insights Hub). Filters such as json escape values; unknown variables, ' +
       'unknown filters and include/render/layout tags are refused.',
     maxProperties: TEMPLATE_MAX_KEYS,
     ...cel({

@@ -93,7 +93,7 @@ describe('spec.secret.template', () => {
       status: 'False',
       reason: 'InvalidSpec',
       message:
-        'spec.secret.template["config.json"]: unknown variable "acess_token"; known: token, tokenType, expiresAt, issuedAt, tenants. Fix the ApiCredential spec.',
+        'spec.secret.template["config.json"]: unknown variable "acess_token"; known: token, tokenType, expiresAt, issuedAt, data, tenants. Fix the ApiCredential spec.',
     });
   });
 
@@ -107,7 +107,7 @@ describe('spec.secret.template', () => {
     expect(h.writer.secrets).toHaveLength(0);
     expect(ready(h)).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
     expect(ready(h)?.message).toContain(
-      'spec.secret.template["map"]: unknown variable "tenants"; known: token, expiresAt, issuedAt.',
+      'spec.secret.template["map"]: unknown variable "tenants"; known: token, expiresAt, issuedAt, data.',
     );
     expect(ready(h)?.message).not.toContain('access-token-value-1');
     expect(result.requeueAt).toBeUndefined();

@@ -42,7 +42,18 @@ describe('templateValuesOf', () => {
       tokenType: 'Bearer',
       expiresAt: '2026-12-03T10:00:00.000Z',
       issuedAt: '2026-12-03T09:00:00.000Z',
+      data: set.data,
     });
+  });
+
+  it('offers every key the provider wrote as data (IDMP cloud: both headers)', () => {
+    const set: TokenSet = { ...single, data: { ...single.data, 'access-token': 'acc"ess' } };
+    expect(
+      render(
+        'Authorization: Bearer {{ token }}\nAccess-token: {{ data["access-token"] }}',
+        templateValuesOf(set, KEYS),
+      ),
+    ).toBe('Authorization: Bearer eyJ.tok"en\\value\nAccess-token: acc"ess');
   });
 
   it('offers the per-tenant tokens of a fan-out provider as tenants', () => {
@@ -124,7 +135,7 @@ describe('checkTemplates (before the provider is called)', () => {
 
   it('names the key and the unknown variable, and lists the known ones', () => {
     expect(checkTemplates({ 'config.json': '{"t": {{ acess_token | json }}}' })).toBe(
-      'spec.secret.template["config.json"]: unknown variable "acess_token"; known: token, tokenType, expiresAt, issuedAt, tenants.',
+      'spec.secret.template["config.json"]: unknown variable "acess_token"; known: token, tokenType, expiresAt, issuedAt, data, tenants.',
     );
   });
 
@@ -155,7 +166,7 @@ describe('renderTemplates', () => {
     expect(renderTemplates({ m: '{{ tenants | json }}' }, values, [])).toEqual({
       ok: false,
       message:
-        'spec.secret.template["m"]: unknown variable "tenants"; known: token, tokenType, expiresAt, issuedAt.',
+        'spec.secret.template["m"]: unknown variable "tenants"; known: token, tokenType, expiresAt, issuedAt, data.',
     });
   });
 
@@ -168,7 +179,7 @@ describe('renderTemplates', () => {
     expect(outcome).toEqual({
       ok: false,
       message:
-        'spec.secret.template["h"]: unknown variable "tenants.globex"; known: token, tokenType, expiresAt, issuedAt, tenants; tenants: acme.',
+        'spec.secret.template["h"]: unknown variable "tenants.globex"; known: token, tokenType, expiresAt, issuedAt, data, tenants; tenants: acme.',
     });
   });
 

@@ -6,7 +6,7 @@ import { TEMPLATE_MAX_KEYS, TEMPLATE_MAX_LENGTH, type ApiCredentialSpec } from '
 import type { TokenSet } from '../providers/types.ts';
 
 /** The variables a template may use, in the order messages list them. */
-export const TEMPLATE_VARIABLES = ['token', 'tokenType', 'expiresAt', 'issuedAt', 'tenants'] as const;
+export const TEMPLATE_VARIABLES = ['token', 'tokenType', 'expiresAt', 'issuedAt', 'data', 'tenants'] as const;
 export type TemplateVariable = (typeof TEMPLATE_VARIABLES)[number];
 
 export interface TenantValues {
@@ -17,7 +17,9 @@ export interface TenantValues {
 }
 
 /** The values of one rendering; a variable without a value (no `tenants` for oauth2) is unknown. */
-export type TemplateValues = Partial<Record<Exclude<TemplateVariable, 'tenants'>, string>> & {
+export type TemplateValues = Partial<Record<Exclude<TemplateVariable, 'tenants' | 'data'>, string>> & {
+  /** Every key the provider wrote (IDMP cloud's `access-token`, Insights Hub's `token.<tenant>`). */
+  data?: Readonly<Record<string, string>>;
   tenants?: Record<string, TenantValues>;
 };
 
@@ -156,6 +158,7 @@ export function templateValuesOf(
     tokenType: tokenSet.data[keys.tokenType],
     expiresAt: tokenSet.data[keys.expiresAt] ?? new Date(tokenSet.expiresAt).toISOString(),
     issuedAt: new Date(tokenSet.issuedAt).toISOString(),
+    data: tokenSet.data,
     ...(tenants ? { tenants } : {}),
   };
 }

@@ -136,7 +136,7 @@ describe('spec.secret.template with the operator', () => {
     );
     expect(ready.status).toBe('False');
     expect(ready.message).toBe(
-      'spec.secret.template["config.json"]: unknown variable "acess_token"; known: token, tokenType, expiresAt, issuedAt, tenants. Fix the ApiCredential spec.',
+      'spec.secret.template["config.json"]: unknown variable "acess_token"; known: token, tokenType, expiresAt, issuedAt, data, tenants. Fix the ApiCredential spec.',
     );
     const row = (await kubectl(plane, ['get', 'apicred', 'typo', '-n', namespace, '--no-headers'])).trim();
     expect(row).toMatch(/^typo\s+False\s+InvalidSpec\s/);
