@@ -41,7 +41,8 @@ function valuesFor(provider: string): TemplateValues {
     const tenant = { token: TOKEN, tokenType: 'Bearer', expiresAt: common.expiresAt };
     return { ...common, data: {}, tenants: { usertenanta: tenant, usertenantb: { ...tenant, token: 'b' } } };
   }
-  const data = provider === 'idmpCloud' ? { token: TOKEN, 'access-token': 'access' } : { token: TOKEN };
+  const data: Record<string, string> =
+    provider === 'idmpCloud' ? { token: TOKEN, 'access-token': 'access' } : { token: TOKEN };
   return { ...common, token: TOKEN, data };
 }
 
