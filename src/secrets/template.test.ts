@@ -153,6 +153,8 @@ describe('checkTemplates (before the provider is called)', () => {
     ['include', '{% include "/etc/passwd" %}'],
     ['render', "{% render '/etc/passwd' %}"],
     ['layout', '{% layout "/etc/hostname" %}x'],
+    ['include', '{%- include "../../../../etc/passwd" -%}'],
+    ['include', '{% liquid\n include "/etc/passwd" %}'],
   ])('refuses the %s tag: templates reach no file', (tag, source) => {
     expect(checkTemplates({ x: source })).toContain(`tag "${tag}" not found`);
     const outcome = renderTemplates({ x: source }, values, []);

@@ -71,12 +71,44 @@ function unknownVariable(
   return `${fieldOf(key)}: unknown variable ${JSON.stringify(variable)}; known: ${known.join(', ')}${listed}.`;
 }
 
-function parse(key: string, source: string): { template: Template[] } | { message: string } {
+interface Parsed {
+  template?: Template[];
+  error?: string;
+  /** The first top-level variable that is not a TEMPLATE_VARIABLES name. */
+  unknown?: string;
+}
+
+// Every reconcile checks the spec's templates: parsing each time cost ~100 µs per key. Parsed
+// templates are reused across renders; the cache is dropped whole when full (specs rarely change).
+const PARSED_CACHE_LIMIT = 2048;
+const parsedCache = new Map<string, Parsed>();
+
+function parsedOf(source: string): Parsed {
+  const cached = parsedCache.get(source);
+  if (cached) return cached;
+  let parsed: Parsed;
   try {
-    return { template: engine.parse(source) };
+    const template = engine.parse(source);
+    const unknown = engine
+      .globalVariablesSync(template)
+      .find((name) => !(TEMPLATE_VARIABLES as readonly string[]).includes(name));
+    parsed = { template, unknown };
   } catch (error) {
-    return { message: `${fieldOf(key)}: cannot parse the template: ${errorText(error)}.` };
+    parsed = { error: errorText(error) };
   }
+  if (parsedCache.size >= PARSED_CACHE_LIMIT) parsedCache.clear();
+  parsedCache.set(source, parsed);
+  return parsed;
+}
+
+function parse(
+  key: string,
+  source: string,
+): { template: Template[]; unknown?: string } | { message: string } {
+  const parsed = parsedOf(source);
+  if (!parsed.template)
+    return { message: `${fieldOf(key)}: cannot parse the template: ${parsed.error ?? '?'}.` };
+  return { template: parsed.template, unknown: parsed.unknown };
 }
 
 /**
@@ -87,10 +119,7 @@ export function checkTemplates(template: Readonly<Record<string, string>> | unde
   for (const [key, source] of Object.entries(template ?? {})) {
     const parsed = parse(key, source);
     if ('message' in parsed) return parsed.message;
-    const unknown = engine
-      .globalVariablesSync(parsed.template)
-      .find((name) => !(TEMPLATE_VARIABLES as readonly string[]).includes(name));
-    if (unknown !== undefined) return unknownVariable(key, unknown, TEMPLATE_VARIABLES);
+    if (parsed.unknown !== undefined) return unknownVariable(key, parsed.unknown, TEMPLATE_VARIABLES);
   }
   return undefined;
 }
