@@ -64,12 +64,6 @@ export function gather(credential: ApiCredential, now: number, deps: ObserveDeps
     return { type: 'rejected', rejection: { reason: 'InvalidSpec', message }, references: [] };
   }
   const spec = parsed.data;
-  // Before any provider call: a single-use refresh token must not be spent on a Secret never written.
-  const templateProblem = checkTemplates(spec.secret.template);
-  if (templateProblem !== undefined) {
-    const message = `${templateProblem} Fix the ApiCredential spec.`;
-    return { type: 'rejected', rejection: { reason: 'InvalidSpec', message }, references: [] };
-  }
   const selected = selectProvider(deps.providers, spec);
   if (!selected) {
     const message = `spec.provider names a provider this operator version does not support (${Object.keys(spec.provider).join(', ')}).`;
@@ -80,6 +74,14 @@ export function gather(credential: ApiCredential, now: number, deps: ObserveDeps
   const lookup = (kind: InputReference['kind'], ns: string, name: string): SecretView | undefined =>
     kind === 'Secret' ? deps.caches.secret(ns, name) : deps.caches.configMap(ns, name);
   const hash = inputsHash(spec, needs.inputs, namespace, lookup);
+  // Before any provider call: a single-use refresh token must not be spent on a Secret never written.
+  // The hash is recorded so that fixing the template (which changes it) ends the stall.
+  const templateProblem = checkTemplates(spec.secret.template);
+  if (templateProblem !== undefined) {
+    const message = `${templateProblem} Fix the ApiCredential spec.`;
+    const rejection: Rejection = { reason: 'InvalidSpec', message, selected, inputsHash: hash };
+    return { type: 'rejected', rejection, references: needs.inputs };
+  }
   const missing = missingInputs(needs.inputs, namespace, lookup);
   if (missing.length > 0) {
     const message = `${describeMissing(missing, namespace)}. Create it in namespace ${namespace}; the operator retries as soon as it appears.`;

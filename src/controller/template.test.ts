@@ -63,6 +63,27 @@ describe('spec.secret.template', () => {
     expect(ready(h)).toMatchObject({ status: 'True', reason: 'TokenValid' });
   });
 
+  it('a changed template is written at the next look (the inputs hash covers it), old keys dropped', async () => {
+    const h = reconcilerHarness(
+      fakeProvider((context) => Promise.resolve(tokenSet(context.clock.now(), HOUR))),
+      withTemplate({ header: 'Authorization: Bearer {{ token }}' }),
+    );
+    await h.reconciler.reconcile(h.key);
+    const current = h.caches.credential(h.key);
+    if (!current) throw new Error('no credential');
+    const changed = withTemplate({ 'config.json': '{"token": {{ token | json }}}' });
+    h.caches.wroteCredential({
+      ...changed,
+      status: current.status,
+      metadata: { ...current.metadata, generation: 2 },
+    });
+    await h.reconciler.reconcile(h.key);
+    expect(lastData(h)).toEqual({
+      token: 'access-token-value-1',
+      'config.json': '{"token": "access-token-value-1"}',
+    });
+  });
+
   it('restores an edited rendered key from memory, without a provider call', async () => {
     const h = reconcilerHarness(
       fakeProvider((context) => Promise.resolve(tokenSet(context.clock.now(), HOUR))),
@@ -95,6 +116,20 @@ describe('spec.secret.template', () => {
       message:
         'spec.secret.template["config.json"]: unknown variable "acess_token"; known: token, tokenType, expiresAt, issuedAt, data, tenants. Fix the ApiCredential spec.',
     });
+
+    // Fixing the template ends the stall: the recorded inputs hash no longer matches.
+    const current = h.caches.credential(h.key);
+    if (!current) throw new Error('no credential');
+    const fixed = withTemplate({ 'config.json': '{"token": {{ token | json }}}' });
+    h.caches.wroteCredential({
+      ...fixed,
+      status: current.status,
+      metadata: { ...current.metadata, generation: 2 },
+    });
+    await h.reconciler.reconcile(h.key);
+    expect(h.provider.calls).toBe(1);
+    expect(lastData(h)['config.json']).toBe('{"token": "access-token-value-1"}');
+    expect(ready(h)).toMatchObject({ status: 'True', reason: 'TokenValid' });
   });
 
   it('a variable this provider has no value for is InvalidSpec after the call, and nothing is written', async () => {

@@ -51,6 +51,11 @@ afterAll(async () => {
   await Promise.all([tapdata.stop(), hub.stop()]);
 });
 
+async function patchTemplate(name: string, template: Record<string, string | null>): Promise<void> {
+  const patch = JSON.stringify({ spec: { secret: { template } } });
+  await kubectl(plane, ['patch', 'apicred', name, '-n', namespace, '--type', 'merge', '-p', patch]);
+}
+
 function expectRendered(values: Record<string, string> | undefined): void {
   const token = values?.token ?? '';
   expect(token).not.toBe('');
@@ -143,6 +148,39 @@ describe('spec.secret.template with the operator', () => {
     const described = await kubectl(plane, ['describe', 'apicred', 'typo', '-n', namespace]);
     expect(described).toContain('unknown variable "acess_token"');
     expect(await kube.secretValues(namespace, 'typo')).toBeUndefined();
+
+    // Fixing the spec is enough: the credential issues with the corrected template.
+    await patchTemplate('typo', { 'config.json': '{"apiKey": {{ token | json }}}' });
+    const fixed = await waitFor(
+      'the fixed template',
+      async () => {
+        const values = await kube.secretValues(namespace, 'typo');
+        return values?.['config.json'] ? values : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    expect(JSON.parse(fixed['config.json'] ?? '')).toEqual({ apiKey: fixed.token });
+  });
+
+  it('a changed template replaces the rendered keys: a removed key leaves the Secret', async () => {
+    await patchTemplate('orders-api', { 'auth-header': null, bearer: '{{ token }}' });
+    const values = await waitFor(
+      'the new key',
+      async () => {
+        const found = await kube.secretValues(namespace, 'orders-api');
+        return found?.bearer && !('auth-header' in found) ? found : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    expect(values.bearer).toBe(values.token);
+    expect(Object.keys(values).sort()).toEqual([
+      '.netrc',
+      'bearer',
+      'config.json',
+      'expires_at',
+      'token',
+      'token_type',
+    ]);
   });
 
   it('keeps the tokens, and what was rendered from them, out of logs, events and status', async () => {
@@ -152,7 +190,8 @@ describe('spec.secret.template with the operator', () => {
       app.clientSecret,
       values?.token ?? '',
       values?.['config.json'] ?? '',
-      values?.['auth-header'] ?? '',
+      values?.bearer ?? '',
+      values?.['.netrc'] ?? '',
     ];
     const texts = {
       logs: operator.logs(),
