@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import type { ProviderDefinition } from '../providers/definition.ts';
 import { PROVIDER_DEFINITIONS } from '../providers/definitions.ts';
-import { cel, duration, objectName, secretKey } from './fields.ts';
+import { cel, duration, objectName, SECRET_KEY, secretKey } from './fields.ts';
 
 export const GROUP = 'apicred.dev';
 export const VERSION = 'v1alpha1';
@@ -44,6 +44,48 @@ export function providerSchemaOf<const Definitions extends readonly ProviderDefi
   });
 }
 
+/** spec.secret.template bounds: a Secret holds at most 1 MiB, and every key is rendered on each renewal. */
+export const TEMPLATE_MAX_KEYS = 16;
+export const TEMPLATE_MAX_LENGTH = 8192;
+const DEFAULT_KEYS = { token: 'token', tokenType: 'token_type', expiresAt: 'expires_at' } as const;
+
+export const secretTemplateSchema = z
+  .record(z.string(), z.string().min(1).max(TEMPLATE_MAX_LENGTH))
+  .refine((template) => Object.keys(template).length <= TEMPLATE_MAX_KEYS, {
+    message: `at most ${TEMPLATE_MAX_KEYS} keys`,
+  })
+  .refine((template) => Object.keys(template).every((key) => isSecretKey(key)), {
+    message: 'every key must be a valid Secret key (letters, digits, "-", "_", "."; at most 253 characters)',
+  })
+  .meta({
+    description:
+      'Extra keys of the Secret, each rendered from a Liquid template over the token fields (token, tokenType, ' +
+      'expiresAt, issuedAt, data: every key the provider wrote; tenants for Insights Hub). Filters such as json escape values; unknown variables, ' +
+      'unknown filters and include/render/layout tags are refused.',
+    maxProperties: TEMPLATE_MAX_KEYS,
+    ...cel({
+      rule: `self.all(k, k.size() <= 253 && k.matches('${SECRET_KEY}'))`,
+      message:
+        'every key must be a valid Secret key (letters, digits, "-", "_", "."; at most 253 characters)',
+    }),
+  });
+
+function isSecretKey(key: string): boolean {
+  return key.length >= 1 && key.length <= 253 && new RegExp(SECRET_KEY).test(key);
+}
+
+/** The keys spec.secret.keys names, defaults filled in. */
+function namedKeys(keys: Partial<Record<keyof typeof DEFAULT_KEYS, string>> | undefined): string[] {
+  return [
+    keys?.token ?? DEFAULT_KEYS.token,
+    keys?.tokenType ?? DEFAULT_KEYS.tokenType,
+    keys?.expiresAt ?? DEFAULT_KEYS.expiresAt,
+  ];
+}
+
+const keyOrDefault = (field: keyof typeof DEFAULT_KEYS) =>
+  `(has(self.keys) && has(self.keys.${field}) ? self.keys.${field} : '${DEFAULT_KEYS[field]}')`;
+
 export const secretSpecSchema = z
   .object({
     name: objectName('Name of the Secret to write. Default: the ApiCredential name.').optional(),
@@ -60,8 +102,23 @@ export const secretSpecSchema = z
     takeOver: z.boolean().default(false).meta({
       description: 'Adopt an existing Secret of that name that another owner created. Its data is replaced.',
     }),
+    template: secretTemplateSchema.optional(),
   })
-  .meta({ description: 'The Secret that pods mount.' });
+  .refine(
+    (secret) => !secret.template || namedKeys(secret.keys).every((key) => !(key in (secret.template ?? {}))),
+    {
+      message: 'a template key must not be one of spec.secret.keys (token, tokenType, expiresAt)',
+      path: ['template'],
+    },
+  )
+  .meta({
+    description: 'The Secret that pods mount.',
+    ...cel({
+      rule: `!has(self.template) || [${(['token', 'tokenType', 'expiresAt'] as const).map(keyOrDefault).join(', ')}].all(k, !(k in self.template))`,
+      message: 'a template key must not be one of spec.secret.keys (token, tokenType, expiresAt)',
+      fieldPath: '.template',
+    }),
+  });
 
 export const refreshSchema = z
   .object({

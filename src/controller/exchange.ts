@@ -15,6 +15,7 @@ import type { InputReference, Inputs, ProviderContext, StateStore, TokenSet } fr
 import { contentDigest, ownershipOf, writtenKeysOf } from '../secrets/consumer.ts';
 import type { Warning } from './conditions.ts';
 import type { ReconcileContext, TokenMemory, WrittenToken } from './context.ts';
+import { consumerSecretData } from '../secrets/template.ts';
 import { ReportingStateStore, identityOf, publicOutputKey, tokenSecrets } from './redaction.ts';
 
 /** Reads referenced values from the apiserver; `secrets` are those to redact. */
@@ -117,9 +118,11 @@ export class Exchanger {
   ): { tokenSet: TokenSet; warnings: Warning[] } {
     const { redactor } = this.#deps;
     const isPublicOutput = publicOutputKey(context.spec.secret.keys, context.selected.provider);
+    // The rendered keys too: a template may transform a token (base64 in a config.json) beyond recognition.
+    const rendered = consumerSecretData(context.spec.secret, tokenSet);
     redactor.replace(keyOf(context.credential), [
       ...inputSecrets,
-      ...tokenSecrets(tokenSet.data, isPublicOutput),
+      ...tokenSecrets(rendered.ok ? rendered.data : tokenSet.data, isPublicOutput),
     ]);
     // Scrubbed once: the same text goes to the status, the log and the Events.
     const identity = this.#identity(context.credential, context.selected, context.secretName);

@@ -55,7 +55,10 @@ export function inputsHash(
   lookup: (kind: InputReference['kind'], namespace: string, name: string) => SecretView | undefined,
 ): string {
   const hash = createHash('sha256');
-  hash.update(JSON.stringify({ provider: spec.provider, keys: spec.secret.keys }));
+  // template is left out when unset (JSON.stringify drops undefined): older hashes stay the same.
+  hash.update(
+    JSON.stringify({ provider: spec.provider, keys: spec.secret.keys, template: spec.secret.template }),
+  );
   for (const ref of [...refs].sort((a, b) => referenceId(a).localeCompare(referenceId(b)))) {
     const digest = lookup(ref.kind, namespace, ref.name)?.keyDigests[ref.key] ?? 'missing';
     hash.update('\0').update(referenceId(ref)).update('=').update(digest);

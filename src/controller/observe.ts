@@ -26,6 +26,7 @@ import {
   parseTime,
   writtenKeysOf,
 } from '../secrets/consumer.ts';
+import { checkTemplates } from '../secrets/template.ts';
 import type { Caches, ReconcileContext, TokenMemory } from './context.ts';
 import { describeMissing, inputsHash, missingInputs } from './inputs.ts';
 
@@ -74,6 +75,14 @@ export function gather(credential: ApiCredential, now: number, deps: ObserveDeps
   const lookup = (kind: InputReference['kind'], ns: string, name: string): SecretView | undefined =>
     kind === 'Secret' ? deps.caches.secret(ns, name) : deps.caches.configMap(ns, name);
   const hash = inputsHash(spec, needs.inputs, namespace, lookup);
+  // Before any provider call: a single-use refresh token must not be spent on a Secret never written.
+  // The hash is recorded so that fixing the template (which changes it) ends the stall.
+  const templateProblem = checkTemplates(spec.secret.template);
+  if (templateProblem !== undefined) {
+    const message = `${templateProblem} Fix the ApiCredential spec.`;
+    const rejection: Rejection = { reason: 'InvalidSpec', message, selected, inputsHash: hash };
+    return { type: 'rejected', rejection, references: needs.inputs };
+  }
   const missing = missingInputs(needs.inputs, namespace, lookup);
   if (missing.length > 0) {
     const message = `${describeMissing(missing, namespace)}. Create it in namespace ${namespace}; the operator retries as soon as it appears.`;

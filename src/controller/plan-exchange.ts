@@ -8,6 +8,7 @@ import { pendingMarkerForWrite } from '../policy/rollout.ts';
 import { earliest, formatTime } from '../policy/time.ts';
 import type { TokenSet } from '../providers/types.ts';
 import { ANNOTATION_CONTENT_DIGEST, consumerSecretBody, contentDigest } from '../secrets/consumer.ts';
+import { consumerSecretData } from '../secrets/template.ts';
 import { failureStatus, readyStatus, standingWarning, type Warning } from './conditions.ts';
 import type { ReconcileContext } from './context.ts';
 import type { ClassifiedFailure, ExchangeResult } from './exchange.ts';
@@ -24,8 +25,21 @@ export function planExchange(
   const seconds = (exchange.finishedAt - exchange.startedAt) / 1000;
   const provider = context.selected.name;
   if (exchange.type === 'token') {
-    const success: Write = { kind: 'renewal-metrics', provider, result: 'success', seconds };
-    return planToken(why, context, env, { ...exchange, success });
+    const rendered = consumerSecretData(context.spec.secret, exchange.tokenSet);
+    if (rendered.ok) {
+      const success: Write = { kind: 'renewal-metrics', provider, result: 'success', seconds };
+      return planToken(why, context, env, { ...exchange, data: rendered.data, success });
+    }
+    // A template only rendering finds wrong (a tenant it names is missing): the token is not written.
+    const failure = { kind: 'terminal', reason: 'InvalidSpec', message: rendered.message } as const;
+    const plan = planFailure(
+      context,
+      { ...failure, currentTokenInvalid: false },
+      exchange.finishedAt,
+      env.random,
+    );
+    const failed: Write = { kind: 'renewal-metrics', provider, result: 'failure', seconds };
+    return { ...plan, writes: [failed, ...plan.writes] };
   }
   const failed: Write = { kind: 'renewal-metrics', provider, result: 'failure', seconds };
   if (exchange.type === 'conflict')
@@ -36,6 +50,8 @@ export function planExchange(
 
 interface Obtained {
   tokenSet: TokenSet;
+  /** The consumer Secret's data: the token set's and the rendered template keys. */
+  data: Record<string, string>;
   warnings: Warning[];
   finishedAt: number;
   success: Write;
@@ -43,8 +59,8 @@ interface Obtained {
 
 function planToken(why: ObtainReason, context: ReconcileContext, env: PlanEnv, obtained: Obtained): Plan {
   const { credential, spec, selected, secretName } = context;
-  const { tokenSet, warnings, finishedAt: now } = obtained;
-  const unchanged = context.view?.annotations[ANNOTATION_CONTENT_DIGEST] === contentDigest(tokenSet.data);
+  const { tokenSet, data, warnings, finishedAt: now } = obtained;
+  const unchanged = context.view?.annotations[ANNOTATION_CONTENT_DIGEST] === contentDigest(data);
   const rolloutPending = pendingMarkerForWrite({
     hasTargets: (spec.rolloutRestartTargets ?? []).length > 0,
     tokenChanged: !unchanged,
@@ -66,8 +82,8 @@ function planToken(why: ObtainReason, context: ReconcileContext, env: PlanEnv, o
     expiresAt: formatTime(tokenSet.expiresAt, 'seconds'),
   };
   const writes: Write[] = [
-    { kind: 'secret', body: tokenSecretBody(context, tokenSet, rolloutPending), fresh: true },
-    { kind: 'remember', data: tokenSet.data },
+    { kind: 'secret', body: tokenSecretBody(context, tokenSet, data, rolloutPending), fresh: true },
+    { kind: 'remember', data },
     ...statusWrites(credential, status),
     obtained.success,
     {
@@ -91,9 +107,14 @@ function planToken(why: ObtainReason, context: ReconcileContext, env: PlanEnv, o
   return { writes, requeueAt: renewAt, rolloutPending };
 }
 
-function tokenSecretBody(context: ReconcileContext, tokenSet: TokenSet, rolloutPending: number | undefined) {
+function tokenSecretBody(
+  context: ReconcileContext,
+  tokenSet: TokenSet,
+  data: Record<string, string>,
+  rolloutPending: number | undefined,
+) {
   return consumerSecretBody(context.credential, context.secretName, {
-    data: tokenSet.data,
+    data,
     issuedAt: tokenSet.issuedAt,
     expiresAt: tokenSet.expiresAt,
     expirySource: tokenSet.expirySource,

@@ -432,6 +432,12 @@ class Round {
       issuedAt,
       expiresAt: earliest.expiresAt,
       expirySource: earliest.source,
+      perTenant: Object.fromEntries(
+        tokens.map((entry) => [
+          entry.tenant,
+          { token: entry.token, tokenType: entry.tokenType, expiresAt: entry.expiresAt },
+        ]),
+      ),
       tenants: {
         ready: results.length - errors.length,
         total,

@@ -48,6 +48,11 @@ export interface TokenSet {
   expirySource: 'expires_in' | 'jwt' | 'assumed' | 'human';
   /** Fan-out providers: which tenants are ready; failing ones carry a reason. */
   tenants?: { ready: number; total: number; failing: { tenant: string; reason: string; message: string }[] };
+  /**
+   * Fan-out providers (Insights Hub): each tenant's token by tenant id, for spec.secret.template's
+   * `tenants` variable. The controller renders it; it is never logged.
+   */
+  perTenant?: Record<string, { token: string; tokenType: string; expiresAt: number }>;
   /** When the provider wants to be called again regardless of expiry (IDMP cloud checks), epoch ms. */
   checkAgainAt?: number;
   /** Human-action warnings (IDMP cloud): become a Warning event and a condition. */

@@ -45,6 +45,19 @@ beforeAll(async () => {
 });
 
 describe('the ApiCredential CRD', () => {
+  it('accepts a spec.secret.template with the documented examples', async () => {
+    const template = {
+      'config.json': '{"token": {{ token | json }}, "expiresAt": {{ expiresAt | json }}}',
+      'auth-header': 'Authorization: {{ tokenType }} {{ token }}',
+      '.netrc': 'machine api.example.com login oauth2 password {{ token }}',
+    };
+    const result = await create('templated', { provider: { oauth2 }, secret: { template } });
+    expect(result.status).toBe(201);
+    expect((result.object as { spec: { secret: { template: unknown } } }).spec.secret.template).toEqual(
+      template,
+    );
+  });
+
   it('accepts a minimal spec and applies the schema defaults', async () => {
     const result = await create('minimal', { provider: { oauth2 } });
     expect(result.status).toBe(201);
@@ -124,6 +137,39 @@ describe('the ApiCredential CRD', () => {
       { provider: { oauth2 }, secret: { name: 'Not_Valid' } },
       'spec.secret.name',
       'should match',
+    ],
+    [
+      'a template key that is not a Secret key',
+      { provider: { oauth2 }, secret: { template: { 'a/b': 'x' } } },
+      'spec.secret.template',
+      'every key must be a valid Secret key',
+    ],
+    [
+      'a template key that is spec.secret.keys.token (default)',
+      { provider: { oauth2 }, secret: { template: { token: 'Bearer {{ token }}' } } },
+      'spec.secret.template',
+      'a template key must not be one of spec.secret.keys',
+    ],
+    [
+      'a template key that is a renamed spec.secret.keys.expiresAt',
+      { provider: { oauth2 }, secret: { keys: { expiresAt: 'until' }, template: { until: 'x' } } },
+      'spec.secret.template',
+      'a template key must not be one of spec.secret.keys',
+    ],
+    [
+      'more than 16 template keys',
+      {
+        provider: { oauth2 },
+        secret: { template: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'x'])) },
+      },
+      'spec.secret.template',
+      'must have at most 16 items',
+    ],
+    [
+      'a template longer than 8 KiB',
+      { provider: { oauth2 }, secret: { template: { k: 'x'.repeat(8193) } } },
+      'spec.secret.template.k',
+      'may not be more than 8192 bytes',
     ],
   ])('rejects %s, naming the field', async (_case, spec, field, text) => {
     const result = await create(`bad-${randomBytes(3).toString('hex')}`, spec);

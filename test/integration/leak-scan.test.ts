@@ -77,7 +77,21 @@ async function operatorSecrets(role: 'token' | 'state'): Promise<V1Secret[]> {
 }
 
 const decode = (value: string): string => Buffer.from(value, 'base64').toString('utf8');
-const isTokenKey = (key: string): boolean => /^(token|access-token)(\.|$)/.test(key);
+/** spec.secret.template keys, rendered from the tokens: they hold a token by design, like `token`. */
+const TEMPLATES: Record<string, Record<string, string>> = {
+  'leak-tapdata': {
+    'config.json': '{"apiKey": {{ token | json }}}',
+    'auth-header': 'Authorization: {{ tokenType }} {{ token }}',
+    'docker-auth': '{{ "apicred:" | append: token | base64_encode }}',
+  },
+  'leak-hub': {
+    'tenants.json':
+      '{ {%- for t in tenants %}{{ t[0] | json }}: {{ t[1].token | json }},{%- endfor %} "": "" }',
+  },
+};
+const TEMPLATE_KEYS = new Set(Object.values(TEMPLATES).flatMap((template) => Object.keys(template)));
+const isTokenKey = (key: string): boolean =>
+  /^(token|access-token)(\.|$)/.test(key) || TEMPLATE_KEYS.has(key);
 
 /** Adds every token and state value now in the cluster to the secrets to search for. */
 async function collectIssued(): Promise<void> {
@@ -213,7 +227,13 @@ describe('leak scan', () => {
       ],
       ['bad-erp', { idempiere: { baseUrl: erp.url, credentialsRef: { name: 'erp-bad' }, login: erpLogin } }],
     ];
-    for (const [name, provider] of credentials) await kube.createCredential(namespace, name, { provider });
+    for (const [name, provider] of credentials) {
+      const template = TEMPLATES[name];
+      await kube.createCredential(namespace, name, {
+        provider,
+        ...(template ? { secret: { template } } : {}),
+      });
+    }
 
     // Every good flow issues; every wrong credential fails with a reason.
     for (const [name] of credentials) {
@@ -311,6 +331,11 @@ describe('leak scan', () => {
     for (const secret of await operatorSecrets('state')) {
       places.set(`state Secret ${secret.metadata?.name ?? ''} metadata`, JSON.stringify(secret.metadata));
     }
+
+    // The templates rendered (and their keys are held to the token rules above).
+    const rendered = await kube.secretValues(namespace, 'leak-tapdata');
+    expect(rendered?.['auth-header']).toBe(`Authorization: Bearer ${rendered?.token ?? ''}`);
+    expect(Object.keys((await kube.secretValues(namespace, 'leak-hub')) ?? {})).toContain('tenants.json');
 
     // Positive control: the same search finds the planted values where they belong.
     const inputSecret = JSON.stringify((await kube.secret(namespace, 'tap-good'))?.data);

@@ -156,7 +156,14 @@ describe('a list of tenants', () => {
     for (const tenant of tenants) {
       expect(decodeJwt(tokens.data[`token.${tenant}`] ?? '').ten).toBe(tenant);
       expect(tokens.data[`expires_at.${tenant}`]).toBe(new Date(clock.now() + LIFETIME_MS).toISOString());
+      // The same tokens by tenant id, for spec.secret.template's `tenants` variable.
+      expect(tokens.perTenant?.[tenant]).toEqual({
+        token: tokens.data[`token.${tenant}`],
+        tokenType: 'Bearer',
+        expiresAt: clock.now() + LIFETIME_MS,
+      });
     }
+    expect(Object.keys(tokens.perTenant ?? {}).sort()).toEqual([...tenants].sort());
     expect(tokens.data.tenants?.split('\n')).toEqual([...tenants].sort());
     expect(tokens.data.token_type).toBe('Bearer');
     expect(tokens.data.token).toBeUndefined(); // the standard keys are for single-tenant specs only
