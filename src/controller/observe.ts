@@ -158,6 +158,10 @@ export function observe(input: ObserveInput): Observed {
       retryAt: failures > 0 ? parseTime(status.nextRefreshTime) : undefined,
       terminal: status.conditions?.find((c) => c.type === 'Stalled')?.status === 'True',
       inputsHash: status.inputsHash,
+      specEdited:
+        status.observedGeneration !== undefined &&
+        credential.metadata.generation !== undefined &&
+        credential.metadata.generation !== status.observedGeneration,
     },
     takeOverAllowed: spec.secret.takeOver,
     manualRefreshRequested:

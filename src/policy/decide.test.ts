@@ -193,6 +193,43 @@ describe('decide', () => {
       { type: 'obtain', why: 'inputs-changed' },
     ],
     [
+      'terminal failure recorded without a hash (the spec was refused unparsed), then the spec is edited: obtain',
+      {
+        output: { state: 'absent' },
+        failure: {
+          consecutiveFailures: 0,
+          retryAt: undefined,
+          terminal: true,
+          inputsHash: undefined,
+          specEdited: true,
+        },
+      },
+      { type: 'obtain', why: 'initial' },
+    ],
+    [
+      'terminal failure recorded without a hash, spec not edited since: stays stalled',
+      {
+        output: { state: 'absent' },
+        failure: { consecutiveFailures: 0, retryAt: undefined, terminal: true, inputsHash: undefined },
+      },
+      { type: 'stalled', until: undefined },
+    ],
+    [
+      'terminal failure, then the spec is edited back to the inputs of the failed attempt: try again',
+      {
+        inputsHash: 'h2',
+        output: ours({ inputsHash: 'h1' }),
+        failure: {
+          consecutiveFailures: 1,
+          retryAt: undefined,
+          terminal: true,
+          inputsHash: 'h2',
+          specEdited: true,
+        },
+      },
+      { type: 'obtain', why: 'inputs-changed' },
+    ],
+    [
       'terminal failure, then a manual refresh: try again',
       {
         manualRefreshRequested: true,

@@ -27,6 +27,12 @@ export interface FailureState {
   terminal: boolean;
   /** Inputs hash at the last failed attempt. */
   inputsHash: string | undefined;
+  /**
+   * The spec was edited since the failure was recorded (generation past observedGeneration). Covers
+   * what the hash cannot: a failure recorded without one (a spec refused before it could be hashed),
+   * and an edit reverted to the inputs of the failed attempt.
+   */
+  specEdited?: boolean;
 }
 
 export interface Observation {
@@ -86,7 +92,9 @@ export function decide(observation: Observation): Action {
     };
   }
 
-  const inputsChanged = failure.inputsHash !== undefined && failure.inputsHash !== observation.inputsHash;
+  const inputsChanged =
+    (failure.inputsHash !== undefined && failure.inputsHash !== observation.inputsHash) ||
+    failure.specEdited === true;
   if (failure.terminal && !inputsChanged && !observation.manualRefreshRequested)
     return waitOutFailure(observation, 'stalled', undefined);
 
