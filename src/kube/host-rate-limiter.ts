@@ -1,0 +1,111 @@
+// One token bucket per provider host (scheme://host:port), so a slow or tightly limited provider never
+// holds back calls to another. The key comes from the provider (ProviderNeeds.rateLimitKey); this
+// module names no provider. Hosts come from ApiCredential specs, which any namespace may write, so
+// the number of buckets is bounded: an idle, full bucket is dropped, which loses nothing because a
+// new bucket starts full.
+import type { Clock } from '../policy/clock.ts';
+import { systemClock } from '../policy/clock.ts';
+import { TokenBucket } from './rate-limiter.ts';
+import { RealScheduler, type Scheduler } from './workqueue.ts';
+
+export interface RateLimit {
+  ratePerSecond: number;
+  burst: number;
+}
+
+export interface HostRateLimiterOptions {
+  /** The limit of every host without an override (--provider-qps, --provider-burst). */
+  defaults: RateLimit;
+  /** Limits of named hosts (--provider-host-limits), by rateLimitKeyOf(url). */
+  overrides?: ReadonlyMap<string, RateLimit>;
+  /** Buckets kept before idle, full ones are evicted; buckets in use are never evicted. */
+  maxBuckets?: number;
+  clock?: Clock;
+  scheduler?: Scheduler;
+  /** Called once per acquire that had to wait, with the time it waited. */
+  onWait?: (key: string, waitedMs: number) => void;
+}
+
+export const DEFAULT_MAX_BUCKETS = 1024;
+
+/**
+ * The key of a provider URL: its origin, lower-cased, the default port dropped
+ * ("HTTPS://Api.Example.com:443/x" → "https://api.example.com"). Throws on a URL that does not parse.
+ */
+export function rateLimitKeyOf(url: string): string {
+  return new URL(url).origin;
+}
+
+export class HostRateLimiter {
+  readonly #defaults: RateLimit;
+  readonly #overrides: ReadonlyMap<string, RateLimit>;
+  readonly #maxBuckets: number;
+  readonly #scheduler: Scheduler;
+  readonly #onWait: HostRateLimiterOptions['onWait'];
+  /** In least recently used order: Map keeps insertion order, and a use re-inserts. */
+  readonly #buckets = new Map<string, TokenBucket>();
+
+  constructor(options: HostRateLimiterOptions) {
+    const maxBuckets = options.maxBuckets ?? DEFAULT_MAX_BUCKETS;
+    if (!(Number.isInteger(maxBuckets) && maxBuckets >= 1))
+      throw new RangeError(`HostRateLimiter: maxBuckets ${maxBuckets} must be an integer >= 1`);
+    this.#defaults = options.defaults;
+    this.#overrides = options.overrides ?? new Map();
+    this.#maxBuckets = maxBuckets;
+    this.#scheduler = options.scheduler ?? new RealScheduler({ clock: options.clock ?? systemClock });
+    this.#onWait = options.onWait;
+    // Fail at start on a bad limit, not at the first call to that host.
+    for (const limit of [this.#defaults, ...this.#overrides.values()]) this.#newBucket(limit);
+  }
+
+  /** Resolves when one call to the host of `key` may go; rejects with the signal's reason if aborted first. */
+  async acquire(key: string, signal?: AbortSignal): Promise<void> {
+    const bucket = this.#bucketFor(key);
+    if (signal?.aborted || !bucket.tryAcquire()) {
+      const startedAt = this.#scheduler.now();
+      await bucket.acquire(signal);
+      this.#onWait?.(key, this.#scheduler.now() - startedAt);
+    }
+  }
+
+  /** The limit that applies to `key`. */
+  limitOf(key: string): RateLimit {
+    return this.#overrides.get(key) ?? this.#defaults;
+  }
+
+  /** Buckets held now. */
+  get size(): number {
+    return this.#buckets.size;
+  }
+
+  /** Callers waiting for the host of `key`. */
+  waiting(key: string): number {
+    return this.#buckets.get(key)?.waiting ?? 0;
+  }
+
+  #bucketFor(key: string): TokenBucket {
+    const found = this.#buckets.get(key);
+    if (found) {
+      this.#buckets.delete(key);
+      this.#buckets.set(key, found);
+      return found;
+    }
+    const bucket = this.#newBucket(this.limitOf(key));
+    this.#buckets.set(key, bucket);
+    if (this.#buckets.size > this.#maxBuckets) this.#evictIdle(key);
+    return bucket;
+  }
+
+  /** Drops least recently used buckets that nobody waits on and that have refilled to burst. */
+  #evictIdle(keep: string): void {
+    for (const [key, bucket] of this.#buckets) {
+      if (this.#buckets.size <= this.#maxBuckets) return;
+      if (key === keep || bucket.waiting > 0) continue;
+      if (bucket.available() >= this.limitOf(key).burst) this.#buckets.delete(key);
+    }
+  }
+
+  #newBucket(limit: RateLimit): TokenBucket {
+    return new TokenBucket({ ...limit, scheduler: this.#scheduler });
+  }
+}
