@@ -168,7 +168,12 @@ export function fakeProvider(
   obtain: (context: Parameters<TokenProvider<OAuth2Spec>['obtain']>[1]) => Promise<TokenSet>,
   needs: Partial<ProviderNeeds> = {},
 ): FakeProvider {
-  const declared: ProviderNeeds = { inputs: [CLIENT_SECRET_REF], releaseOnDelete: false, ...needs };
+  const declared: ProviderNeeds = {
+    inputs: [CLIENT_SECRET_REF],
+    releaseOnDelete: false,
+    rateLimitKey: 'https://fake.example.com',
+    ...needs,
+  };
   const provider: FakeProvider = {
     name: 'oauth2',
     calls: 0,

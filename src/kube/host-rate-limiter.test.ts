@@ -123,6 +123,9 @@ describe('HostRateLimiter', () => {
     expect(rateLimitKeyOf('HTTPS://Api.Example.COM:443/oauth/token?x=1')).toBe('https://api.example.com');
     expect(rateLimitKeyOf('http://idmp:6042/api/v1')).toBe('http://idmp:6042');
     expect(rateLimitKeyOf('http://idmp:6042')).not.toBe(rateLimitKeyOf('https://idmp:6042'));
+    // User info never reaches the key (it is logged and may label a metric).
+    expect(rateLimitKeyOf('https://user:s3cret@api.example.com/token')).toBe('https://api.example.com');
+    expect(rateLimitKeyOf('http://[not-a-host/token')).toBe('invalid-url');
   });
 
   it('refuses a bad limit at construction', () => {

@@ -3,6 +3,7 @@
 // module names no provider. Hosts come from ApiCredential specs, which any namespace may write, so
 // the number of buckets is bounded: an idle, full bucket is dropped, which loses nothing because a
 // new bucket starts full.
+export { rateLimitKeyOf } from '../http/url.ts';
 import type { Clock } from '../policy/clock.ts';
 import { systemClock } from '../policy/clock.ts';
 import { TokenBucket } from './rate-limiter.ts';
@@ -27,14 +28,6 @@ export interface HostRateLimiterOptions {
 }
 
 export const DEFAULT_MAX_BUCKETS = 1024;
-
-/**
- * The key of a provider URL: its origin, lower-cased, the default port dropped
- * ("HTTPS://Api.Example.com:443/x" → "https://api.example.com"). Throws on a URL that does not parse.
- */
-export function rateLimitKeyOf(url: string): string {
-  return new URL(url).origin;
-}
 
 export class HostRateLimiter {
   readonly #defaults: RateLimit;

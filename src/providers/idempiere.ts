@@ -245,6 +245,7 @@ export class IdempiereProvider implements TokenProvider<IdempiereSpec> {
 
   needs(spec: IdempiereSpec): ProviderNeeds {
     return declareNeeds(this.name, this.inputs(spec), {
+      endpoint: spec.baseUrl,
       caBundleRef: spec.caBundleRef,
       releaseOnDelete: spec.logoutOnDelete,
     });

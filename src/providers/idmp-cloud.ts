@@ -98,7 +98,10 @@ export class IdmpCloudProvider implements TokenProvider<IdmpCloudSpec> {
   readonly name = 'idmpCloud' as const;
 
   needs(spec: IdmpCloudSpec): ProviderNeeds {
-    return declareNeeds(this.name, this.inputs(spec), { caBundleRef: spec.caBundleRef });
+    return declareNeeds(this.name, this.inputs(spec), {
+      endpoint: spec.baseUrl,
+      caBundleRef: spec.caBundleRef,
+    });
   }
 
   inputs(spec: IdmpCloudSpec): InputReference[] {

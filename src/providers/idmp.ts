@@ -74,7 +74,10 @@ export class IdmpProvider implements TokenProvider<IdmpSpec> {
   readonly #loginFields = new LoginFieldMemory();
 
   needs(spec: IdmpSpec): ProviderNeeds {
-    return declareNeeds(this.name, this.inputs(spec), { caBundleRef: spec.caBundleRef });
+    return declareNeeds(this.name, this.inputs(spec), {
+      endpoint: spec.baseUrl,
+      caBundleRef: spec.caBundleRef,
+    });
   }
 
   inputs(spec: IdmpSpec): InputReference[] {

@@ -248,7 +248,10 @@ export class InsightsHubProvider implements TokenProvider<InsightsHubSpec> {
   }
 
   needs(spec: InsightsHubSpec): ProviderNeeds {
-    return declareNeeds(this.name, this.inputs(spec), { caBundleRef: spec.caBundleRef });
+    return declareNeeds(this.name, this.inputs(spec), {
+      endpoint: spec.baseUrl,
+      caBundleRef: spec.caBundleRef,
+    });
   }
 
   inputs(spec: InsightsHubSpec): InputReference[] {

@@ -48,4 +48,31 @@ describe('what each provider declares it needs', () => {
     // A provider that asks for a release on delete has one to call.
     if (expected) expect(typeof found.provider.release).toBe('function');
   });
+
+  it.each(PROVIDER_NAMES)('%s: its rate limit key is the origin of the URL it calls', (name) => {
+    const { needs } = needsOf(name);
+    expect(needs.rateLimitKey).toBe(
+      name === 'oauth2' ? 'https://idp.example.com' : 'https://vendor.example.com',
+    );
+  });
+
+  it.each(PROVIDER_NAMES.filter((name) => name !== 'oauth2'))(
+    '%s: a path, a default port and upper case leave the key as it is; another port is another host',
+    (name) => {
+      expect(needsOf(name, { baseUrl: 'https://Vendor.Example.com:443/tenant/a' }).needs.rateLimitKey).toBe(
+        'https://vendor.example.com',
+      );
+      expect(needsOf(name, { baseUrl: 'https://vendor.example.com:8443' }).needs.rateLimitKey).toBe(
+        'https://vendor.example.com:8443',
+      );
+    },
+  );
+
+  it('oauth2 with issuerUrl is keyed by the issuer host', () => {
+    const { needs } = needsOf('oauth2', {
+      tokenUrl: undefined,
+      issuerUrl: 'https://login.example.com/realms/a',
+    });
+    expect(needs.rateLimitKey).toBe('https://login.example.com');
+  });
 });

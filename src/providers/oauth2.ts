@@ -148,6 +148,9 @@ export class OAuth2Provider implements TokenProvider<Oauth2Spec> {
 
   needs(spec: Oauth2Spec): ProviderNeeds {
     return declareNeeds(this.name, this.inputs(spec), {
+      // With issuerUrl, the token endpoint is known only after discovery; the issuer's host is the
+      // one every renewal calls first, and nearly always the token endpoint's too.
+      endpoint: spec.tokenUrl ?? spec.issuerUrl ?? '',
       caBundleRef: spec.caBundleRef,
       releaseOnDelete: spec.revokeOnDelete,
     });

@@ -1,6 +1,7 @@
 // The Secret references providers declare, built in one way so every message names the spec field
 // and every reference says whether its value is a credential (redacted wherever it appears) or an
 // identifier (printed as is).
+import { rateLimitKeyOf } from '../http/url.ts';
 import type { InputReference, ProviderNeeds } from './types.ts';
 
 /**
@@ -49,11 +50,16 @@ export function caBundleRefOf(
   return ref && { ...ref, fieldPath: `spec.provider.${provider}.caBundleRef`, secret: false };
 }
 
-/** A provider's needs: its own references, the CA bundle its spec names, and whether it releases on delete. */
+/**
+ * A provider's needs: its own references, the CA bundle its spec names, whether it releases on
+ * delete, and the URL whose host its calls go to (for the per-host rate limit). A provider that
+ * calls no URL (a test's echo provider) gets a bucket of its own, keyed by its name.
+ */
 export function declareNeeds(
   provider: string,
   inputs: InputReference[],
   options: {
+    endpoint?: string;
     caBundleRef?: { kind: 'Secret' | 'ConfigMap'; name: string; key: string };
     releaseOnDelete?: boolean;
   },
@@ -63,5 +69,7 @@ export function declareNeeds(
     inputs: caBundle ? [...inputs, caBundle] : inputs,
     ...(caBundle && { caBundle }),
     releaseOnDelete: options.releaseOnDelete ?? false,
+    rateLimitKey:
+      options.endpoint === undefined ? `provider:${provider}` : rateLimitKeyOf(options.endpoint),
   };
 }

@@ -43,7 +43,10 @@ export class TapdataProvider implements TokenProvider<TapdataSpec> {
   readonly name = 'tapdata' as const;
 
   needs(spec: TapdataSpec): ProviderNeeds {
-    return declareNeeds(this.name, this.inputs(spec), { caBundleRef: spec.caBundleRef });
+    return declareNeeds(this.name, this.inputs(spec), {
+      endpoint: spec.baseUrl,
+      caBundleRef: spec.caBundleRef,
+    });
   }
 
   inputs(spec: TapdataSpec): InputReference[] {

@@ -88,6 +88,11 @@ export interface ProviderNeeds {
   caBundle?: InputReference;
   /** Whether deleting the ApiCredential calls release() (a revoke or logout), so a finalizer is needed. */
   releaseOnDelete: boolean;
+  /**
+   * The host the provider calls, as its rate limit bucket is keyed: rateLimitKeyOf() of its base or
+   * token URL (scheme://host[:port]). Credentials of one host share a bucket; other hosts never wait on it.
+   */
+  rateLimitKey: string;
 }
 
 export interface TokenProvider<Spec> {
