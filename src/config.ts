@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { parseCidr } from './http/cidr.ts';
+import { rateLimitKeyOf } from './http/url.ts';
 import { parseDuration } from './policy/duration.ts';
 
 const durationText = z.string().refine((value) => {
@@ -32,6 +33,51 @@ const commaList = z
       .filter(Boolean),
   );
 
+/** One --provider-host-limits entry: "URL=qps" or "URL=qps:burst". */
+const HOST_LIMIT = /^(?<url>https?:\/\/.+)=(?<qps>[0-9.]+)(?::(?<burst>[0-9]+))?$/;
+const MAX_QPS = 10_000;
+const MAX_BURST = 100_000;
+
+export interface HostLimit {
+  /** rateLimitKeyOf(url): scheme://host[:port]. */
+  host: string;
+  ratePerSecond: number;
+  /** Unset: --provider-burst. */
+  burst?: number;
+}
+
+/** "https://slow.example.com=2:5, http://idmp:6042=50" → host limits, each host at most once. */
+const hostLimits = commaList.transform((items, context): HostLimit[] => {
+  const limits: HostLimit[] = [];
+  for (const item of items) {
+    const match = HOST_LIMIT.exec(item);
+    const url = match?.groups?.url ?? '';
+    const host = rateLimitKeyOf(url);
+    const ratePerSecond = Number(match?.groups?.qps);
+    const burst = match?.groups?.burst === undefined ? undefined : Number(match.groups.burst);
+    const problem = !match
+      ? 'is not URL=qps or URL=qps:burst'
+      : host === 'invalid-url'
+        ? 'has a URL that does not parse'
+        : !(ratePerSecond > 0 && ratePerSecond <= MAX_QPS)
+          ? `has a qps that is not above 0 and at most ${String(MAX_QPS)}`
+          : burst !== undefined && !(Number.isInteger(burst) && burst >= 1 && burst <= MAX_BURST)
+            ? `has a burst that is not an integer from 1 to ${String(MAX_BURST)}`
+            : limits.some((limit) => limit.host === host)
+              ? `names ${host} a second time`
+              : undefined;
+    if (problem) {
+      context.addIssue({
+        code: 'custom',
+        message: `entry ${JSON.stringify(item)} ${problem}; expected entries such as https://slow.example.com=2:5 (qps 2, burst 5), comma-separated`,
+      });
+      return z.NEVER;
+    }
+    limits.push({ host, ratePerSecond, ...(burst !== undefined && { burst }) });
+  }
+  return limits;
+});
+
 const configSchema = z.object({
   kubeconfig: z.string().optional(),
   namespaces: commaList.pipe(
@@ -46,8 +92,11 @@ const configSchema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
   metricsAddress: address.default(':8080'),
   healthAddress: address.default(':8081'),
-  providerQps: z.coerce.number().positive().max(10_000).default(20),
-  providerBurst: z.coerce.number().int().min(1).max(100_000).default(50),
+  /** The default per-host limit: each provider host has a bucket of its own. */
+  providerQps: z.coerce.number().positive().max(MAX_QPS).default(20),
+  providerBurst: z.coerce.number().int().min(1).max(MAX_BURST).default(50),
+  /** Hosts whose limit is not the default. */
+  providerHostLimits: hostLimits,
   propagationMargin: durationText.default('2m'),
   providerTimeout: durationText.default('30s'),
   allowedCidrs: commaList.pipe(
@@ -94,6 +143,7 @@ const OPTIONS = {
   'health-address': 'HEALTH_ADDRESS',
   'provider-qps': 'PROVIDER_QPS',
   'provider-burst': 'PROVIDER_BURST',
+  'provider-host-limits': 'PROVIDER_HOST_LIMITS',
   'propagation-margin': 'PROPAGATION_MARGIN',
   'provider-timeout': 'PROVIDER_TIMEOUT',
   'allowed-cidrs': 'ALLOWED_CIDRS',

@@ -8,7 +8,7 @@ import { HttpClientFactory } from './http/client.ts';
 import { EventRecorder } from './kube/events.ts';
 import { LeaderElector } from './kube/leader-election.ts';
 import { PooledKubeConfig } from './kube/pooled-kubeconfig.ts';
-import { TokenBucket } from './kube/rate-limiter.ts';
+import { HostRateLimiter } from './kube/host-rate-limiter.ts';
 import { apiCredentialSource, configMapSource, secretSource, type Scope } from './kube/sources.ts';
 import { startHealthServer } from './observability/health.ts';
 import { createLogger } from './observability/logger.ts';
@@ -109,10 +109,8 @@ export async function main(registry: ProviderRegistry = providers): Promise<void
       );
     },
   });
-  const bucket = new TokenBucket({
-    ratePerSecond: config.providerQps,
-    burst: config.providerBurst,
-    clock: systemClock,
+  const providerLimits = hostRateLimiter(config, (host, seconds) => {
+    metrics.providerRateLimitWait(host, seconds);
   });
   const events = new EventRecorder({
     kubeConfig,
@@ -134,7 +132,7 @@ export async function main(registry: ProviderRegistry = providers): Promise<void
     redactor,
     logger,
     clock: systemClock,
-    acquireProviderSlot: (signal) => bucket.acquire(signal),
+    acquireProviderSlot: (key, signal) => providerLimits.acquire(key, signal),
     options: {
       concurrency: config.concurrency,
       relistIntervalMs: 10 * 60_000,
@@ -234,3 +232,25 @@ export async function main(registry: ProviderRegistry = providers): Promise<void
 
 // Imported by a test entry point that passes its own registry, this module must not start on its own.
 if (import.meta.main) await main();
+
+/** One bucket per provider host at --provider-qps/--provider-burst, except the hosts of --provider-host-limits. */
+function hostRateLimiter(
+  config: OperatorConfig,
+  onWait: (metricHost: string, seconds: number) => void,
+): HostRateLimiter {
+  const defaults = { ratePerSecond: config.providerQps, burst: config.providerBurst };
+  const limiter: HostRateLimiter = new HostRateLimiter({
+    defaults,
+    overrides: new Map(
+      config.providerHostLimits.map((limit) => [
+        limit.host,
+        { ratePerSecond: limit.ratePerSecond, burst: limit.burst ?? defaults.burst },
+      ]),
+    ),
+    clock: systemClock,
+    onWait: (key, waitedMs) => {
+      onWait(limiter.metricHostOf(key), waitedMs / 1000);
+    },
+  });
+  return limiter;
+}

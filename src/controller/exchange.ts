@@ -30,8 +30,11 @@ export interface ExchangeDeps {
   http: Pick<HttpClientFactory, 'forCa'>;
   clock: Clock;
   redactor: SecretRedactor;
-  /** Awaited before each provider call: the global provider rate limit. */
-  acquireProviderSlot: (signal: AbortSignal) => Promise<void>;
+  /**
+   * Awaited once per renewal, before its provider calls: the rate limit of the provider's host
+   * (ProviderNeeds.rateLimitKey).
+   */
+  acquireProviderSlot: (rateLimitKey: string, signal: AbortSignal) => Promise<void>;
   memory: TokenMemory;
   options: { providerTimeoutMs: number; releaseTimeoutMs: number };
 }
@@ -77,7 +80,7 @@ export class Exchanger {
     const startedAt = clock.now();
     const signal = AbortSignal.timeout(options.providerTimeoutMs);
     try {
-      await this.#deps.acquireProviderSlot(signal);
+      await this.#deps.acquireProviderSlot(context.needs.rateLimitKey, signal);
       const { tokenSet, secrets } = await this.#callObtain(context, signal, startedAt);
       return {
         type: 'token',

@@ -47,8 +47,11 @@ export interface ReconcilerDeps {
   redactor: SecretRedactor;
   logger: Logger;
   clock: Clock;
-  /** Awaited before each provider call: the global provider rate limit. */
-  acquireProviderSlot: (signal: AbortSignal) => Promise<void>;
+  /**
+   * Awaited once per renewal, before its provider calls: the rate limit of the provider's host
+   * (ProviderNeeds.rateLimitKey).
+   */
+  acquireProviderSlot: (rateLimitKey: string, signal: AbortSignal) => Promise<void>;
   /** Records which referenced objects a credential depends on, for the Secret event handler. */
   indexReferences: (credentialKey: string, objects: string[]) => void;
   options: ReconcilerOptions;

@@ -66,6 +66,14 @@ export class HostRateLimiter {
     return this.#overrides.get(key) ?? this.#defaults;
   }
 
+  /**
+   * The metric label of `key`: the host itself when the operator named it in an override, else
+   * 'default'. Hosts come from specs, so only operator-named ones may become a series.
+   */
+  metricHostOf(key: string): string {
+    return this.#overrides.has(key) ? key : 'default';
+  }
+
   /** Buckets held now. */
   get size(): number {
     return this.#buckets.size;

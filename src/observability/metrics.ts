@@ -72,6 +72,12 @@ export interface Metrics {
    * HTTP layer was given (a registered provider name); http/ does not know the provider type.
    */
   providerRequest(provider: string, method: string, status: number | 'error'): void;
+  /**
+   * A provider call that waited for its host's rate limit bucket. `host` is bounded by the operator:
+   * a host named in --provider-host-limits, or 'default' for all the others (hosts come from specs,
+   * which any namespace may write, so they are never a label of their own).
+   */
+  providerRateLimitWait(host: string, seconds: number): void;
   readonly informerRestarts: CounterHandle<{ resource: string }>;
   /** Rollout restarts of spec.rolloutRestartTargets by workload kind and outcome. */
   readonly rolloutRestarts: CounterHandle<{ kind: WorkloadKind; result: RolloutRestartResult }>;
@@ -249,6 +255,18 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['provider', 'method', 'status_class'] as const,
     registers,
   });
+  const rateLimitWaits = new Counter({
+    name: 'apicred_provider_rate_limit_waits_total',
+    help: 'Provider calls that waited for their host rate limit, by host (a --provider-host-limits host, or default)',
+    labelNames: ['host'] as const,
+    registers,
+  });
+  const rateLimitWaitSeconds = new Counter({
+    name: 'apicred_provider_rate_limit_wait_seconds_total',
+    help: 'Time provider calls spent waiting for their host rate limit, by host (a --provider-host-limits host, or default)',
+    labelNames: ['host'] as const,
+    registers,
+  });
   const informerRestarts = new Counter({
     name: 'apicred_informer_restarts_total',
     help: 'Informer restarts after a watch or list failure, by resource',
@@ -398,6 +416,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         method: httpMethod(method),
         status_class: statusClass(status),
       });
+    },
+    providerRateLimitWait(host, seconds) {
+      const l = { host: labels.generic(host) };
+      rateLimitWaits.inc(l);
+      rateLimitWaitSeconds.inc(l, seconds);
     },
     informerRestarts: {
       inc(l, value) {

@@ -69,7 +69,6 @@ export function declareNeeds(
     inputs: caBundle ? [...inputs, caBundle] : inputs,
     ...(caBundle && { caBundle }),
     releaseOnDelete: options.releaseOnDelete ?? false,
-    rateLimitKey:
-      options.endpoint === undefined ? `provider:${provider}` : rateLimitKeyOf(options.endpoint),
+    rateLimitKey: options.endpoint === undefined ? `provider:${provider}` : rateLimitKeyOf(options.endpoint),
   };
 }
