@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { chartDir, helm, helmTemplate, renderChart, type KubeObject } from '../helm/chart.ts';
 import { repoRoot } from '../harness/crds.ts';
 import { admissionPolicySpec } from '../../src/api/admission-policy.ts';
+import { loadConfig } from '../../src/config.ts';
 
 interface PolicyRule {
   apiGroups?: string[];
@@ -202,6 +203,23 @@ describe('the Helm chart', () => {
     ]);
     const leaseRole = find(objects, 'Role')[0];
     expect(rules(leaseRole)[1]?.resourceNames).toEqual(['shard-a-lease']);
+  });
+
+  it('passes providerHostLimits as one --provider-host-limits flag the operator accepts', async () => {
+    const objects = await renderChart({
+      values: {
+        operator: { providerHostLimits: { 'https://login.example.com': '5:10', 'http://idmp:6042': '50' } },
+      },
+    });
+    const flags = container(objects).args.filter((arg) => arg.startsWith('--provider-host-limits='));
+    expect(flags).toHaveLength(1);
+    expect(loadConfig(flags, {}).providerHostLimits).toEqual([
+      { host: 'http://idmp:6042', ratePerSecond: 50 },
+      { host: 'https://login.example.com', ratePerSecond: 5, burst: 10 },
+    ]);
+    expect(container(await renderChart()).args.some((arg) => arg.startsWith('--provider-host-limits'))).toBe(
+      false,
+    );
   });
 
   it('runs under the restricted Pod Security profile with probes, resources and the appVersion image', async () => {
@@ -407,6 +425,9 @@ describe('the Helm chart', () => {
     expect(await failure({ operator: { concurrency: 0 } })).toContain('concurrency');
     expect(await failure({ operator: { allowedCidrs: ['everywhere'] } })).toContain('allowedCidrs');
     expect(await failure({ operator: { propagationMargin: 'two minutes' } })).toContain('propagationMargin');
+    expect(
+      await failure({ operator: { providerHostLimits: { 'https://a.example.com': 'fast' } } }),
+    ).toContain('providerHostLimits');
     expect(await failure({ replicas: 3 })).toContain("additional properties 'replicas' not allowed");
     expect(await failure({ operator: { leaderElection: { enabled: false } } })).toContain(
       'replicaCount > 1 needs operator.leaderElection.enabled=true',
