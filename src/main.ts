@@ -132,7 +132,7 @@ export async function main(registry: ProviderRegistry = providers): Promise<void
     redactor,
     logger,
     clock: systemClock,
-    acquireProviderSlot: (key, signal) => providerLimits.acquire(key, signal),
+    acquireProviderSlot: (key, signal) => providerLimits.acquireOrDefer(key, signal),
     options: {
       concurrency: config.concurrency,
       relistIntervalMs: 10 * 60_000,
@@ -247,6 +247,8 @@ function hostRateLimiter(
         { ratePerSecond: limit.ratePerSecond, burst: limit.burst ?? defaults.burst },
       ]),
     ),
+    // A slow host holds at most a quarter of the workers; its other renewals come back later.
+    maxWaitersPerHost: Math.max(1, Math.floor(config.concurrency / 4)),
     clock: systemClock,
     onWait: (key, waitedMs) => {
       onWait(limiter.metricHostOf(key), waitedMs / 1000);

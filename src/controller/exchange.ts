@@ -32,9 +32,12 @@ export interface ExchangeDeps {
   redactor: SecretRedactor;
   /**
    * Awaited once per renewal, before its provider calls: the rate limit of the provider's host
-   * (ProviderNeeds.rateLimitKey).
+   * (ProviderNeeds.rateLimitKey). `deferMs`: the host's line is full; try again that much later.
    */
-  acquireProviderSlot: (rateLimitKey: string, signal: AbortSignal) => Promise<void>;
+  acquireProviderSlot: (
+    rateLimitKey: string,
+    signal: AbortSignal,
+  ) => Promise<{ deferMs?: number } | undefined>;
   memory: TokenMemory;
   options: { providerTimeoutMs: number; releaseTimeoutMs: number };
 }
@@ -57,6 +60,8 @@ export type ExchangeResult =
   | ({ type: 'token'; tokenSet: TokenSet; warnings: Warning[] } & Timing)
   /** Another writer (a second replica) changed the state Secret first: look again from fresh state. */
   | ({ type: 'conflict' } & Timing)
+  /** The provider host's rate limit line was full: no call was made; try again at retryAt. */
+  | ({ type: 'throttled'; retryAt: number } & Timing)
   | ({ type: 'failure'; failure: ClassifiedFailure } & Timing);
 
 export type ReleaseResult = { type: 'released' | 'unsupported' } | { type: 'failed'; message: string };
@@ -80,7 +85,11 @@ export class Exchanger {
     const startedAt = clock.now();
     const signal = AbortSignal.timeout(options.providerTimeoutMs);
     try {
-      await this.#deps.acquireProviderSlot(context.needs.rateLimitKey, signal);
+      const slot = await this.#deps.acquireProviderSlot(context.needs.rateLimitKey, signal);
+      if (slot?.deferMs !== undefined) {
+        const finishedAt = clock.now();
+        return { type: 'throttled', retryAt: finishedAt + slot.deferMs, startedAt, finishedAt };
+      }
       const { tokenSet, secrets } = await this.#callObtain(context, signal, startedAt);
       return {
         type: 'token',

@@ -309,7 +309,7 @@ export function reconcilerHarness(
     redactor: new SecretRedactor(),
     logger: silentLogger,
     clock,
-    acquireProviderSlot: () => Promise.resolve(),
+    acquireProviderSlot: () => Promise.resolve(undefined),
     indexReferences: vi.fn(),
     options: OPTIONS,
     writer,

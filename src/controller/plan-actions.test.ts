@@ -527,6 +527,18 @@ describe('obtain: the writes after a failed exchange', () => {
     expect(plan.requeueAt).toBe(NOW + 200);
   });
 
+  it('throttled (the provider host’s line was full): no write at all, back when the line has moved', () => {
+    const { action, context, env } = build({});
+    const plan = planAction(action, context, env, {
+      type: 'throttled',
+      retryAt: NOW + 4_000,
+      startedAt: NOW,
+      finishedAt: NOW,
+    });
+    expect(plan.writes).toEqual([]);
+    expect(plan.requeueAt).toBe(NOW + 4_000);
+  });
+
   it('a failure: the failure metrics first, then the failure plan with its Warning Event', () => {
     const { action, context, env } = build({});
     const failure = {

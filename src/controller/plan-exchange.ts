@@ -41,6 +41,9 @@ export function planExchange(
     const failed: Write = { kind: 'renewal-metrics', provider, result: 'failure', seconds };
     return { ...plan, writes: [failed, ...plan.writes] };
   }
+  // No call was made and nothing failed: come back when the host's line has moved, writing nothing.
+  if (exchange.type === 'throttled')
+    return { writes: [], requeueAt: exchange.retryAt, rolloutPending: context.rolloutPending };
   const failed: Write = { kind: 'renewal-metrics', provider, result: 'failure', seconds };
   if (exchange.type === 'conflict')
     return { writes: [failed], requeueAt: exchange.finishedAt, rolloutPending: context.rolloutPending };

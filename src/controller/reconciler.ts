@@ -51,7 +51,10 @@ export interface ReconcilerDeps {
    * Awaited once per renewal, before its provider calls: the rate limit of the provider's host
    * (ProviderNeeds.rateLimitKey).
    */
-  acquireProviderSlot: (rateLimitKey: string, signal: AbortSignal) => Promise<void>;
+  acquireProviderSlot: (
+    rateLimitKey: string,
+    signal: AbortSignal,
+  ) => Promise<{ deferMs?: number } | undefined>;
   /** Records which referenced objects a credential depends on, for the Secret event handler. */
   indexReferences: (credentialKey: string, objects: string[]) => void;
   options: ReconcilerOptions;

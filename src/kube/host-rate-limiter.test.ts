@@ -141,4 +141,22 @@ describe('HostRateLimiter', () => {
       RangeError,
     );
   });
+
+  it('defers callers beyond maxWaitersPerHost without a token, and only on that host', async () => {
+    const t = setup({ defaults: { ratePerSecond: 1, burst: 1 }, maxWaitersPerHost: 1 });
+    t.acquire(SLOW); // the burst
+    t.acquire(SLOW); // waits in line
+    await settle();
+    // A third caller is not put in line: come back when the line has moved (2 waiting-or-me / 1 qps).
+    expect(await t.limiter.acquireOrDefer(SLOW)).toEqual({ deferMs: 2000 });
+    expect(t.limiter.waiting(SLOW)).toBe(1);
+    // Another host is not affected.
+    expect(await t.limiter.acquireOrDefer(FAST)).toEqual({});
+    await t.runUntilIdle();
+    expect(t.grants.get(SLOW)).toEqual([0, 1000]);
+    // Once the line is empty, the next caller waits in it again.
+    const next = t.limiter.acquireOrDefer(SLOW);
+    await t.runUntilIdle();
+    expect(await next).toEqual({});
+  });
 });

@@ -23,6 +23,12 @@ export interface HostRateLimiterOptions {
   maxBuckets?: number;
   clock?: Clock;
   scheduler?: Scheduler;
+  /**
+   * Callers that may wait in line for one host; further ones are told to come back later
+   * (acquireOrDefer), so that a slow host cannot hold every worker while other hosts' work waits.
+   * Default: no bound.
+   */
+  maxWaitersPerHost?: number;
   /** Called once per acquire that had to wait, with the time it waited. */
   onWait?: (key: string, waitedMs: number) => void;
 }
@@ -35,6 +41,7 @@ export class HostRateLimiter {
   readonly #maxBuckets: number;
   readonly #scheduler: Scheduler;
   readonly #onWait: HostRateLimiterOptions['onWait'];
+  readonly #maxWaiters: number;
   /** In least recently used order: Map keeps insertion order, and a use re-inserts. */
   readonly #buckets = new Map<string, TokenBucket>();
 
@@ -47,6 +54,9 @@ export class HostRateLimiter {
     this.#maxBuckets = maxBuckets;
     this.#scheduler = options.scheduler ?? new RealScheduler({ clock: options.clock ?? systemClock });
     this.#onWait = options.onWait;
+    this.#maxWaiters = options.maxWaitersPerHost ?? Infinity;
+    if (!(this.#maxWaiters >= 1))
+      throw new RangeError(`HostRateLimiter: maxWaitersPerHost ${this.#maxWaiters} must be >= 1`);
     // Fail at start on a bad limit, not at the first call to that host.
     for (const limit of [this.#defaults, ...this.#overrides.values()]) this.#newBucket(limit);
   }
@@ -59,6 +69,20 @@ export class HostRateLimiter {
       await bucket.acquire(signal);
       this.#onWait?.(key, this.#scheduler.now() - startedAt);
     }
+  }
+
+  /**
+   * Like acquire, unless the host already has maxWaitersPerHost callers in line: then it takes no
+   * token and resolves with how long to stay away (about when the line will have moved on).
+   */
+  async acquireOrDefer(key: string, signal?: AbortSignal): Promise<{ deferMs?: number }> {
+    const bucket = this.#bucketFor(key);
+    if (bucket.waiting >= this.#maxWaiters && !signal?.aborted) {
+      const { ratePerSecond } = this.limitOf(key);
+      return { deferMs: Math.ceil(((bucket.waiting + 1) * 1000) / ratePerSecond) };
+    }
+    await this.acquire(key, signal);
+    return {};
   }
 
   /** The limit that applies to `key`. */
