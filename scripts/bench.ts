@@ -6,7 +6,8 @@ import { parseArgs } from 'node:util';
 import { ensureControlPlaneBuilt } from '../test/controlplane/build.ts';
 import { repoRoot } from '../test/harness/crds.ts';
 import { formatTable, goals, machine } from '../test/bench/report.ts';
-import { runSize, type SizeResult } from '../test/bench/run-size.ts';
+import type { BenchProvider } from '../test/bench/providers.ts';
+import { runSize, type SizeOptions, type SizeResult } from '../test/bench/run-size.ts';
 import { buildDist, distEntry } from './build.ts';
 
 const HELP = `npm run bench -- [flags]
@@ -19,6 +20,10 @@ const HELP = `npm run bench -- [flags]
   --margin SECONDS        the operator's --propagation-margin (default 10)
   --apiserver-arg FLAG    extra kube-apiserver flag (repeatable)
   --operator-arg FLAG     extra operator flag (repeatable)
+  --slow-provider P=Q:B   slow one provider's host to Q renewals a second, burst B, with
+                          --provider-host-limits (P: oauth2, tapdata or insightsHub), to show that
+                          the others' time to Ready does not move; each provider's time to Ready is
+                          printed against (N - burst) / qps of its host
   --entry dist|src        run the operator as the image does (dist/main.js, built first; default)
                           or type-stripped from src/main.ts
   --profile DIR           write V8 CPU and heap profiles of the operator into DIR
@@ -36,6 +41,7 @@ const { values } = parseArgs({
     margin: { type: 'string', default: '10' },
     'apiserver-arg': { type: 'string', multiple: true, default: [] },
     'operator-arg': { type: 'string', multiple: true, default: [] },
+    'slow-provider': { type: 'string' },
     profile: { type: 'string' },
     'heap-snapshot': { type: 'string' },
     'node-options': { type: 'string' },
@@ -74,6 +80,21 @@ function perSize(flag: string, text: string | undefined, index: number, fallback
   return value;
 }
 const margin = positiveInteger('margin', values.margin);
+const slowProvider = parseSlowProvider(values['slow-provider']);
+
+function parseSlowProvider(text: string | undefined): SizeOptions['slowProvider'] {
+  if (text === undefined) return undefined;
+  const match = /^(oauth2|tapdata|insightsHub)=([0-9.]+):([0-9]+)$/.exec(text);
+  const qps = Number(match?.[2]);
+  const burst = Number(match?.[3]);
+  if (!match || !(qps > 0) || !(burst >= 1)) {
+    process.stderr.write(
+      `bench: --slow-provider must be oauth2|tapdata|insightsHub=QPS:BURST, got ${JSON.stringify(text)}\n`,
+    );
+    process.exit(2);
+  }
+  return { provider: match[1] as BenchProvider, qps, burst };
+}
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const jsonFile = values.json ?? join(repoRoot, 'bench-results', `${stamp}.json`);
 const log = (line: string): void => {
@@ -116,6 +137,7 @@ for (const [index, n] of sizes.entries()) {
       propagationMarginSeconds: margin,
       apiserverArgs: values['apiserver-arg'],
       operatorArgs: values['operator-arg'],
+      slowProvider,
       entry,
       profileDir: values.profile ? join(values.profile, `n${String(n)}`) : undefined,
       nodeOptions: values['node-options'],

@@ -31,6 +31,8 @@ export interface BenchProviders {
   /** The input Secrets (name → string data) every credential of a provider shares. */
   inputSecrets: Record<string, Record<string, string>>;
   spec(index: number): unknown;
+  /** The host each provider is reached at, as the operator keys its rate limit (scheme://host:port). */
+  hosts: Record<BenchProvider, string>;
   /** Token-endpoint calls so far, per provider (every request, whatever its path, for the emulators). */
   counts(): ProviderCounts;
   stop(): Promise<void>;
@@ -111,6 +113,11 @@ export async function startProviders(lifetimeSeconds: number): Promise<BenchProv
       'ttm-app': { client_id: hubApp.clientId, client_secret: hubApp.clientSecret },
     },
     spec: (index) => specs[providerOf(index)],
+    hosts: {
+      oauth2: new URL(oidc.issuer).origin,
+      tapdata: new URL(tapdata.url).origin,
+      insightsHub: new URL(hub.url).origin,
+    },
     counts: () => ({
       // Discovery is counted too: it is a call to the provider.
       oauth2:

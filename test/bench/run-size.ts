@@ -35,6 +35,8 @@ export interface SizeOptions {
   apiserverArgs: string[];
   /** Extra operator flags. */
   operatorArgs: string[];
+  /** One provider's host slowed by --provider-host-limits, to show the others do not wait on it. */
+  slowProvider?: { provider: BenchProvider; qps: number; burst: number };
   /** The operator's entry point (dist/main.js, as the image runs it, or src/main.ts). */
   entry: string;
   /** Directory for V8 CPU and heap profiles of the operator, or undefined. */
@@ -88,6 +90,15 @@ export interface PerProvider {
   expected: number;
 }
 
+/** When one provider's credentials were all Ready, against what its host's limit predicts. */
+export interface ReadyByProvider {
+  credentials: number;
+  allReadyMs: number;
+  limit: { qps: number; burst: number };
+  /** (credentials − burst) / qps: the time the host's bucket alone needs, from the first call. */
+  predictedMs: number;
+}
+
 export interface SizeResult {
   n: number;
   concurrency: number;
@@ -98,6 +109,8 @@ export interface SizeResult {
     operatorReadyzMs: number;
     allReadyMs: number;
     ratioToBaseline: number;
+    /** Per provider (each its own host and bucket): when its last credential was Ready. */
+    readyByProvider: Record<BenchProvider, ReadyByProvider>;
     renewalsDuring: number;
     providerCalls: Record<BenchProvider, PerProvider>;
     apiserverRequests: number;
@@ -160,6 +173,42 @@ function credentialName(index: number): string {
 
 function indexOf(name: string): number {
   return Number(name.slice('cred-'.length));
+}
+
+/** The value of `--flag=value` in the operator flags, the last one winning, or the fallback. */
+function flagValue(args: string[], flag: string, fallback: number): number {
+  const found = args.filter((arg) => arg.startsWith(`${flag}=`)).at(-1);
+  return found === undefined ? fallback : Number(found.slice(flag.length + 1));
+}
+
+function readyTimesByProvider(
+  readyAt: ReadonlyMap<string, number>,
+  t0: number,
+  n: number,
+  options: Pick<SizeOptions, 'operatorArgs' | 'slowProvider'>,
+): Record<BenchProvider, ReadyByProvider> {
+  const defaults = {
+    qps: flagValue(options.operatorArgs, '--provider-qps', 20),
+    burst: flagValue(options.operatorArgs, '--provider-burst', 50),
+  };
+  const counts = countByProvider(n);
+  const last: ProviderCounts = { oauth2: t0, tapdata: t0, insightsHub: t0 };
+  for (const [name, at] of readyAt) {
+    const provider = providerOf(indexOf(name));
+    last[provider] = Math.max(last[provider], at);
+  }
+  const result = {} as Record<BenchProvider, ReadyByProvider>;
+  for (const provider of Object.keys(counts) as BenchProvider[]) {
+    const slow = options.slowProvider?.provider === provider ? options.slowProvider : undefined;
+    const limit = slow ? { qps: slow.qps, burst: slow.burst } : defaults;
+    result[provider] = {
+      credentials: counts[provider],
+      allReadyMs: last[provider] - t0,
+      limit,
+      predictedMs: (Math.max(0, counts[provider] - limit.burst) / limit.qps) * 1000,
+    };
+  }
+  return result;
 }
 
 function countByProvider(n: number): ProviderCounts {
@@ -293,6 +342,11 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
           `--concurrency=${String(concurrency)}`,
           `--propagation-margin=${String(options.propagationMarginSeconds)}s`,
           ...options.operatorArgs,
+          ...(options.slowProvider
+            ? [
+                `--provider-host-limits=${providers.hosts[options.slowProvider.provider]}=${String(options.slowProvider.qps)}:${String(options.slowProvider.burst)}`,
+              ]
+            : []),
         ],
       });
       operators.push(operator);
@@ -351,6 +405,13 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
     const creationCalls = delta(providers.counts(), beforeCreation);
     const renewalsDuringCreation = activeTracker.renewals.filter((r) => r.at < allReadyAt).length;
     const allReadyMs = allReadyAt - t0;
+    const readyByProvider = readyTimesByProvider(activeTracker.readyAt, t0, n, options);
+    for (const [provider, ready] of Object.entries(readyByProvider)) {
+      log(
+        `[n=${n}] ${provider}: ${String(ready.credentials)} Ready ${(ready.allReadyMs / 1000).toFixed(1)} s after the operator started; ` +
+          `its host's limit (${String(ready.limit.qps)}/s, burst ${String(ready.limit.burst)}) alone needs (N − burst) / qps = ${(ready.predictedMs / 1000).toFixed(1)} s`,
+      );
+    }
     log(
       `[n=${n}] all Ready ${(allReadyMs / 1000).toFixed(1)} s after the operator started ` +
         `(${(allReadyMs / secretsWrittenMs).toFixed(2)}x the baseline); ${total(creationCalls)} provider calls; ${rss(first.pid)}`,
@@ -445,6 +506,7 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
         operatorReadyzMs,
         allReadyMs,
         ratioToBaseline: allReadyMs / secretsWrittenMs,
+        readyByProvider,
         renewalsDuring: renewalsDuringCreation,
         providerCalls: perProvider(creationCalls, countByProvider(n)),
         apiserverRequests: creationAudit.total,
