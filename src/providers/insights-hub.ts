@@ -68,6 +68,7 @@ import {
 } from './insights-hub-retry.ts';
 import { clientCredentialRefs, declareNeeds } from './references.ts';
 import { defineProvider } from './definition.ts';
+import { expiryError } from './token-set.ts';
 import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';
 
 export const insightsHubSchema = z
@@ -517,16 +518,8 @@ class Round {
       jwt: accessToken,
       assumedLifetimeMs: this.#context.assumedLifetimeMs,
     });
-    if (!expiry.ok) {
-      return failure(
-        tenant,
-        new ProviderError({
-          kind: expiry.reason === 'ExpiredOnArrival' ? 'transient' : 'terminal',
-          reason: expiry.reason === 'ExpiredOnArrival' ? expiry.reason : 'UnknownExpiry',
-          message: `tenant ${tenant}: ${endpoint}: ${expiry.message}`,
-        }),
-      );
-    }
+    // Per tenant, and an unreadable expires_in is one more UnknownExpiry here.
+    if (!expiry.ok) return failure(tenant, expiryError(expiry, { what: `tenant ${tenant}: ${endpoint}` }));
     return {
       ok: true,
       token: {

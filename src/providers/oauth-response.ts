@@ -1,10 +1,10 @@
 // Reading token endpoint answers the way RFC 6749 §5 defines them, shared by every provider that
 // speaks OAuth 2.0 (oauth2, tapdata): success bodies, error bodies, and what each error means for us.
 import type { HttpResponse } from '../http/client.ts';
-import { expiryWarnings, resolveExpiry } from '../policy/expiry.ts';
 import { ProviderError, type FailureKind } from '../errors/failure.ts';
 import { statusError } from '../errors/http-status.ts';
 import { excerpt, safeExcerpt } from '../errors/excerpt.ts';
+import { issuedTokenSet } from './token-set.ts';
 import type { ProviderContext, TokenSet } from './types.ts';
 
 /** RFC 6749 error codes → condition reason, and whether retrying can help. */
@@ -150,36 +150,18 @@ export function tokenSetFromResponse(
     });
   }
   const tokenType = safeString((body as { token_type?: unknown }).token_type, 32) ?? 'Bearer';
-  const expiry = resolveExpiry({
-    requestStartedAt,
-    receivedAt: context.clock.now(),
-    expiresIn: (body as { expires_in?: unknown }).expires_in,
-    jwt: token,
-    assumedLifetimeMs: context.assumedLifetimeMs,
-  });
-  if (!expiry.ok) {
-    // A token dead on arrival is a clock or caching problem a later request may not have: retry.
-    const arrivedDead = expiry.reason === 'ExpiredOnArrival';
-    throw new ProviderError({
-      kind: arrivedDead ? 'transient' : 'terminal',
-      // An unreadable expires_in that nothing could stand in for says so in its own reason.
-      reason: arrivedDead || expiry.reason === 'InvalidExpiresIn' ? expiry.reason : 'UnknownExpiry',
-      message: `${endpoint}: ${expiry.message}`,
-    });
-  }
-  const tokenSet: TokenSet = {
-    data: {
-      [context.keys.token]: token,
-      [context.keys.tokenType]: normalizeTokenType(tokenType),
-      [context.keys.expiresAt]: new Date(expiry.expiresAt).toISOString(),
+  return issuedTokenSet(
+    {
+      token,
+      tokenType: normalizeTokenType(tokenType),
+      requestStartedAt,
+      receivedAt: context.clock.now(),
+      expiresIn: (body as { expires_in?: unknown }).expires_in,
     },
-    issuedAt: expiry.issuedAt,
-    expiresAt: expiry.expiresAt,
-    expirySource: expiry.source,
-  };
-  const warnings = expiryWarnings(expiry, endpoint);
-  if (warnings.length > 0) tokenSet.warnings = warnings;
-  return tokenSet;
+    context,
+    // An unreadable expires_in that nothing could stand in for says so in its own reason.
+    { what: endpoint, keepInvalidExpiresIn: true },
+  );
 }
 
 /** "bearer" and "BEARER" are the same scheme (RFC 6750); consumers get the canonical spelling. */
