@@ -34,6 +34,7 @@ import {
 import { login, type Credentials } from './idempiere-login.ts';
 import { declareNeeds, loginRefs } from './references.ts';
 import { defineProvider } from './definition.ts';
+import { fieldNames } from './answer-body.ts';
 import { issuedTokenSet } from './token-set.ts';
 import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';
 
@@ -329,7 +330,7 @@ export class IdempiereProvider implements TokenProvider<IdempiereSpec> {
         throw new ProviderError({
           kind: 'transient',
           reason: 'InvalidResponse',
-          message: `${target(spec, call)} answered 200 without token and refresh_token (fields: ${Object.keys(body).slice(0, 12).join(', ') || 'none'}).`,
+          message: `${target(spec, call)} answered 200 without token and refresh_token (fields: ${fieldNames(body, 12)}).`,
         });
       }
       fresh = { token, refreshToken };

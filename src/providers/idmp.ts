@@ -21,11 +21,11 @@ import {
   idmpRateLimitedMessage,
   idmpSaid,
   idmpUrl,
-  jsonObject,
   namespaceOf,
 } from './idmp-common.ts';
 import { declareNeeds, loginRefs } from './references.ts';
 import { defineProvider } from './definition.ts';
+import { answeredObject, fieldNames } from './answer-body.ts';
 import { issuedTokenSet } from './token-set.ts';
 import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';
 
@@ -124,16 +124,7 @@ export class IdmpProvider implements TokenProvider<IdmpSpec> {
     if (response.status < 200 || response.status >= 300)
       throw loginError(response, response.status, endpoint, said(), secret, spec, tried);
 
-    const body = jsonObject(response);
-    if (body === undefined) {
-      // json() throws the transient InvalidResponse that says what came back instead.
-      response.json();
-      throw new ProviderError({
-        kind: 'transient',
-        reason: 'InvalidResponse',
-        message: `IDMP login at ${endpoint} answered ${response.status} with JSON that is not an object.`,
-      });
-    }
+    const body = answeredObject(response, `IDMP login at ${endpoint}`);
     const token = tokenOf(body);
     if (token === undefined) {
       // The documented envelope may carry an error with HTTP 200: judge it by its own code.
@@ -141,11 +132,10 @@ export class IdmpProvider implements TokenProvider<IdmpSpec> {
       if (code >= 400 && code < 600) {
         throw loginError(response, code, endpoint, said(), secret, spec, tried);
       }
-      const fields = Object.keys(body).slice(0, 10).join(', ') || 'none';
       throw new ProviderError({
         kind: 'transient',
         reason: 'InvalidResponse',
-        message: `IDMP login at ${endpoint} answered ${response.status} without a token (fields: ${fields}).`,
+        message: `IDMP login at ${endpoint} answered ${response.status} without a token (fields: ${fieldNames(body)}).`,
       });
     }
 

@@ -38,7 +38,6 @@ import {
   entryError,
   invalidCredentials,
   isBatchLimit,
-  isRecord,
   mdspErrorOf,
   rateLimited,
   said,
@@ -68,6 +67,7 @@ import {
 } from './insights-hub-retry.ts';
 import { clientCredentialRefs, declareNeeds } from './references.ts';
 import { defineProvider } from './definition.ts';
+import { fieldNames, isJsonObject } from './answer-body.ts';
 import { expiryError } from './token-set.ts';
 import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';
 
@@ -497,9 +497,9 @@ class Round {
     receivedAt: number,
     endpoint: string,
   ): TenantResult {
-    const accessToken = isRecord(body) ? body.access_token : undefined;
-    if (!isRecord(body) || typeof accessToken !== 'string' || accessToken === '') {
-      const fields = isRecord(body) ? Object.keys(body).slice(0, 10).join(', ') || 'none' : 'not an object';
+    const accessToken = isJsonObject(body) ? body.access_token : undefined;
+    if (!isJsonObject(body) || typeof accessToken !== 'string' || accessToken === '') {
+      const fields = isJsonObject(body) ? fieldNames(body) : 'not an object';
       return failure(
         tenant,
         new ProviderError({
@@ -660,9 +660,9 @@ class Round {
       return batch.map((tenant) => failure(tenant, forTenant(tenant, cause)));
     }
     // Samples page: {"oauthTokens":[{"userTenantId","token":{…}}]}; the notes call it likely, not certain.
-    const list: unknown = Array.isArray(body) ? body : isRecord(body) ? body.oauthTokens : undefined;
+    const list: unknown = Array.isArray(body) ? body : isJsonObject(body) ? body.oauthTokens : undefined;
     if (!Array.isArray(list)) {
-      const fields = isRecord(body) ? Object.keys(body).slice(0, 10).join(', ') || 'none' : 'not an object';
+      const fields = isJsonObject(body) ? fieldNames(body) : 'not an object';
       const error = new ProviderError({
         kind: 'transient',
         reason: 'InvalidResponse',
@@ -673,12 +673,12 @@ class Round {
     const wanted = new Set(batch);
     const byTenant = new Map<string, TenantResult>();
     for (const entry of list) {
-      if (!isRecord(entry)) continue;
+      if (!isJsonObject(entry)) continue;
       const id = entry.userTenantId ?? entry.userTenant;
       if (typeof id !== 'string' || !wanted.has(id) || byTenant.has(id)) continue;
       const mdsp = mdspErrorOf(entry);
-      if (isRecord(entry.token) || 'access_token' in entry) {
-        const token: unknown = isRecord(entry.token) ? entry.token : entry;
+      if (isJsonObject(entry.token) || 'access_token' in entry) {
+        const token: unknown = isJsonObject(entry.token) ? entry.token : entry;
         byTenant.set(id, this.#parseToken(id, token, startedAt, receivedAt, endpoint));
       } else if (mdsp) {
         byTenant.set(id, failure(id, entryError(id, mdsp, this.#spec)));
@@ -742,9 +742,9 @@ class Round {
     const response = await this.#send({ method: 'GET', url }, bearer);
     if (response.status === 200) {
       const body = response.json();
-      const list = isRecord(body) ? body.userTenants : undefined;
+      const list = isJsonObject(body) ? body.userTenants : undefined;
       const ids = Array.isArray(list)
-        ? list.map((entry: unknown) => (isRecord(entry) ? entry.id : undefined))
+        ? list.map((entry: unknown) => (isJsonObject(entry) ? entry.id : undefined))
         : undefined;
       if (!ids?.every((id): id is string => typeof id === 'string' && id !== '')) {
         throw new ProviderError({
@@ -753,7 +753,7 @@ class Round {
           message: `${endpoint} (page ${page}) answered 200 without the expected userTenants[].id.`,
         });
       }
-      const size = isRecord(body) && isRecord(body.page) ? body.page.size : undefined;
+      const size = isJsonObject(body) && isJsonObject(body.page) ? body.page.size : undefined;
       // The seed's sample sends size 0: only a positive size says anything.
       return typeof size === 'number' && Number.isInteger(size) && size > 0 ? { ids, size } : { ids };
     }

@@ -4,6 +4,7 @@ import type { HttpResponse } from '../http/client.ts';
 import { ProviderError, type FailureKind } from '../errors/failure.ts';
 import { statusError } from '../errors/http-status.ts';
 import { excerpt, safeExcerpt } from '../errors/excerpt.ts';
+import { answeredObject, fieldNames, parsedJson } from './answer-body.ts';
 import { issuedTokenSet } from './token-set.ts';
 import type { ProviderContext, TokenSet } from './types.ts';
 
@@ -75,12 +76,7 @@ function safeString(value: unknown, max = 300): string | undefined {
 /** Turns any non-success answer of a token endpoint into a ProviderError a user can act on. */
 export function tokenEndpointError(response: HttpResponse, url: string, where: string): ProviderError {
   const endpoint = hostAndPath(url);
-  let body: unknown;
-  try {
-    body = JSON.parse(response.text) as unknown;
-  } catch {
-    body = undefined;
-  }
+  const body = parsedJson(response);
   const code = safeString((body as { error?: unknown } | undefined)?.error, 64);
   const rawDescription = (body as { error_description?: unknown } | undefined)?.error_description;
   // Servers quote tokens and assertions in descriptions and error pages: cut them out first.
@@ -132,31 +128,23 @@ export function tokenSetFromResponse(
   requestStartedAt: number,
 ): TokenSet {
   const endpoint = hostAndPath(url);
-  const body = response.json();
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new ProviderError({
-      kind: 'transient',
-      reason: 'InvalidResponse',
-      message: `${endpoint} answered 200 with JSON that is not an object.`,
-    });
-  }
-  const token = (body as { access_token?: unknown }).access_token;
+  const body = answeredObject(response, endpoint);
+  const token = body.access_token;
   if (typeof token !== 'string' || token === '') {
-    const fields = Object.keys(body).slice(0, 10).join(', ') || 'none';
     throw new ProviderError({
       kind: 'transient',
       reason: 'InvalidResponse',
-      message: `${endpoint} answered 200 without an access_token (fields: ${fields}).`,
+      message: `${endpoint} answered 200 without an access_token (fields: ${fieldNames(body)}).`,
     });
   }
-  const tokenType = safeString((body as { token_type?: unknown }).token_type, 32) ?? 'Bearer';
+  const tokenType = safeString(body.token_type, 32) ?? 'Bearer';
   return issuedTokenSet(
     {
       token,
       tokenType: normalizeTokenType(tokenType),
       requestStartedAt,
       receivedAt: context.clock.now(),
-      expiresIn: (body as { expires_in?: unknown }).expires_in,
+      expiresIn: body.expires_in,
     },
     context,
     // An unreadable expires_in that nothing could stand in for says so in its own reason.
