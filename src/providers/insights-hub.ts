@@ -134,6 +134,10 @@ const defaultSleep = (ms: number, signal: AbortSignal): Promise<void> => sleepFo
 
 type TenantResult = { ok: true; token: TenantToken } | { ok: false; tenant: string; error: ProviderError };
 
+type TimedAnswer =
+  | { ok: true; response: HttpResponse; startedAt: number; receivedAt: number }
+  | { ok: false; error: ProviderError };
+
 type Mode = { kind: 'single'; tenant: string } | { kind: 'list'; tenants: string[] } | { kind: 'all' };
 
 function refs(spec: InsightsHubSpec): { clientId: InputReference; clientSecret: InputReference } {
@@ -173,6 +177,11 @@ function forTenant(tenant: string, error: ProviderError): ProviderError {
   return error.message.startsWith(`tenant ${tenant}:`)
     ? error
     : withMessage(error, `tenant ${tenant}: ${error.message}`);
+}
+
+/** Every tenant of a call that failed as a whole, each with the error as it sees it. */
+function eachFailed(tenants: readonly string[], error: ProviderError): TenantResult[] {
+  return tenants.map((tenant) => failure(tenant, forTenant(tenant, error)));
 }
 
 function chunk<T>(items: readonly T[], size: number): T[][] {
@@ -451,6 +460,18 @@ class Round {
     return this.#context.http.request({ ...request, headers, signal: this.#context.signal });
   }
 
+  /** One POST, our clock read before and after it; a client error to record per tenant comes back instead. */
+  async #timedPost(url: string, json: unknown): Promise<TimedAnswer> {
+    const startedAt = this.#context.clock.now();
+    let response: HttpResponse;
+    try {
+      response = await this.#send({ method: 'POST', url, json });
+    } catch (error) {
+      return { ok: false, error: this.#recoverable(error) };
+    }
+    return { ok: true, response, startedAt, receivedAt: this.#context.clock.now() };
+  }
+
   /** A client error (transport, unreadable body) to record per tenant; an abort or a bug ends the round. */
   #recoverable(error: unknown): ProviderError {
     if (this.#context.signal.aborted || !ProviderError.is(error)) throw error;
@@ -459,20 +480,15 @@ class Round {
 
   /** oauth/token for one tenant. Throws what no other tenant could get past (401, 429, 400, 404). */
   async #token(tenant: string): Promise<TenantResult> {
-    const url = `${this.#root}/oauth/token`;
     const { appName, appVersion, hostTenant } = this.#spec;
-    const startedAt = this.#context.clock.now();
-    let response: HttpResponse;
-    try {
-      response = await this.#send({
-        method: 'POST',
-        url,
-        json: { appName, appVersion, hostTenant, userTenant: tenant },
-      });
-    } catch (error) {
-      return failure(tenant, forTenant(tenant, this.#recoverable(error)));
-    }
-    const receivedAt = this.#context.clock.now();
+    const sent = await this.#timedPost(`${this.#root}/oauth/token`, {
+      appName,
+      appVersion,
+      hostTenant,
+      userTenant: tenant,
+    });
+    if (!sent.ok) return failure(tenant, forTenant(tenant, sent.error));
+    const { response, startedAt, receivedAt } = sent;
     const endpoint = this.#site.endpoint;
     if (response.status === 200) {
       try {
@@ -596,7 +612,7 @@ class Round {
           ? ' more often than this round could wait out.'
           : ` and asked to wait ${Math.ceil(waitMs / 1000)} s, longer than this round can wait (at most ${MAX_IN_ROUND_WAIT_MS / 1000} s, within the provider timeout).`),
     });
-    return batch.map((tenant) => failure(tenant, forTenant(tenant, error)));
+    return eachFailed(batch, error);
   }
 
   /** oauthTokens for one batch. Throws for a 429 and for what every batch would run into. */
@@ -604,19 +620,14 @@ class Round {
     const url = `${this.#root}/oauthTokens`;
     const endpoint = endpointOf(url);
     const { appName, appVersion, hostTenant } = this.#spec;
-    const startedAt = this.#context.clock.now();
-    let response: HttpResponse;
-    try {
-      response = await this.#send({
-        method: 'POST',
-        url,
-        json: { appName, appVersion, hostTenantId: hostTenant, userTenantIds: batch },
-      });
-    } catch (error) {
-      const cause = this.#recoverable(error);
-      return batch.map((tenant) => failure(tenant, forTenant(tenant, cause)));
-    }
-    const receivedAt = this.#context.clock.now();
+    const sent = await this.#timedPost(url, {
+      appName,
+      appVersion,
+      hostTenantId: hostTenant,
+      userTenantIds: batch,
+    });
+    if (!sent.ok) return eachFailed(batch, sent.error);
+    const { response, startedAt, receivedAt } = sent;
     if (response.status === 200) return this.#entries(batch, response, startedAt, receivedAt, endpoint);
     if (response.status === 401) throw invalidCredentials(response, { ...this.#site, endpoint });
     if (response.status === 429) throw rateLimited(response, endpoint);
@@ -634,7 +645,7 @@ class Round {
         } catch (error) {
           // A 429 here must not throw away the tokens this batch already got.
           if (!ProviderError.is(error) || error.kind !== 'rate-limited') throw error;
-          for (const rest of batch.slice(index)) results.push(failure(rest, forTenant(rest, error)));
+          results.push(...eachFailed(batch.slice(index), error));
           break;
         }
       }
@@ -642,7 +653,7 @@ class Round {
     }
     const error = unexpected(response, endpoint);
     if (error.kind !== 'transient') throw error;
-    return batch.map((tenant) => failure(tenant, forTenant(tenant, error)));
+    return eachFailed(batch, error);
   }
 
   #entries(
@@ -656,8 +667,7 @@ class Round {
     try {
       body = response.json();
     } catch (error) {
-      const cause = this.#recoverable(error);
-      return batch.map((tenant) => failure(tenant, forTenant(tenant, cause)));
+      return eachFailed(batch, this.#recoverable(error));
     }
     // Samples page: {"oauthTokens":[{"userTenantId","token":{…}}]}; the notes call it likely, not certain.
     const list: unknown = Array.isArray(body) ? body : isJsonObject(body) ? body.oauthTokens : undefined;
@@ -668,7 +678,7 @@ class Round {
         reason: 'InvalidResponse',
         message: `${endpoint} answered 200 without an oauthTokens list (fields: ${fields}).`,
       });
-      return batch.map((tenant) => failure(tenant, forTenant(tenant, error)));
+      return eachFailed(batch, error);
     }
     const wanted = new Set(batch);
     const byTenant = new Map<string, TenantResult>();
