@@ -21,7 +21,6 @@ import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { caBundleRef, httpUrl, userCredentialsRef } from '../api/fields.ts';
 import { namespaceOf } from '../kube/object-key.ts';
-import { resolveExpiry } from '../policy/expiry.ts';
 import { formatTime } from '../policy/time.ts';
 import { ProviderError, withMessage } from '../errors/failure.ts';
 import {
@@ -37,6 +36,8 @@ import {
 import { login, type Credentials } from './idempiere-login.ts';
 import { declareNeeds, loginRefs } from './references.ts';
 import { defineProvider } from './definition.ts';
+import { fieldNames } from './answer-body.ts';
+import { issuedTokenSet } from './token-set.ts';
 import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';
 
 const idOrName = z.union([z.number().int().min(0), z.string().min(1).max(256)]);
@@ -203,40 +204,17 @@ function outcomeUnknown(call: string, error: unknown): ProviderError {
 
 function tokenSet(token: string, requestStartedAt: number, context: ProviderContext): TokenSet {
   // iDempiere sends no expires_in: the JWT exp is all there is, and TTL 0 leaves even that out.
-  const expiry = resolveExpiry({
-    requestStartedAt,
-    receivedAt: context.clock.now(),
-    jwt: token,
-    assumedLifetimeMs: context.assumedLifetimeMs,
-  });
-  if (!expiry.ok) {
-    const arrivedDead = expiry.reason === 'ExpiredOnArrival';
-    throw new ProviderError({
-      kind: arrivedDead ? 'transient' : 'terminal',
-      reason: arrivedDead ? 'ExpiredOnArrival' : 'UnknownExpiry',
-      message:
-        `iDempiere: ${expiry.message}` +
-        (expiry.reason === 'NoExpiry'
-          ? ' (iDempiere leaves exp out when REST_TOKEN_EXPIRE_IN_MINUTES is 0.)'
-          : ''),
-    });
-  }
-  const tokens: TokenSet = {
-    data: {
-      [context.keys.token]: token,
-      [context.keys.tokenType]: 'Bearer',
-      [context.keys.expiresAt]: iso(expiry.expiresAt),
+  return issuedTokenSet(
+    { token, tokenType: 'Bearer', requestStartedAt, receivedAt: context.clock.now() },
+    context,
+    {
+      what: 'iDempiere',
+      advice: (reason) =>
+        reason === 'NoExpiry'
+          ? '(iDempiere leaves exp out when REST_TOKEN_EXPIRE_IN_MINUTES is 0.)'
+          : undefined,
     },
-    issuedAt: expiry.issuedAt,
-    expiresAt: expiry.expiresAt,
-    expirySource: expiry.source,
-  };
-  if (expiry.warning !== undefined) {
-    tokens.warnings = [
-      { reason: expiry.warningReason ?? 'ShortTokenLifetime', message: `iDempiere: ${expiry.warning}` },
-    ];
-  }
-  return tokens;
+  );
 }
 
 export class IdempiereProvider implements TokenProvider<IdempiereSpec> {
@@ -354,7 +332,7 @@ export class IdempiereProvider implements TokenProvider<IdempiereSpec> {
         throw new ProviderError({
           kind: 'transient',
           reason: 'InvalidResponse',
-          message: `${target(spec, call)} answered 200 without token and refresh_token (fields: ${Object.keys(body).slice(0, 12).join(', ') || 'none'}).`,
+          message: `${target(spec, call)} answered 200 without token and refresh_token (fields: ${fieldNames(body, 12)}).`,
         });
       }
       fresh = { token, refreshToken };
