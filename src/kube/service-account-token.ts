@@ -73,7 +73,7 @@ function tokenRequestError(error: unknown, input: TokenRequestInput): ProviderEr
       {
         kind: 'terminal',
         reason: 'ServiceAccountTokenForbidden',
-        message: `the operator may not create serviceaccounts/token in namespace ${namespace} (needed for ${fieldPath}); grant it with the chart value ${TOKEN_REQUEST_CHART_VALUE}=true (in namespaced mode, list ${namespace} in watchNamespaces).`,
+        message: `the operator may not create serviceaccounts/token in namespace ${namespace} (needed for ${fieldPath}); grant it with the chart value ${TOKEN_REQUEST_CHART_VALUE}=true (with rbac.scope=namespaced, also list ${namespace} in operator.namespaces).`,
         httpStatus: status,
       },
       { cause: error },
