@@ -64,8 +64,6 @@ function realm(): RealmRepresentation {
           validateSignature: 'true',
           useJwksUrl: 'false',
           publicKeySignatureVerifier: publicKey,
-          // TokenRequest's floor is 600 s; Keycloak's default bound on an assertion is 300 s.
-          fedClientAssertionMaxExp: '3600',
           clientId: 'unused',
           clientSecret: 'unused',
           authorizationUrl: `${ISSUER}/unused`,
