@@ -57,10 +57,12 @@ export async function requestServiceAccountToken(
 function tokenRequestError(error: unknown, input: TokenRequestInput): ProviderError {
   const { namespace, serviceAccountName: name, fieldPath } = input;
   const status = httpStatusOf(error);
+  // 404 and 403 are retried with backoff, not terminal: creating the ServiceAccount or granting the
+  // RBAC changes nothing the operator watches, and must heal the credential without touching it.
   if (status === 404) {
     return new ProviderError(
       {
-        kind: 'terminal',
+        kind: 'transient',
         reason: 'ServiceAccountNotFound',
         message: `ServiceAccount ${namespace}/${name} (from ${fieldPath}) does not exist; create it or fix the name.`,
         httpStatus: status,
@@ -71,7 +73,7 @@ function tokenRequestError(error: unknown, input: TokenRequestInput): ProviderEr
   if (status === 403) {
     return new ProviderError(
       {
-        kind: 'terminal',
+        kind: 'transient',
         reason: 'ServiceAccountTokenForbidden',
         message: `the operator may not create serviceaccounts/token in namespace ${namespace} (needed for ${fieldPath}); grant it with the chart value ${TOKEN_REQUEST_CHART_VALUE}=true (with rbac.scope=namespaced, also list ${namespace} in operator.namespaces).`,
         httpStatus: status,

@@ -132,16 +132,16 @@ describe('requestServiceAccountToken', () => {
     ]);
   });
 
-  it('names the missing ServiceAccount and the spec field on 404', async () => {
+  it('names the missing ServiceAccount and the spec field on 404, and retries (creating it heals)', async () => {
     const error = await expectProviderError(requestServiceAccountToken(failing(404), input, Date.now));
-    expect(error).toMatchObject({ kind: 'terminal', reason: 'ServiceAccountNotFound' });
+    expect(error).toMatchObject({ kind: 'transient', reason: 'ServiceAccountNotFound' });
     expect(error.message).toContain('ServiceAccount team-a/billing');
     expect(error.message).toContain(input.fieldPath);
   });
 
-  it('names the permission and the chart value on 403', async () => {
+  it('names the permission and the chart value on 403, and retries (granting it heals)', async () => {
     const error = await expectProviderError(requestServiceAccountToken(failing(403), input, Date.now));
-    expect(error).toMatchObject({ kind: 'terminal', reason: 'ServiceAccountTokenForbidden' });
+    expect(error).toMatchObject({ kind: 'transient', reason: 'ServiceAccountTokenForbidden' });
     expect(error.message).toContain('create serviceaccounts/token in namespace team-a');
     expect(error.message).toContain('rbac.serviceAccountTokens=true');
   });

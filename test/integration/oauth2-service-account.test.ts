@@ -164,8 +164,8 @@ describe('oauth2 clientAuth service_account_token against Keycloak federated-jwt
   });
 
   it('is Ready with the RBAC, the Secret holding a Keycloak token for the federated client', async () => {
+    // No edit of the credential: the operator retries and finds the new permission itself.
     await grantTokenRequest();
-    await kube.requestRefresh(namespace, 'billing');
     const token = await waitFor(
       'billing to be Ready with a token',
       async () => {
@@ -173,7 +173,7 @@ describe('oauth2 clientAuth service_account_token against Keycloak federated-jwt
         const value = (await kube.secretValues(namespace, 'billing'))?.token;
         return ready?.status === 'True' && value ? value : undefined;
       },
-      { timeoutMs: 60_000, intervalMs: 250 },
+      { timeoutMs: 120_000, intervalMs: 250 },
     );
     tokens.add(token);
     const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as {
