@@ -155,14 +155,16 @@ export function parseForms(html: string, pageUrl: string): HtmlForm[] {
   return forms;
 }
 
-/** The visible text of Keycloak's message or error box, for a readable failure. */
+/** The title and the feedback (error or info) text of a Keycloak page, for a readable outcome. */
 function pageMessage(html: string): string {
   const title = /<title>([\s\S]*?)<\/title>/i.exec(html)?.[1]?.trim() ?? '';
-  const message =
-    /class="[^"]*(?:kc-feedback-text|pf-v5-c-alert__title|instruction|alert)[^"]*"[^>]*>([\s\S]*?)</i
-      .exec(html)?.[1]
-      ?.trim() ?? '';
-  return decodeEntities([title, message].filter(Boolean).join(': ')).replace(/\s+/g, ' ');
+  const feedback = [
+    /class="[^"]*kc-feedback-text[^"]*"[^>]*>([^<]*)</i,
+    /class="[^"]*instruction[^"]*"[^>]*>([^<]*)</i,
+  ]
+    .map((pattern) => pattern.exec(html)?.[1]?.trim() ?? '')
+    .find((text) => text !== '');
+  return decodeEntities([title, feedback].filter(Boolean).join(': ')).replace(/\s+/g, ' ');
 }
 
 /** Walks Keycloak's verification pages as the user would; never throws for what Keycloak answered. */
@@ -226,5 +228,7 @@ export async function approveDevice(request: DeviceApproval): Promise<ApprovalOu
 function outcome(page: Page, approve: boolean, pages: string[]): ApprovalOutcome {
   const message = pageMessage(page.html);
   if (page.status !== 200) return { kind: 'failed', pages, message: `HTTP ${page.status}: ${message}` };
+  // Keycloak shows a failure (an expired or already used code) in a danger alert on a 200 page.
+  if (approve && page.html.includes('pf-m-danger')) return { kind: 'failed', pages, message };
   return { kind: approve ? 'approved' : 'denied', pages, message };
 }

@@ -321,6 +321,11 @@ describe('Keycloak device authorization grant, the user decides', () => {
       status: 400,
       body: { error: 'access_denied', error_description: 'The end user denied the authorization request' },
     });
+    await delay(start.interval * 1000 + 300);
+    const again = await pollToken(FAST, start.device_code);
+    process.stderr.write(
+      `[device] poll after access_denied: ${again.status} ${JSON.stringify(again.body)}\n`,
+    );
   });
 
   it('refuses a wrong password on the login page', async () => {
@@ -342,14 +347,23 @@ describe('Keycloak device authorization grant, the user decides', () => {
       status: 400,
       body: { error: 'expired_token', error_description: 'Device code is expired' },
     });
+    await delay(1300);
+    const again = await pollToken(SHORT_LIVED, start.device_code);
+    process.stderr.write(
+      `[device] poll after expired_token: ${again.status} ${JSON.stringify(again.body)}\n`,
+    );
     const late = await approveDevice({
       verificationUri: start.verification_uri_complete,
       userCode: start.user_code,
       ...ALICE,
       approve: true,
     });
-    process.stderr.write(`[device] approving an expired code: ${late.kind}: ${late.message}\n`);
-    expect(late.kind).toBe('failed');
+    expect(late).toMatchObject({
+      kind: 'failed',
+      message: expect.stringContaining(
+        'The code has expired. Please go back to your device and try connecting again.',
+      ) as unknown,
+    });
   });
 
   it('answers invalid_grant to an unknown device code', async () => {
