@@ -916,6 +916,8 @@ export interface KeycloakHandle {
   deviceAuthorizationUrl(realm: string): string;
   /** Ends every session of a realm user (what an admin's "Sign out" does); refresh tokens die with them. */
   logoutUser(realm: string, username: string): Promise<void>;
+  /** Revokes the user's consent to a client, which also ends the client's offline sessions for them. */
+  revokeConsent(realm: string, username: string, clientId: string): Promise<void>;
   /** An admin access token (master realm, admin-cli), reused while it is valid. */
   adminToken(): Promise<string>;
   setClientSecret(realm: string, clientId: string, secret: string): Promise<void>;
@@ -1015,6 +1017,17 @@ class KeycloakServer implements KeycloakHandle {
   }
 
   async logoutUser(realm: string, username: string): Promise<void> {
+    await this.#admin('POST', `${await this.#userPath(realm, username)}/logout`);
+  }
+
+  async revokeConsent(realm: string, username: string, clientId: string): Promise<void> {
+    await this.#admin(
+      'DELETE',
+      `${await this.#userPath(realm, username)}/consents/${encodeURIComponent(clientId)}`,
+    );
+  }
+
+  async #userPath(realm: string, username: string): Promise<string> {
     const users = `/admin/realms/${encodeURIComponent(realm)}/users`;
     const found = (await this.#admin(
       'GET',
@@ -1022,7 +1035,7 @@ class KeycloakServer implements KeycloakHandle {
     )) as { id: string }[];
     const user = found[0];
     if (!user) throw new Error(`Keycloak realm "${realm}" has no user "${username}"`);
-    await this.#admin('POST', `${users}/${user.id}/logout`);
+    return `${users}/${user.id}`;
   }
 
   async adminToken(): Promise<string> {

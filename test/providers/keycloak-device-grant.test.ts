@@ -451,11 +451,53 @@ describe('Keycloak offline tokens from the device grant', () => {
     });
   });
 
-  it('survives an admin sign-out of the user', async () => {
+  it('ends with "Stale token" when an admin signs the user out a second or more after issuance', async () => {
     const tokens = await approvedTokens(BOB, 'openid offline_access');
+    // The sign-out refuses refresh tokens issued before it, counted in whole seconds: one issued in the
+    // same second as the sign-out still refreshes, so wait past the boundary.
+    await delay(1500);
     await server().logoutUser(REALM, BOB.username);
-    const after = await refresh(FAST, tokens.refresh_token as string);
-    expect(after.status).toBe(200);
-    expect(after.body.refresh_expires_in).toBe(0);
+    expect(await refresh(FAST, tokens.refresh_token as string)).toEqual({
+      status: 400,
+      body: { error: 'invalid_grant', error_description: 'Stale token' },
+    });
+    // A new approval afterwards gives a chain that works.
+    await delay(1100);
+    const again = await approvedTokens(BOB, 'openid offline_access');
+    await delay(1100);
+    expect((await refresh(FAST, again.refresh_token as string)).status).toBe(200);
+  });
+
+  it('refreshes an offline token that has rested (no sign-out)', async () => {
+    const tokens = await approvedTokens(ALICE, 'openid offline_access');
+    await delay(1500);
+    expect((await refresh(FAST, tokens.refresh_token as string)).status).toBe(200);
+  });
+
+  it("ends when the admin revokes the user's consent to the client", async () => {
+    const tokens = await approvedTokens(ALICE, 'openid offline_access');
+    await server().revokeConsent(REALM, ALICE.username, FAST.clientId);
+    expect(await refresh(FAST, tokens.refresh_token as string)).toEqual({
+      status: 400,
+      body: { error: 'invalid_grant', error_description: 'Offline user session not found' },
+    });
+  });
+});
+
+describe('Keycloak introspection of a device-grant access token', () => {
+  it('does not let the issuing client introspect its own access token: it is not in the audience', async () => {
+    const tokens = await approvedTokens(ALICE);
+    // The access token's aud is only "account"; Keycloak 26 logs "Client 'device-client' is not in the
+    // token audience" and answers inactive, so introspection cannot tell a live token from a dead one.
+    expect(decodeJwt(tokens.access_token as string).aud).toBe('account');
+    const { status, body } = await post(
+      `${server().issuer(REALM)}/protocol/openid-connect/token/introspect`,
+      {
+        client_id: FAST.clientId,
+        client_secret: FAST.secret,
+        token: tokens.access_token as string,
+      },
+    );
+    expect({ status, body }).toEqual({ status: 200, body: { active: false } });
   });
 });
