@@ -329,7 +329,7 @@ export class IdempiereProvider implements TokenProvider<IdempiereSpec> {
       json: { refresh_token: chain.refreshToken, clientId: chain.clientId, userId: chain.userId },
     };
     const now = context.clock.now();
-    const fresh = await rotateRefreshToken<{ token: string; refreshToken: string }>({
+    const outcome = await rotateRefreshToken<{ token: string; refreshToken: string }, true>({
       context,
       state,
       refreshToken: chain.refreshToken,
@@ -366,7 +366,8 @@ export class IdempiereProvider implements TokenProvider<IdempiereSpec> {
           refreshedAt: iso(now),
         }),
     });
-    if (fresh === 'refused') return undefined;
+    if ('refused' in outcome) return undefined;
+    const fresh = outcome.rotated;
     return tokenSet(fresh.token, now, context);
   }
 

@@ -29,9 +29,9 @@ export interface RotationCrashPoints {
 }
 
 /** What the exchange learned: a new chain, or a definite refusal (the token was not rotated). */
-export type ExchangeOutcome<Fresh> = { rotated: Fresh } | { refused: true };
+export type ExchangeOutcome<Fresh, Refusal> = { rotated: Fresh } | { refused: Refusal };
 
-export interface Rotation<Fresh> {
+export interface Rotation<Fresh, Refusal> {
   context: ProviderContext;
   /** The state as read; the intent is written on top of it. */
   state: Readonly<Record<string, string>>;
@@ -41,7 +41,7 @@ export interface Rotation<Fresh> {
   /** "POST host/path", for the message when the attempt was cancelled before anything was sent. */
   target: string;
   /** Sends the refresh token once. A throw means the outcome is unknown (the token may be spent). */
-  exchange: () => Promise<ExchangeOutcome<Fresh>>;
+  exchange: () => Promise<ExchangeOutcome<Fresh, Refusal>>;
   /** Turns a throw of `exchange` into the error to report; the intent stays recorded. */
   outcomeUnknown: (error: unknown) => ProviderError;
   /** The state to store after a rotation, without the intent keys. */
@@ -70,10 +70,13 @@ export function withoutIntent(
 }
 
 /**
- * Records the intent, sends the refresh token once and stores the new chain. Returns the fresh result,
- * or 'refused' when the server refused for sure (the intent stays recorded; the caller decides).
+ * Records the intent, sends the refresh token once and stores the new chain. Returns what the
+ * exchange answered: the fresh result, or a definite refusal (the intent stays recorded; the caller
+ * decides what to store).
  */
-export async function rotateRefreshToken<Fresh>(rotation: Rotation<Fresh>): Promise<Fresh | 'refused'> {
+export async function rotateRefreshToken<Fresh, Refusal>(
+  rotation: Rotation<Fresh, Refusal>,
+): Promise<ExchangeOutcome<Fresh, Refusal>> {
   const { context, keys, crashPoints } = rotation;
   if (context.signal.aborted) {
     throw new ProviderError({
@@ -90,16 +93,16 @@ export async function rotateRefreshToken<Fresh>(rotation: Rotation<Fresh>): Prom
   });
   crashPoint(crashPoints.afterIntentWrite);
 
-  let outcome: ExchangeOutcome<Fresh>;
+  let outcome: ExchangeOutcome<Fresh, Refusal>;
   try {
     outcome = await rotation.exchange();
   } catch (error) {
     throw rotation.outcomeUnknown(error);
   }
-  if ('refused' in outcome) return 'refused';
+  if ('refused' in outcome) return outcome;
   crashPoint(crashPoints.afterResponse);
   // On failure the intent stays recorded: the spent token is never sent again.
   await context.state.write(rotation.nextState(outcome.rotated));
   crashPoint(crashPoints.afterStateWrite);
-  return outcome.rotated;
+  return outcome;
 }
