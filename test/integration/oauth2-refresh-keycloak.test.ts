@@ -12,7 +12,12 @@ import { repoRoot } from '../harness/crds.ts';
 import { TestKube, condition } from '../harness/kube.ts';
 import { prepareOperatorNamespace, startOperator, type RunningOperator } from '../harness/operator.ts';
 import { waitFor } from '../harness/wait.ts';
-import { buildRealm, startKeycloak, type KeycloakHandle } from '../keycloak/keycloak.ts';
+import {
+  buildRealm,
+  startKeycloak,
+  type KeycloakHandle,
+  type RealmRepresentation,
+} from '../keycloak/keycloak.ts';
 
 const plane = inject('controlPlane');
 const kube = new TestKube(adminKubeConfig(plane));
@@ -32,7 +37,7 @@ function server(): KeycloakHandle {
   return keycloak;
 }
 
-function realm(): Record<string, unknown> {
+function realm(): RealmRepresentation {
   const base = buildRealm({ name: REALM, accessTokenLifespanSeconds: ACCESS_TOKEN_SECONDS });
   return {
     ...base,
@@ -225,11 +230,8 @@ describe('oauth2 refresh-token mode against Keycloak with refresh token rotation
   // The token was never sent (killed right after the intent) or sent and rotated (killed after the
   // answer): the operator cannot tell which, so it sends nothing and asks for a new paste. The Keycloak
   // session stays alive, which it would not after a replay.
-  it.each([
-    ['oauth2-refresh:after-intent-write', 'the stored token was never sent'],
-    ['oauth2-refresh:after-refresh-response', 'the stored token was spent'],
-  ] as const)(
-    'replays nothing when killed at %s (%s)',
+  it.each(['oauth2-refresh:after-intent-write', 'oauth2-refresh:after-refresh-response'])(
+    'replays nothing when killed at %s',
     async (point) => {
       await operator?.stop();
       const crashing = await startTheOperator(`crash-${point.replace(/[^a-z0-9]+/g, '-')}`, point);
