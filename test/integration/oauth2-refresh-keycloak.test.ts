@@ -141,12 +141,30 @@ async function readyToken(): Promise<string> {
   );
 }
 
+/**
+ * The stall a person must end. While the last access token is valid Ready stays True (RenewalFailing):
+ * workloads still work; Stalled=True carries the reason and what to paste where.
+ */
 async function humanActionRequired(): Promise<string> {
   return waitFor(
-    'Ready=False HumanActionRequired',
+    'Stalled=True HumanActionRequired',
+    async () => {
+      const stalled = condition(await kube.credential(namespace, 'alice'), 'Stalled');
+      return stalled?.status === 'True' && stalled.reason === 'HumanActionRequired'
+        ? stalled.message
+        : undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 250 },
+  );
+}
+
+/** Once the access token runs out, Ready=False says why it was not renewed. */
+async function expiredForHumanAction(): Promise<string> {
+  return waitFor(
+    'Ready=False after the access token expired',
     async () => {
       const ready = condition(await kube.credential(namespace, 'alice'), 'Ready');
-      return ready?.status === 'False' && ready.reason === 'HumanActionRequired' ? ready.message : undefined;
+      return ready?.status === 'False' ? `${ready.reason}: ${ready.message}` : undefined;
     },
     { timeoutMs: 60_000, intervalMs: 250 },
   );
@@ -269,6 +287,8 @@ describe('oauth2 refresh-token mode against Keycloak with refresh token rotation
       `Paste a new refresh token into Secret ${namespace}/${PASTE.name} key ${PASTE.key}`,
     );
     expect(message).toContain('invalid_grant');
+    const expired = await expiredForHumanAction();
+    expect(expired).toMatch(/^TokenExpired: .*HumanActionRequired: .*Paste a new refresh token into Secret/);
     pasted = await loginRefreshToken();
     await paste(pasted);
     await readyToken();
