@@ -3,6 +3,7 @@
 // rotates it, survives SIGKILLs at each step of a rotation without ever replaying a token (a replay would
 // end the Keycloak session), and asks for a new paste when the chain dies.
 import { randomBytes } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { fetch } from 'undici';
@@ -11,6 +12,7 @@ import { adminKubeConfig } from '../harness/controlplane.ts';
 import { repoRoot } from '../harness/crds.ts';
 import { TestKube, condition } from '../harness/kube.ts';
 import { prepareOperatorNamespace, startOperator, type RunningOperator } from '../harness/operator.ts';
+import { operatorOutputs } from '../harness/leak-places.ts';
 import { waitFor } from '../harness/wait.ts';
 import {
   buildRealm,
@@ -28,9 +30,16 @@ const USER = { username: 'alice', password: `Pw-${randomBytes(12).toString('hex'
 const PASTE = { name: 'alice-refresh', key: 'refresh_token' };
 const ACCESS_TOKEN_SECONDS = 10; // several rotations within the test
 
+/** Every refresh token of the run: pasted, stored or rotated. The leak scan looks for each. */
+const refreshTokens = new Set<string>();
 let keycloak: KeycloakHandle | undefined;
 let operator: RunningOperator | undefined;
 let operatorEnv: { kubeconfig: string; logDir: string };
+
+function running(): RunningOperator {
+  if (!operator) throw new Error('the operator is not running');
+  return operator;
+}
 
 function server(): KeycloakHandle {
   if (!keycloak) throw new Error('Keycloak did not start; see the beforeAll error');
@@ -93,6 +102,7 @@ async function loginRefreshToken(): Promise<string> {
   if (status !== 200 || typeof body.refresh_token !== 'string') {
     throw new Error(`password grant failed: HTTP ${status} ${String(body.error)}`);
   }
+  refreshTokens.add(body.refresh_token);
   return body.refresh_token;
 }
 
@@ -126,7 +136,9 @@ function sessionOf(refreshToken: string): string {
 }
 
 async function stateToken(): Promise<string | undefined> {
-  return (await kube.secretValues(namespace, 'alice.apicred-state'))?.refreshToken;
+  const token = (await kube.secretValues(namespace, 'alice.apicred-state'))?.refreshToken;
+  if (token) refreshTokens.add(token);
+  return token;
 }
 
 async function readyToken(): Promise<string> {
@@ -300,9 +312,28 @@ describe('oauth2 refresh-token mode against Keycloak with refresh token rotation
     const { status, body } = await tokenRequest({ grant_type: 'refresh_token', refresh_token: pasted });
     expect(status).toBe(400);
     expect(body.error).toBe('invalid_grant');
-    // The operator's log never carried a refresh token or the password.
-    const logs = operator?.logs() ?? '';
-    expect(logs).not.toContain(pasted);
-    expect(logs).not.toContain(USER.password);
+  });
+
+  it('no refresh token, access token or password reaches a log, the metrics, an Event or the status', async () => {
+    const access = (await kube.secretValues(namespace, 'alice'))?.token;
+    if (!access) throw new Error('no access token to look for');
+    const values = [...refreshTokens, access, USER.password];
+    const { places, credentials } = await operatorOutputs(kube, namespace, running());
+    operator = undefined;
+    for (const credential of credentials)
+      places.set(`ApiCredential ${credential.metadata.name}`, JSON.stringify(credential));
+    // Every operator process of the run, the crashed ones included.
+    for (const file of readdirSync(operatorEnv.logDir))
+      places.set(`log ${file}`, readFileSync(join(operatorEnv.logDir, file), 'utf8'));
+    const hits: string[] = [];
+    for (const [where, text] of places) {
+      for (const [index, value] of values.entries()) {
+        for (const form of [value, Buffer.from(value).toString('base64'), encodeURIComponent(value)]) {
+          if (text.includes(form)) hits.push(`value #${index} in ${where}`);
+        }
+      }
+    }
+    expect(refreshTokens.size).toBeGreaterThan(6);
+    expect(hits).toEqual([]);
   });
 });
