@@ -5,7 +5,6 @@
 // ends the session, so a token whose outcome is unknown is never sent again: a person pastes a new one.
 import { z } from 'zod';
 import { objectName, secretKey } from '../api/fields.ts';
-import type { HttpResponse } from '../http/client.ts';
 import { hostAndPath } from '../http/url.ts';
 import { namespaceOf } from '../kube/object-key.ts';
 import { ProviderError } from '../errors/failure.ts';
@@ -86,16 +85,6 @@ function humanActionRequired(message: string, cause?: unknown): ProviderError {
   );
 }
 
-function errorCode(response: HttpResponse): string | undefined {
-  try {
-    const body = JSON.parse(response.text) as unknown;
-    const code = (body as { error?: unknown } | null)?.error;
-    return typeof code === 'string' ? code : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** The refresh token to present, or a HumanActionRequired error when none may be sent. */
 function chainToUse(
   state: Readonly<Record<string, string>>,
@@ -162,12 +151,11 @@ export async function obtainByRefreshToken(
         signal: context.signal,
       });
       if (response.status !== 200) {
+        const error = tokenEndpointError(response, tokenUrl, exchange.clientWhere);
         // A 4xx with an RFC 6749 error code is a definite refusal: the server did not rotate.
-        const code = errorCode(response);
-        if (response.status >= 400 && response.status < 500 && code !== undefined) {
-          return { refused: tokenEndpointError(response, tokenUrl, exchange.clientWhere) };
-        }
-        throw tokenEndpointError(response, tokenUrl, exchange.clientWhere);
+        const definite = response.status >= 400 && response.status < 500 && error.providerCode !== undefined;
+        if (definite) return { refused: error };
+        throw error;
       }
       const tokens = tokenSetFromResponse(response, tokenUrl, context, startedAt);
       const body = response.json() as { refresh_token?: unknown };
