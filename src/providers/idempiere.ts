@@ -17,6 +17,7 @@
 // Steps 2-4 are the shared rotation in refresh-rotation.ts.
 // A login spends nothing, so it needs no intent; its refresh token is stored before the access token
 // is returned.
+import { crashPoint } from '../testing/crash-points.ts';
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { caBundleRef, httpUrl, userCredentialsRef } from '../api/fields.ts';
@@ -36,7 +37,7 @@ import {
 } from './idempiere-api.ts';
 import { login, type Credentials } from './idempiere-login.ts';
 import { declareNeeds, loginRefs } from './references.ts';
-import { hasIntent, rotateRefreshToken, type RotationCrashPoints } from './refresh-rotation.ts';
+import { hasIntent, rotateRefreshToken, type RotationCrashHooks } from './refresh-rotation.ts';
 import { defineProvider } from './definition.ts';
 import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';
 
@@ -150,10 +151,16 @@ async function passwordMatches(stored: string, password: string): Promise<boolea
 const iso = (ms: number): string => formatTime(ms, 'milliseconds');
 
 const INTENT_KEYS = { intent: K.intent, intentAt: K.intentAt };
-const CRASH_POINTS: RotationCrashPoints = {
-  afterIntentWrite: 'idempiere:after-intent-write',
-  afterResponse: 'idempiere:after-refresh-response',
-  afterStateWrite: 'idempiere:after-state-write',
+const CRASH_HOOKS: RotationCrashHooks = {
+  afterIntentWrite: () => {
+    crashPoint('idempiere:after-intent-write');
+  },
+  afterResponse: () => {
+    crashPoint('idempiere:after-refresh-response');
+  },
+  afterStateWrite: () => {
+    crashPoint('idempiere:after-state-write');
+  },
 };
 
 /** The state with this provider's keys replaced by `chain` (and so without an intent). */
@@ -334,7 +341,7 @@ export class IdempiereProvider implements TokenProvider<IdempiereSpec> {
       state,
       refreshToken: chain.refreshToken,
       keys: INTENT_KEYS,
-      crashPoints: CRASH_POINTS,
+      crashHooks: CRASH_HOOKS,
       target: target(spec, call),
       exchange: async () => {
         const response = await send(spec, context, call);

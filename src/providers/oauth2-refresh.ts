@@ -3,6 +3,7 @@
 // refresh-rotation.ts. After the first exchange the pasted token is spent and the live one lives only
 // in the state Secret. With reuse detection on (Keycloak "Revoke Refresh Token", max reuse 0) a replay
 // ends the session, so a token whose outcome is unknown is never sent again: a person pastes a new one.
+import { crashPoint } from '../testing/crash-points.ts';
 import { z } from 'zod';
 import { objectName, secretKey } from '../api/fields.ts';
 import { hostAndPath } from '../http/url.ts';
@@ -16,7 +17,7 @@ import {
   rotateRefreshToken,
   sha256Hex,
   withoutIntent,
-  type RotationCrashPoints,
+  type RotationCrashHooks,
 } from './refresh-rotation.ts';
 import type { InputReference, ProviderContext, TokenSet } from './types.ts';
 
@@ -47,10 +48,16 @@ export const OAUTH2_REFRESH_STATE_KEYS = {
 } as const;
 const K = OAUTH2_REFRESH_STATE_KEYS;
 const INTENT_KEYS = { intent: K.intent, intentAt: K.intentAt };
-const CRASH_POINTS: RotationCrashPoints = {
-  afterIntentWrite: 'oauth2-refresh:after-intent-write',
-  afterResponse: 'oauth2-refresh:after-refresh-response',
-  afterStateWrite: 'oauth2-refresh:after-state-write',
+const CRASH_HOOKS: RotationCrashHooks = {
+  afterIntentWrite: () => {
+    crashPoint('oauth2-refresh:after-intent-write');
+  },
+  afterResponse: () => {
+    crashPoint('oauth2-refresh:after-refresh-response');
+  },
+  afterStateWrite: () => {
+    crashPoint('oauth2-refresh:after-state-write');
+  },
 };
 
 export function refreshTokenInput(field: string, ref: RefreshTokenRef): InputReference {
@@ -133,7 +140,7 @@ export async function obtainByRefreshToken(
     state: chainState,
     refreshToken,
     keys: INTENT_KEYS,
-    crashPoints: CRASH_POINTS,
+    crashHooks: CRASH_HOOKS,
     target: endpoint,
     exchange: async () => {
       const form: Record<string, string> = {

@@ -11,7 +11,6 @@
 import { createHash } from 'node:crypto';
 import { ProviderError } from '../errors/failure.ts';
 import { formatTime } from '../policy/time.ts';
-import { crashPoint, type CrashPoint } from '../testing/crash-points.ts';
 import type { ProviderContext } from './types.ts';
 
 /** Where a provider keeps the intent in its state Secret. */
@@ -21,11 +20,14 @@ export interface IntentKeys {
   intentAt: string;
 }
 
-/** The named steps the fault suite SIGKILLs at (src/testing/crash-points.ts). */
-export interface RotationCrashPoints {
-  afterIntentWrite: CrashPoint;
-  afterResponse: CrashPoint;
-  afterStateWrite: CrashPoint;
+/**
+ * Where the fault suite SIGKILLs (src/testing/crash-points.ts): each calls crashPoint() with its own
+ * name, so the bundle, whose crashPoint() is empty, drops the call and the name.
+ */
+export interface RotationCrashHooks {
+  afterIntentWrite(): void;
+  afterResponse(): void;
+  afterStateWrite(): void;
 }
 
 /** What the exchange learned: a new chain, or a definite refusal (the token was not rotated). */
@@ -37,7 +39,7 @@ export interface Rotation<Fresh, Refusal> {
   state: Readonly<Record<string, string>>;
   refreshToken: string;
   keys: IntentKeys;
-  crashPoints: RotationCrashPoints;
+  crashHooks: RotationCrashHooks;
   /** "POST host/path", for the message when the attempt was cancelled before anything was sent. */
   target: string;
   /** Sends the refresh token once. A throw means the outcome is unknown (the token may be spent). */
@@ -77,7 +79,7 @@ export function withoutIntent(
 export async function rotateRefreshToken<Fresh, Refusal>(
   rotation: Rotation<Fresh, Refusal>,
 ): Promise<ExchangeOutcome<Fresh, Refusal>> {
-  const { context, keys, crashPoints } = rotation;
+  const { context, keys, crashHooks } = rotation;
   if (context.signal.aborted) {
     throw new ProviderError({
       kind: 'transient',
@@ -91,7 +93,7 @@ export async function rotateRefreshToken<Fresh, Refusal>(
     [keys.intent]: intentFor(rotation.refreshToken),
     [keys.intentAt]: formatTime(context.clock.now(), 'milliseconds'),
   });
-  crashPoint(crashPoints.afterIntentWrite);
+  crashHooks.afterIntentWrite();
 
   let outcome: ExchangeOutcome<Fresh, Refusal>;
   try {
@@ -100,9 +102,9 @@ export async function rotateRefreshToken<Fresh, Refusal>(
     throw rotation.outcomeUnknown(error);
   }
   if ('refused' in outcome) return outcome;
-  crashPoint(crashPoints.afterResponse);
+  crashHooks.afterResponse();
   // On failure the intent stays recorded: the spent token is never sent again.
   await context.state.write(rotation.nextState(outcome.rotated));
-  crashPoint(crashPoints.afterStateWrite);
+  crashHooks.afterStateWrite();
   return outcome;
 }
