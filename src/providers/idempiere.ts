@@ -14,6 +14,7 @@
 //   6. a definite refusal (4xx: invalid or expired token) logs in at once; an unknown outcome
 //      (timeout, reset, abort, 5xx, an unreadable 200) leaves the intent and fails transiently, so
 //      the next attempt logs in.
+// Steps 2-4 are the shared rotation in refresh-rotation.ts.
 // A login spends nothing, so it needs no intent; its refresh token is stored before the access token
 // is returned.
 import { crashPoint } from '../testing/crash-points.ts';
@@ -35,8 +36,8 @@ import {
 } from './idempiere-api.ts';
 import { login, type Credentials } from './idempiere-login.ts';
 import { declareNeeds, loginRefs } from './references.ts';
+import { hasIntent, rotateRefreshToken, type RotationCrashHooks } from './refresh-rotation.ts';
 import { defineProvider } from './definition.ts';
-import { fieldNames } from './answer-body.ts';
 import { issuedTokenSet } from './token-set.ts';
 import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';
 
@@ -149,9 +150,18 @@ async function passwordMatches(stored: string, password: string): Promise<boolea
 
 const iso = (ms: number): string => formatTime(ms, 'milliseconds');
 
-function intentFor(refreshToken: string): string {
-  return `refresh:${sha256(refreshToken).slice(0, 16)}`;
-}
+const INTENT_KEYS = { intent: K.intent, intentAt: K.intentAt };
+const CRASH_HOOKS: RotationCrashHooks = {
+  afterIntentWrite: () => {
+    crashPoint('idempiere:after-intent-write');
+  },
+  afterResponse: () => {
+    crashPoint('idempiere:after-refresh-response');
+  },
+  afterStateWrite: () => {
+    crashPoint('idempiere:after-state-write');
+  },
+};
 
 /** The state with this provider's keys replaced by `chain` (and so without an intent). */
 function chainState(
@@ -270,7 +280,7 @@ export class IdempiereProvider implements TokenProvider<IdempiereSpec> {
     context: ProviderContext,
   ): Promise<Chain | undefined> {
     // A recorded intent: the last refresh's outcome is unknown, and a replay would be a breach.
-    if (state[K.intent] !== undefined) return undefined;
+    if (hasIntent(state, INTENT_KEYS)) return undefined;
     const refreshToken = state[K.refreshToken];
     const clientId = integer(state[K.clientId]);
     const userId = integer(state[K.userId]);
@@ -302,57 +312,46 @@ export class IdempiereProvider implements TokenProvider<IdempiereSpec> {
       path: 'auth/refresh',
       json: { refresh_token: chain.refreshToken, clientId: chain.clientId, userId: chain.userId },
     };
-    if (context.signal.aborted) {
-      throw new ProviderError({
-        kind: 'transient',
-        reason: 'Aborted',
-        message: `${target(spec, call)}: the attempt was cancelled before the refresh token was sent; nothing was sent.`,
-      });
-    }
     const now = context.clock.now();
-    // Fenced: a StateConflictError here means another replica is at work, and nothing was sent.
-    await context.state.write({
-      ...state,
-      [K.intent]: intentFor(chain.refreshToken),
-      [K.intentAt]: iso(now),
+    const outcome = await rotateRefreshToken<{ token: string; refreshToken: string }, true>({
+      context,
+      state,
+      refreshToken: chain.refreshToken,
+      keys: INTENT_KEYS,
+      crashHooks: CRASH_HOOKS,
+      target: target(spec, call),
+      exchange: async () => {
+        const response = await send(spec, context, call);
+        if (response.status !== 200) {
+          if (refusedForSure(response.status)) return { refused: true };
+          throw unexpectedAnswer(spec, call, response);
+        }
+        const body = jsonObject(spec, call, response);
+        const token = stringField(body, 'token');
+        const refreshToken = stringField(body, 'refresh_token');
+        if (!token || !refreshToken) {
+          throw new ProviderError({
+            kind: 'transient',
+            reason: 'InvalidResponse',
+            message: `${target(spec, call)} answered 200 without token and refresh_token (fields: ${Object.keys(body).slice(0, 12).join(', ') || 'none'}).`,
+          });
+        }
+        return { rotated: { token, refreshToken } };
+      },
+      outcomeUnknown: (error) => outcomeUnknown(target(spec, call), error),
+      nextState: (rotated) =>
+        chainState(state, {
+          refreshToken: rotated.refreshToken,
+          clientId: chain.clientId,
+          userId: chain.userId,
+          passwordHash: chain.passwordHash,
+          loginHash,
+          loginAt: iso(chain.loginAt),
+          refreshedAt: iso(now),
+        }),
     });
-    crashPoint('idempiere:after-intent-write');
-
-    let fresh: { token: string; refreshToken: string };
-    try {
-      const response = await send(spec, context, call);
-      if (response.status !== 200) {
-        if (refusedForSure(response.status)) return undefined;
-        throw unexpectedAnswer(spec, call, response);
-      }
-      const body = jsonObject(spec, call, response);
-      const token = stringField(body, 'token');
-      const refreshToken = stringField(body, 'refresh_token');
-      if (!token || !refreshToken) {
-        throw new ProviderError({
-          kind: 'transient',
-          reason: 'InvalidResponse',
-          message: `${target(spec, call)} answered 200 without token and refresh_token (fields: ${fieldNames(body, 12)}).`,
-        });
-      }
-      fresh = { token, refreshToken };
-    } catch (error) {
-      throw outcomeUnknown(target(spec, call), error);
-    }
-    crashPoint('idempiere:after-refresh-response');
-    // On failure the intent stays recorded: the next attempt logs in rather than replaying.
-    await context.state.write(
-      chainState(state, {
-        refreshToken: fresh.refreshToken,
-        clientId: chain.clientId,
-        userId: chain.userId,
-        passwordHash: chain.passwordHash,
-        loginHash,
-        loginAt: iso(chain.loginAt),
-        refreshedAt: iso(now),
-      }),
-    );
-    crashPoint('idempiere:after-state-write');
+    if ('refused' in outcome) return undefined;
+    const fresh = outcome.rotated;
     return tokenSet(fresh.token, now, context);
   }
 

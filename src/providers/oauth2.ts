@@ -13,6 +13,13 @@ import { excerpt } from '../errors/excerpt.ts';
 import { tokenEndpointError, tokenSetFromResponse } from './oauth-response.ts';
 import { addServiceAccountAssertion, serviceAccountTokenSchema } from './client-assertion.ts';
 import { clientCredentialRefs, declareNeeds, secretKeyRef } from './references.ts';
+import {
+  OAUTH2_REFRESH_STATE_KEYS,
+  obtainByRefreshToken,
+  refreshTokenInput,
+  refreshTokenRefSchema,
+  type RefreshTokenRef,
+} from './oauth2-refresh.ts';
 import { defineProvider } from './definition.ts';
 import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';
 
@@ -23,9 +30,12 @@ export const oauth2Schema = z
       'Issuer; the token endpoint is found through {issuer}/.well-known/openid-configuration.',
     ).optional(),
     clientAuth: z
-      .enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'service_account_token'])
+      .enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'service_account_token', 'none'])
       .default('client_secret_basic')
-      .meta({ description: 'How the client authenticates to the token endpoint (RFC 6749 §2.3, RFC 7523).' }),
+      .meta({
+        description:
+          'How the client authenticates to the token endpoint (RFC 6749 §2.3, RFC 7523). none: a public client (client_id only), for refreshTokenRef.',
+      }),
     credentialsRef: z
       .object({
         name: objectName('Name of a Secret in the ApiCredential namespace.'),
@@ -66,6 +76,7 @@ export const oauth2Schema = z
       description:
         'Extra form parameters for the token request. Not for secrets: they are visible in the spec.',
     }),
+    refreshTokenRef: refreshTokenRefSchema.optional(),
     caBundleRef: caBundleRef.optional(),
     revokeOnDelete: z.boolean().default(true).meta({
       description:
@@ -94,6 +105,11 @@ export const oauth2Schema = z
         message: 'signingAlgorithm applies only to clientAuth private_key_jwt',
         fieldPath: '.signingAlgorithm',
       },
+      {
+        rule: "self.clientAuth != 'none' || has(self.refreshTokenRef)",
+        message: 'clientAuth none (a public client) applies only with refreshTokenRef',
+        fieldPath: '.clientAuth',
+      },
     ),
   });
 
@@ -107,6 +123,7 @@ const RESERVED_PARAMS = new Set([
   'client_assertion',
   'client_assertion_type',
   'scope',
+  'refresh_token',
 ]);
 const DISCOVERY_TTL_MS = 60 * 60_000;
 
@@ -185,6 +202,8 @@ function clientWhere(spec: Oauth2Spec, namespace?: string): string {
 
 export class OAuth2Provider implements TokenProvider<Oauth2Spec> {
   readonly name = 'oauth2' as const;
+  /** Refresh-token mode keeps the live refresh token in the state Secret. */
+  readonly secretStateKeys = [OAUTH2_REFRESH_STATE_KEYS.refreshToken];
   readonly #discovered = new Map<string, Discovered>();
 
   needs(spec: Oauth2Spec): ProviderNeeds {
@@ -197,7 +216,11 @@ export class OAuth2Provider implements TokenProvider<Oauth2Spec> {
   inputs(spec: Oauth2Spec): InputReference[] {
     if (spec.clientAuth === 'service_account_token') return [];
     const { clientId, clientSecret, privateKey } = refs(spec);
-    return [clientId, spec.clientAuth === 'private_key_jwt' ? privateKey : clientSecret];
+    // A public client (none) proves nothing but its id.
+    const clientKey =
+      spec.clientAuth === 'none' ? [] : [spec.clientAuth === 'private_key_jwt' ? privateKey : clientSecret];
+    const refreshToken = spec.refreshTokenRef ? [refreshTokenInput(FIELD, spec.refreshTokenRef)] : [];
+    return [clientId, ...clientKey, ...refreshToken];
   }
 
   async obtain(spec: Oauth2Spec, context: ProviderContext): Promise<TokenSet> {
@@ -211,6 +234,8 @@ export class OAuth2Provider implements TokenProvider<Oauth2Spec> {
       }
     }
     const endpoints = await this.#endpoints(spec, context.http, context.clock.now(), context.signal);
+    if (spec.refreshTokenRef)
+      return this.#obtainByRefreshToken(spec, spec.refreshTokenRef, endpoints, context);
     const form: Record<string, string> = { grant_type: 'client_credentials', ...spec.extraParams };
     if (spec.scopes?.length) form.scope = spec.scopes.join(' ');
     if (spec.audience) form.audience = spec.audience;
@@ -229,6 +254,30 @@ export class OAuth2Provider implements TokenProvider<Oauth2Spec> {
     const where = clientWhere(spec, namespaceOf(context.credential));
     if (response.status !== 200) throw tokenEndpointError(response, endpoints.token, where);
     return tokenSetFromResponse(response, endpoints.token, context, startedAt);
+  }
+
+  /** Refresh-token mode (oauth2-refresh.ts), with this provider's endpoints and client authentication. */
+  #obtainByRefreshToken(
+    spec: Oauth2Spec,
+    ref: RefreshTokenRef,
+    endpoints: Endpoints,
+    context: ProviderContext,
+  ): Promise<TokenSet> {
+    const params: Record<string, string> = { ...spec.extraParams };
+    if (spec.scopes?.length) params.scope = spec.scopes.join(' ');
+    if (spec.audience) params.audience = spec.audience;
+    if (spec.resource) params.resource = spec.resource;
+    return obtainByRefreshToken(
+      {
+        field: FIELD,
+        ref,
+        tokenUrl: endpoints.token,
+        params,
+        authenticate: (form, headers) => this.#authenticate(spec, context, endpoints.token, form, headers),
+        clientWhere: clientWhere(spec, namespaceOf(context.credential)),
+      },
+      context,
+    );
   }
 
   async release(spec: Oauth2Spec, context: ProviderContext): Promise<'released' | 'unsupported'> {
@@ -271,6 +320,9 @@ export class OAuth2Provider implements TokenProvider<Oauth2Spec> {
     switch (spec.clientAuth) {
       case 'client_secret_basic':
         headers.authorization = basicAuthorization(clientId, context.inputs.require(r.clientSecret));
+        return;
+      case 'none':
+        form.client_id = clientId;
         return;
       case 'client_secret_post':
         form.client_id = clientId;
