@@ -133,6 +133,29 @@ export function stateSecretValidation(): Validation {
   };
 }
 
+const SERVICE_ACCOUNT_TOKEN_PATH = 'spec.provider.oauth2.serviceAccountToken';
+
+/**
+ * clientAuth service_account_token makes the operator mint a token for the named ServiceAccount, with
+ * an audience the spec chooses, and send it to the spec's URL: whoever sets it must be allowed to
+ * create that token themselves (`create` on serviceaccounts/token), or the operator would hand out a
+ * ServiceAccount's identity its requester does not hold.
+ */
+export function serviceAccountTokenValidation(): Validation {
+  const name = `object.${SERVICE_ACCOUNT_TOKEN_PATH}.serviceAccountName`;
+  return {
+    expression: `!(${present('object', SERVICE_ACCOUNT_TOKEN_PATH)}) || authorizer.group('').resource('serviceaccounts').subresource('token').namespace(${NAMESPACE}).name(${name}).check('create').allowed()`,
+    messageExpression: concat([
+      `${SERVICE_ACCOUNT_TOKEN_PATH}.serviceAccountName: you may not create a token for ServiceAccount "`,
+      { cel: name },
+      '" in namespace "',
+      { cel: NAMESPACE },
+      '"; ask for create on serviceaccounts/token for it or name a ServiceAccount you may use',
+    ]),
+    reason: 'Forbidden',
+  };
+}
+
 export function admissionValidations(
   definitions: readonly ProviderDefinition[] = PROVIDER_DEFINITIONS,
 ): Validation[] {
@@ -161,7 +184,7 @@ export function admissionPolicySpec(
         expression: "request.operation == 'CREATE' || object.spec != oldObject.spec",
       },
     ],
-    validations: admissionValidations(definitions),
+    validations: [...admissionValidations(definitions), serviceAccountTokenValidation()],
   };
 }
 

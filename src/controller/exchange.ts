@@ -11,7 +11,15 @@ import type { Clock } from '../policy/clock.ts';
 import { parseDuration } from '../policy/duration.ts';
 import { ProviderError, StateConflictError, type FailureKind } from '../errors/failure.ts';
 import type { SelectedProvider } from '../providers/registry.ts';
-import type { InputReference, Inputs, ProviderContext, StateStore, TokenSet } from '../providers/types.ts';
+import type {
+  InputReference,
+  Inputs,
+  MintedServiceAccountToken,
+  ProviderContext,
+  ServiceAccountTokenMinter,
+  StateStore,
+  TokenSet,
+} from '../providers/types.ts';
 import { contentDigest, ownershipOf, writtenKeysOf } from '../secrets/consumer.ts';
 import type { Warning } from './conditions.ts';
 import type { ReconcileContext, TokenMemory, WrittenToken } from './context.ts';
@@ -27,6 +35,11 @@ export type InputSource = (
 export interface ExchangeDeps {
   readInputs: InputSource;
   stateStore: (credential: ApiCredential) => StateStore;
+  /** TokenRequest in `namespace` (kube/service-account-token.ts); absent where no apiserver is. */
+  mintServiceAccountToken?: (
+    namespace: string,
+    request: Omit<Parameters<ServiceAccountTokenMinter>[0], 'signal'>,
+  ) => Promise<MintedServiceAccountToken>;
   http: Pick<HttpClientFactory, 'forCa'>;
   clock: Clock;
   redactor: SecretRedactor;
@@ -235,6 +248,17 @@ export class Exchanger {
       },
     );
     const ca = needs.caBundle ? inputs.get(needs.caBundle) : undefined;
+    const mint = this.#deps.mintServiceAccountToken;
+    // A minted assertion is a credential like an input: redacted from the moment it exists.
+    const mintServiceAccountToken: ServiceAccountTokenMinter | undefined = mint
+      ? async ({ signal, ...request }) => {
+          signal.throwIfAborted();
+          const minted = await mint(credential.metadata.namespace, request);
+          redactor.add(minted.token, key);
+          secrets.push(minted.token);
+          return minted;
+        }
+      : undefined;
     const { assumedLifetime } = spec.refresh;
     return {
       secrets,
@@ -248,6 +272,7 @@ export class Exchanger {
         keys: spec.secret.keys,
         assumedLifetimeMs: assumedLifetime !== undefined ? parseDuration(assumedLifetime) : undefined,
         current,
+        mintServiceAccountToken,
       },
     };
   }

@@ -18,7 +18,8 @@ import { SecretStateStore } from '../secrets/state.ts';
 import { apply, type ApplyDeps } from './apply.ts';
 import type { Caches, ReconcileContext, TokenMemory } from './context.ts';
 import { actionFields } from './debug-fields.ts';
-import { Exchanger, type ExchangeResult, type InputSource } from './exchange.ts';
+import { Exchanger, type ExchangeDeps, type ExchangeResult, type InputSource } from './exchange.ts';
+import { requestServiceAccountToken } from '../kube/service-account-token.ts';
 import { readInputs } from './inputs.ts';
 import { KubeWriter } from './kube-writer.ts';
 import { gather, releasesOnDelete, type RenewalOptions } from './observe.ts';
@@ -62,6 +63,7 @@ export interface ReconcilerDeps {
   writer?: Writer;
   readInputs?: InputSource;
   stateStore?: (credential: ApiCredential) => StateStore;
+  mintServiceAccountToken?: ExchangeDeps['mintServiceAccountToken'];
   /** For backoff jitter; Math.random by default. */
   random?: () => number;
 }
@@ -87,6 +89,10 @@ export class Reconciler {
       ...deps,
       readInputs: deps.readInputs ?? ((namespace, refs) => readInputs(core, namespace, refs)),
       stateStore: deps.stateStore ?? ((credential) => new SecretStateStore(core, credential)),
+      mintServiceAccountToken:
+        deps.mintServiceAccountToken ??
+        ((namespace, request) =>
+          requestServiceAccountToken(core, { ...request, namespace }, () => deps.clock.now())),
       memory: this.#memory,
     });
     const writer = deps.writer ?? new KubeWriter(deps.kubeConfig, deps.caches, deps.events);

@@ -7,6 +7,7 @@ import { hostAndPath } from '../http/url.ts';
 import { safeExcerpt } from '../errors/excerpt.ts';
 import { ProviderError } from '../errors/failure.ts';
 import { statusError } from '../errors/http-status.ts';
+import { answeredObject, fieldNames, parsedJson } from './answer-body.ts';
 import type { ProviderContext } from './types.ts';
 
 export const FIELD = 'spec.provider.idempiere';
@@ -89,12 +90,7 @@ function numberField(value: unknown, key: string): number | undefined {
 
 /** The plugin's ErrorBuilder body, when the answer is one. */
 export function errorBody(response: HttpResponse): { title?: string; detail?: string } {
-  let body: unknown;
-  try {
-    body = JSON.parse(response.text) as unknown;
-  } catch {
-    return {};
-  }
+  const body = parsedJson(response);
   const title = stringField(body, 'title');
   const detail = stringField(body, 'detail');
   return {
@@ -136,15 +132,7 @@ export function unexpectedAnswer(spec: IdempiereSpec, call: Call, response: Http
 
 /** A 200 body that should be a JSON object. */
 export function jsonObject(spec: IdempiereSpec, call: Call, response: HttpResponse): Record<string, unknown> {
-  const body = response.json();
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new ProviderError({
-      kind: 'transient',
-      reason: 'InvalidResponse',
-      message: `${target(spec, call)} answered ${response.status} with JSON that is not an object.`,
-    });
-  }
-  return body as Record<string, unknown>;
+  return answeredObject(response, target(spec, call));
 }
 
 function claim(token: string, name: string): number | undefined {
@@ -188,7 +176,7 @@ export function requireSession(spec: IdempiereSpec, call: Call, body: Record<str
   throw new ProviderError({
     kind: 'transient',
     reason: 'InvalidResponse',
-    message: `${target(spec, call)} answered 200 without ${missing.join(', ')} (fields: ${Object.keys(body).slice(0, 12).join(', ') || 'none'}).`,
+    message: `${target(spec, call)} answered 200 without ${missing.join(', ')} (fields: ${fieldNames(body, 12)}).`,
   });
 }
 

@@ -14,6 +14,7 @@
 //   6. a definite refusal (4xx: invalid or expired token) logs in at once; an unknown outcome
 //      (timeout, reset, abort, 5xx, an unreadable 200) leaves the intent and fails transiently, so
 //      the next attempt logs in.
+// Steps 2-4 are the shared rotation in refresh-rotation.ts.
 // A login spends nothing, so it needs no intent; its refresh token is stored before the access token
 // is returned.
 import { crashPoint } from '../testing/crash-points.ts';
@@ -21,7 +22,6 @@ import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { caBundleRef, httpUrl, userCredentialsRef } from '../api/fields.ts';
 import { namespaceOf } from '../kube/object-key.ts';
-import { resolveExpiry } from '../policy/expiry.ts';
 import { formatTime } from '../policy/time.ts';
 import { ProviderError, withMessage } from '../errors/failure.ts';
 import {
@@ -36,7 +36,9 @@ import {
 } from './idempiere-api.ts';
 import { login, type Credentials } from './idempiere-login.ts';
 import { declareNeeds, loginRefs } from './references.ts';
+import { hasIntent, rotateRefreshToken, type RotationCrashHooks } from './refresh-rotation.ts';
 import { defineProvider } from './definition.ts';
+import { issuedTokenSet } from './token-set.ts';
 import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';
 
 const idOrName = z.union([z.number().int().min(0), z.string().min(1).max(256)]);
@@ -148,9 +150,18 @@ async function passwordMatches(stored: string, password: string): Promise<boolea
 
 const iso = (ms: number): string => formatTime(ms, 'milliseconds');
 
-function intentFor(refreshToken: string): string {
-  return `refresh:${sha256(refreshToken).slice(0, 16)}`;
-}
+const INTENT_KEYS = { intent: K.intent, intentAt: K.intentAt };
+const CRASH_HOOKS: RotationCrashHooks = {
+  afterIntentWrite: () => {
+    crashPoint('idempiere:after-intent-write');
+  },
+  afterResponse: () => {
+    crashPoint('idempiere:after-refresh-response');
+  },
+  afterStateWrite: () => {
+    crashPoint('idempiere:after-state-write');
+  },
+};
 
 /** The state with this provider's keys replaced by `chain` (and so without an intent). */
 function chainState(
@@ -203,40 +214,17 @@ function outcomeUnknown(call: string, error: unknown): ProviderError {
 
 function tokenSet(token: string, requestStartedAt: number, context: ProviderContext): TokenSet {
   // iDempiere sends no expires_in: the JWT exp is all there is, and TTL 0 leaves even that out.
-  const expiry = resolveExpiry({
-    requestStartedAt,
-    receivedAt: context.clock.now(),
-    jwt: token,
-    assumedLifetimeMs: context.assumedLifetimeMs,
-  });
-  if (!expiry.ok) {
-    const arrivedDead = expiry.reason === 'ExpiredOnArrival';
-    throw new ProviderError({
-      kind: arrivedDead ? 'transient' : 'terminal',
-      reason: arrivedDead ? 'ExpiredOnArrival' : 'UnknownExpiry',
-      message:
-        `iDempiere: ${expiry.message}` +
-        (expiry.reason === 'NoExpiry'
-          ? ' (iDempiere leaves exp out when REST_TOKEN_EXPIRE_IN_MINUTES is 0.)'
-          : ''),
-    });
-  }
-  const tokens: TokenSet = {
-    data: {
-      [context.keys.token]: token,
-      [context.keys.tokenType]: 'Bearer',
-      [context.keys.expiresAt]: iso(expiry.expiresAt),
+  return issuedTokenSet(
+    { token, tokenType: 'Bearer', requestStartedAt, receivedAt: context.clock.now() },
+    context,
+    {
+      what: 'iDempiere',
+      advice: (reason) =>
+        reason === 'NoExpiry'
+          ? '(iDempiere leaves exp out when REST_TOKEN_EXPIRE_IN_MINUTES is 0.)'
+          : undefined,
     },
-    issuedAt: expiry.issuedAt,
-    expiresAt: expiry.expiresAt,
-    expirySource: expiry.source,
-  };
-  if (expiry.warning !== undefined) {
-    tokens.warnings = [
-      { reason: expiry.warningReason ?? 'ShortTokenLifetime', message: `iDempiere: ${expiry.warning}` },
-    ];
-  }
-  return tokens;
+  );
 }
 
 export class IdempiereProvider implements TokenProvider<IdempiereSpec> {
@@ -293,7 +281,7 @@ export class IdempiereProvider implements TokenProvider<IdempiereSpec> {
     context: ProviderContext,
   ): Promise<Chain | undefined> {
     // A recorded intent: the last refresh's outcome is unknown, and a replay would be a breach.
-    if (state[K.intent] !== undefined) return undefined;
+    if (hasIntent(state, INTENT_KEYS)) return undefined;
     const refreshToken = state[K.refreshToken];
     const clientId = integer(state[K.clientId]);
     const userId = integer(state[K.userId]);
@@ -325,57 +313,46 @@ export class IdempiereProvider implements TokenProvider<IdempiereSpec> {
       path: 'auth/refresh',
       json: { refresh_token: chain.refreshToken, clientId: chain.clientId, userId: chain.userId },
     };
-    if (context.signal.aborted) {
-      throw new ProviderError({
-        kind: 'transient',
-        reason: 'Aborted',
-        message: `${target(spec, call)}: the attempt was cancelled before the refresh token was sent; nothing was sent.`,
-      });
-    }
     const now = context.clock.now();
-    // Fenced: a StateConflictError here means another replica is at work, and nothing was sent.
-    await context.state.write({
-      ...state,
-      [K.intent]: intentFor(chain.refreshToken),
-      [K.intentAt]: iso(now),
+    const outcome = await rotateRefreshToken<{ token: string; refreshToken: string }, true>({
+      context,
+      state,
+      refreshToken: chain.refreshToken,
+      keys: INTENT_KEYS,
+      crashHooks: CRASH_HOOKS,
+      target: target(spec, call),
+      exchange: async () => {
+        const response = await send(spec, context, call);
+        if (response.status !== 200) {
+          if (refusedForSure(response.status)) return { refused: true };
+          throw unexpectedAnswer(spec, call, response);
+        }
+        const body = jsonObject(spec, call, response);
+        const token = stringField(body, 'token');
+        const refreshToken = stringField(body, 'refresh_token');
+        if (!token || !refreshToken) {
+          throw new ProviderError({
+            kind: 'transient',
+            reason: 'InvalidResponse',
+            message: `${target(spec, call)} answered 200 without token and refresh_token (fields: ${Object.keys(body).slice(0, 12).join(', ') || 'none'}).`,
+          });
+        }
+        return { rotated: { token, refreshToken } };
+      },
+      outcomeUnknown: (error) => outcomeUnknown(target(spec, call), error),
+      nextState: (rotated) =>
+        chainState(state, {
+          refreshToken: rotated.refreshToken,
+          clientId: chain.clientId,
+          userId: chain.userId,
+          passwordHash: chain.passwordHash,
+          loginHash,
+          loginAt: iso(chain.loginAt),
+          refreshedAt: iso(now),
+        }),
     });
-    crashPoint('idempiere:after-intent-write');
-
-    let fresh: { token: string; refreshToken: string };
-    try {
-      const response = await send(spec, context, call);
-      if (response.status !== 200) {
-        if (refusedForSure(response.status)) return undefined;
-        throw unexpectedAnswer(spec, call, response);
-      }
-      const body = jsonObject(spec, call, response);
-      const token = stringField(body, 'token');
-      const refreshToken = stringField(body, 'refresh_token');
-      if (!token || !refreshToken) {
-        throw new ProviderError({
-          kind: 'transient',
-          reason: 'InvalidResponse',
-          message: `${target(spec, call)} answered 200 without token and refresh_token (fields: ${Object.keys(body).slice(0, 12).join(', ') || 'none'}).`,
-        });
-      }
-      fresh = { token, refreshToken };
-    } catch (error) {
-      throw outcomeUnknown(target(spec, call), error);
-    }
-    crashPoint('idempiere:after-refresh-response');
-    // On failure the intent stays recorded: the next attempt logs in rather than replaying.
-    await context.state.write(
-      chainState(state, {
-        refreshToken: fresh.refreshToken,
-        clientId: chain.clientId,
-        userId: chain.userId,
-        passwordHash: chain.passwordHash,
-        loginHash,
-        loginAt: iso(chain.loginAt),
-        refreshedAt: iso(now),
-      }),
-    );
-    crashPoint('idempiere:after-state-write');
+    if ('refused' in outcome) return undefined;
+    const fresh = outcome.rotated;
     return tokenSet(fresh.token, now, context);
   }
 

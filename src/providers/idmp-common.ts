@@ -6,6 +6,7 @@ import { safeExcerpt } from '../errors/excerpt.ts';
 import { formatDuration } from '../policy/duration.ts';
 import { MAX_LIFETIME_MS } from '../policy/expiry.ts';
 import type { StatusAnswer } from '../errors/http-status.ts';
+import { isJsonObject, parsedJson } from './answer-body.ts';
 
 /** `{baseUrl}{path}` without a doubled slash; path starts with '/' and may carry a query. */
 export function idmpUrl(baseUrl: string, path: string): string {
@@ -14,14 +15,8 @@ export function idmpUrl(baseUrl: string, path: string): string {
 
 /** The answer's JSON object, or undefined when it is not one (HTML error pages, empty bodies). */
 export function jsonObject(response: HttpResponse): Record<string, unknown> | undefined {
-  try {
-    const body = JSON.parse(response.text) as unknown;
-    return typeof body === 'object' && body !== null && !Array.isArray(body)
-      ? (body as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
+  const body = parsedJson(response);
+  return isJsonObject(body) ? body : undefined;
 }
 
 /**

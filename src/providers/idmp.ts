@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { caBundleRef, httpUrl, userCredentialsRef } from '../api/fields.ts';
 import type { HttpResponse } from '../http/client.ts';
-import { expiryWarnings, resolveExpiry } from '../policy/expiry.ts';
+import type { ExpiryErrorReason } from '../policy/expiry.ts';
 import { ProviderError } from '../errors/failure.ts';
 import { statusError } from '../errors/http-status.ts';
 import { hostAndPath } from '../http/url.ts';
@@ -17,9 +17,11 @@ import {
   otherLoginField,
   type LoginField,
 } from './idmp-login-field.ts';
-import { idmpAnswer, idmpRateLimitedMessage, idmpSaid, idmpUrl, jsonObject } from './idmp-common.ts';
+import { idmpAnswer, idmpRateLimitedMessage, idmpSaid, idmpUrl } from './idmp-common.ts';
 import { declareNeeds, loginRefs } from './references.ts';
 import { defineProvider } from './definition.ts';
+import { answeredObject, fieldNames } from './answer-body.ts';
+import { issuedTokenSet } from './token-set.ts';
 import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';
 
 export const idmpSchema = z
@@ -120,16 +122,7 @@ export class IdmpProvider implements TokenProvider<IdmpSpec> {
     if (response.status < 200 || response.status >= 300)
       throw loginError(response, response.status, endpoint, said(), secret, spec, tried);
 
-    const body = jsonObject(response);
-    if (body === undefined) {
-      // json() throws the transient InvalidResponse that says what came back instead.
-      response.json();
-      throw new ProviderError({
-        kind: 'transient',
-        reason: 'InvalidResponse',
-        message: `IDMP login at ${endpoint} answered ${response.status} with JSON that is not an object.`,
-      });
-    }
+    const body = answeredObject(response, `IDMP login at ${endpoint}`);
     const token = tokenOf(body);
     if (token === undefined) {
       // The documented envelope may carry an error with HTTP 200: judge it by its own code.
@@ -137,51 +130,28 @@ export class IdmpProvider implements TokenProvider<IdmpSpec> {
       if (code >= 400 && code < 600) {
         throw loginError(response, code, endpoint, said(), secret, spec, tried);
       }
-      const fields = Object.keys(body).slice(0, 10).join(', ') || 'none';
       throw new ProviderError({
         kind: 'transient',
         reason: 'InvalidResponse',
-        message: `IDMP login at ${endpoint} answered ${response.status} without a token (fields: ${fields}).`,
+        message: `IDMP login at ${endpoint} answered ${response.status} without a token (fields: ${fieldNames(body)}).`,
       });
     }
 
-    const expiry = resolveExpiry({
-      requestStartedAt: startedAt,
-      receivedAt,
-      jwt: token,
-      assumedLifetimeMs: context.assumedLifetimeMs,
+    return issuedTokenSet({ token, tokenType: 'Bearer', requestStartedAt: startedAt, receivedAt }, context, {
+      what: `IDMP login at ${endpoint}`,
+      warningsFrom: 'IDMP login',
+      advice: idmpExpiryAdvice,
     });
-    if (!expiry.ok) {
-      if (expiry.reason === 'ExpiredOnArrival') {
-        // A clock problem or a stale token: a later login may do better, so back off and retry.
-        throw new ProviderError({
-          kind: 'transient',
-          reason: 'ExpiredOnArrival',
-          message: `IDMP login at ${endpoint}: ${expiry.message}`,
-        });
-      }
-      throw new ProviderError({
-        kind: 'terminal',
-        reason: 'UnknownExpiry',
-        message:
-          `IDMP login at ${endpoint}: ${expiry.message} IDMP tokens live tda.jwt.ttl seconds ` +
-          '(default 604800, i.e. 168h); set spec.refresh.assumedLifetime to that value or less.',
-      });
-    }
-    const tokenSet: TokenSet = {
-      data: {
-        [context.keys.token]: token,
-        [context.keys.tokenType]: 'Bearer',
-        [context.keys.expiresAt]: new Date(expiry.expiresAt).toISOString(),
-      },
-      issuedAt: expiry.issuedAt,
-      expiresAt: expiry.expiresAt,
-      expirySource: expiry.source,
-    };
-    const warnings = expiryWarnings(expiry, 'IDMP login');
-    if (warnings.length > 0) tokenSet.warnings = warnings;
-    return tokenSet;
   }
+}
+
+/** A clock problem or a stale token needs no advice (a later login may do better); a missing expiry does. */
+function idmpExpiryAdvice(reason: ExpiryErrorReason): string | undefined {
+  if (reason === 'ExpiredOnArrival') return undefined;
+  return (
+    'IDMP tokens live tda.jwt.ttl seconds (default 604800, i.e. 168h); set spec.refresh.assumedLifetime ' +
+    'to that value or less.'
+  );
 }
 
 /** `status` is the HTTP status, or the envelope's code when IDMP reported an error inside a 200. */

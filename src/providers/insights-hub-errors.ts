@@ -5,6 +5,7 @@ import type { HttpResponse } from '../http/client.ts';
 import { safeExcerpt } from '../errors/excerpt.ts';
 import { ProviderError, type FailureKind } from '../errors/failure.ts';
 import { rateLimitedError, statusError, type StatusAnswer } from '../errors/http-status.ts';
+import { isJsonObject, parsedJson } from './answer-body.ts';
 
 export const FIELD = 'spec.provider.insightsHub';
 
@@ -14,15 +15,11 @@ export interface MdspError {
   message?: string;
 }
 
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** The first entry of an `errors` array, fields sanitized; undefined when there is none. */
 export function mdspErrorOf(value: unknown): MdspError | undefined {
-  const errors = isRecord(value) ? value.errors : undefined;
+  const errors = isJsonObject(value) ? value.errors : undefined;
   const first: unknown = Array.isArray(errors) ? errors[0] : undefined;
-  if (!isRecord(first)) return undefined;
+  if (!isJsonObject(first)) return undefined;
   const text = (field: unknown, max: number): string | undefined =>
     typeof field === 'string' && field.trim() !== '' ? safeExcerpt(field, undefined, max) : undefined;
   // Codes are dotted names (mdsp.core.generic.tooManyRequests): kept whole, since safeExcerpt would
@@ -42,13 +39,7 @@ export function describeMdsp(error: MdspError): string {
 
 /** What the server said in a non-success answer, safe to show. */
 export function said(response: HttpResponse): string {
-  let body: unknown;
-  try {
-    body = JSON.parse(response.text) as unknown;
-  } catch {
-    body = undefined;
-  }
-  const mdsp = mdspErrorOf(body);
+  const mdsp = mdspErrorOf(parsedJson(response));
   return mdsp ? describeMdsp(mdsp) : safeExcerpt(response.text, response.headers['content-type']);
 }
 

@@ -39,7 +39,6 @@ import {
   entryError,
   invalidCredentials,
   isBatchLimit,
-  isRecord,
   mdspErrorOf,
   rateLimited,
   said,
@@ -69,6 +68,8 @@ import {
 } from './insights-hub-retry.ts';
 import { clientCredentialRefs, declareNeeds } from './references.ts';
 import { defineProvider } from './definition.ts';
+import { fieldNames, isJsonObject } from './answer-body.ts';
+import { expiryError } from './token-set.ts';
 import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';
 
 export const insightsHubSchema = z
@@ -134,6 +135,10 @@ const defaultSleep = (ms: number, signal: AbortSignal): Promise<void> => sleepFo
 
 type TenantResult = { ok: true; token: TenantToken } | { ok: false; tenant: string; error: ProviderError };
 
+type TimedAnswer =
+  | { ok: true; response: HttpResponse; startedAt: number; receivedAt: number }
+  | { ok: false; error: ProviderError };
+
 type Mode = { kind: 'single'; tenant: string } | { kind: 'list'; tenants: string[] } | { kind: 'all' };
 
 function refs(spec: InsightsHubSpec): { clientId: InputReference; clientSecret: InputReference } {
@@ -173,6 +178,11 @@ function forTenant(tenant: string, error: ProviderError): ProviderError {
   return error.message.startsWith(`tenant ${tenant}:`)
     ? error
     : withMessage(error, `tenant ${tenant}: ${error.message}`);
+}
+
+/** Every tenant of a call that failed as a whole, each with the error as it sees it. */
+function eachFailed(tenants: readonly string[], error: ProviderError): TenantResult[] {
+  return tenants.map((tenant) => failure(tenant, forTenant(tenant, error)));
 }
 
 function chunk<T>(items: readonly T[], size: number): T[][] {
@@ -460,6 +470,18 @@ class Round {
     return this.#context.http.request({ ...request, headers, signal: this.#context.signal });
   }
 
+  /** One POST, our clock read before and after it; a client error to record per tenant comes back instead. */
+  async #timedPost(url: string, json: unknown): Promise<TimedAnswer> {
+    const startedAt = this.#context.clock.now();
+    let response: HttpResponse;
+    try {
+      response = await this.#send({ method: 'POST', url, json });
+    } catch (error) {
+      return { ok: false, error: this.#recoverable(error) };
+    }
+    return { ok: true, response, startedAt, receivedAt: this.#context.clock.now() };
+  }
+
   /** A client error (transport, unreadable body) to record per tenant; an abort or a bug ends the round. */
   #recoverable(error: unknown): ProviderError {
     if (this.#context.signal.aborted || !ProviderError.is(error)) throw error;
@@ -468,20 +490,15 @@ class Round {
 
   /** oauth/token for one tenant. Throws what no other tenant could get past (401, 429, 400, 404). */
   async #token(tenant: string): Promise<TenantResult> {
-    const url = `${this.#root}/oauth/token`;
     const { appName, appVersion, hostTenant } = this.#spec;
-    const startedAt = this.#context.clock.now();
-    let response: HttpResponse;
-    try {
-      response = await this.#send({
-        method: 'POST',
-        url,
-        json: { appName, appVersion, hostTenant, userTenant: tenant },
-      });
-    } catch (error) {
-      return failure(tenant, forTenant(tenant, this.#recoverable(error)));
-    }
-    const receivedAt = this.#context.clock.now();
+    const sent = await this.#timedPost(`${this.#root}/oauth/token`, {
+      appName,
+      appVersion,
+      hostTenant,
+      userTenant: tenant,
+    });
+    if (!sent.ok) return failure(tenant, forTenant(tenant, sent.error));
+    const { response, startedAt, receivedAt } = sent;
     const endpoint = this.#site.endpoint;
     if (response.status === 200) {
       try {
@@ -506,9 +523,9 @@ class Round {
     receivedAt: number,
     endpoint: string,
   ): TenantResult {
-    const accessToken = isRecord(body) ? body.access_token : undefined;
-    if (!isRecord(body) || typeof accessToken !== 'string' || accessToken === '') {
-      const fields = isRecord(body) ? Object.keys(body).slice(0, 10).join(', ') || 'none' : 'not an object';
+    const accessToken = isJsonObject(body) ? body.access_token : undefined;
+    if (!isJsonObject(body) || typeof accessToken !== 'string' || accessToken === '') {
+      const fields = isJsonObject(body) ? fieldNames(body) : 'not an object';
       return failure(
         tenant,
         new ProviderError({
@@ -527,16 +544,8 @@ class Round {
       jwt: accessToken,
       assumedLifetimeMs: this.#context.assumedLifetimeMs,
     });
-    if (!expiry.ok) {
-      return failure(
-        tenant,
-        new ProviderError({
-          kind: expiry.reason === 'ExpiredOnArrival' ? 'transient' : 'terminal',
-          reason: expiry.reason === 'ExpiredOnArrival' ? expiry.reason : 'UnknownExpiry',
-          message: `tenant ${tenant}: ${endpoint}: ${expiry.message}`,
-        }),
-      );
-    }
+    // Per tenant, and an unreadable expires_in is one more UnknownExpiry here.
+    if (!expiry.ok) return failure(tenant, expiryError(expiry, { what: `tenant ${tenant}: ${endpoint}` }));
     return {
       ok: true,
       token: {
@@ -613,7 +622,7 @@ class Round {
           ? ' more often than this round could wait out.'
           : ` and asked to wait ${Math.ceil(waitMs / 1000)} s, longer than this round can wait (at most ${MAX_IN_ROUND_WAIT_MS / 1000} s, within the provider timeout).`),
     });
-    return batch.map((tenant) => failure(tenant, forTenant(tenant, error)));
+    return eachFailed(batch, error);
   }
 
   /** oauthTokens for one batch. Throws for a 429 and for what every batch would run into. */
@@ -621,19 +630,14 @@ class Round {
     const url = `${this.#root}/oauthTokens`;
     const endpoint = hostAndPath(url);
     const { appName, appVersion, hostTenant } = this.#spec;
-    const startedAt = this.#context.clock.now();
-    let response: HttpResponse;
-    try {
-      response = await this.#send({
-        method: 'POST',
-        url,
-        json: { appName, appVersion, hostTenantId: hostTenant, userTenantIds: batch },
-      });
-    } catch (error) {
-      const cause = this.#recoverable(error);
-      return batch.map((tenant) => failure(tenant, forTenant(tenant, cause)));
-    }
-    const receivedAt = this.#context.clock.now();
+    const sent = await this.#timedPost(url, {
+      appName,
+      appVersion,
+      hostTenantId: hostTenant,
+      userTenantIds: batch,
+    });
+    if (!sent.ok) return eachFailed(batch, sent.error);
+    const { response, startedAt, receivedAt } = sent;
     if (response.status === 200) return this.#entries(batch, response, startedAt, receivedAt, endpoint);
     if (response.status === 401) throw invalidCredentials(response, { ...this.#site, endpoint });
     if (response.status === 429) throw rateLimited(response, endpoint);
@@ -651,7 +655,7 @@ class Round {
         } catch (error) {
           // A 429 here must not throw away the tokens this batch already got.
           if (!ProviderError.is(error) || error.kind !== 'rate-limited') throw error;
-          for (const rest of batch.slice(index)) results.push(failure(rest, forTenant(rest, error)));
+          results.push(...eachFailed(batch.slice(index), error));
           break;
         }
       }
@@ -659,7 +663,7 @@ class Round {
     }
     const error = unexpected(response, endpoint);
     if (error.kind !== 'transient') throw error;
-    return batch.map((tenant) => failure(tenant, forTenant(tenant, error)));
+    return eachFailed(batch, error);
   }
 
   #entries(
@@ -673,29 +677,28 @@ class Round {
     try {
       body = response.json();
     } catch (error) {
-      const cause = this.#recoverable(error);
-      return batch.map((tenant) => failure(tenant, forTenant(tenant, cause)));
+      return eachFailed(batch, this.#recoverable(error));
     }
     // Samples page: {"oauthTokens":[{"userTenantId","token":{…}}]}; the notes call it likely, not certain.
-    const list: unknown = Array.isArray(body) ? body : isRecord(body) ? body.oauthTokens : undefined;
+    const list: unknown = Array.isArray(body) ? body : isJsonObject(body) ? body.oauthTokens : undefined;
     if (!Array.isArray(list)) {
-      const fields = isRecord(body) ? Object.keys(body).slice(0, 10).join(', ') || 'none' : 'not an object';
+      const fields = isJsonObject(body) ? fieldNames(body) : 'not an object';
       const error = new ProviderError({
         kind: 'transient',
         reason: 'InvalidResponse',
         message: `${endpoint} answered 200 without an oauthTokens list (fields: ${fields}).`,
       });
-      return batch.map((tenant) => failure(tenant, forTenant(tenant, error)));
+      return eachFailed(batch, error);
     }
     const wanted = new Set(batch);
     const byTenant = new Map<string, TenantResult>();
     for (const entry of list) {
-      if (!isRecord(entry)) continue;
+      if (!isJsonObject(entry)) continue;
       const id = entry.userTenantId ?? entry.userTenant;
       if (typeof id !== 'string' || !wanted.has(id) || byTenant.has(id)) continue;
       const mdsp = mdspErrorOf(entry);
-      if (isRecord(entry.token) || 'access_token' in entry) {
-        const token: unknown = isRecord(entry.token) ? entry.token : entry;
+      if (isJsonObject(entry.token) || 'access_token' in entry) {
+        const token: unknown = isJsonObject(entry.token) ? entry.token : entry;
         byTenant.set(id, this.#parseToken(id, token, startedAt, receivedAt, endpoint));
       } else if (mdsp) {
         byTenant.set(id, failure(id, entryError(id, mdsp, this.#spec)));
@@ -759,9 +762,9 @@ class Round {
     const response = await this.#send({ method: 'GET', url }, bearer);
     if (response.status === 200) {
       const body = response.json();
-      const list = isRecord(body) ? body.userTenants : undefined;
+      const list = isJsonObject(body) ? body.userTenants : undefined;
       const ids = Array.isArray(list)
-        ? list.map((entry: unknown) => (isRecord(entry) ? entry.id : undefined))
+        ? list.map((entry: unknown) => (isJsonObject(entry) ? entry.id : undefined))
         : undefined;
       if (!ids?.every((id): id is string => typeof id === 'string' && id !== '')) {
         throw new ProviderError({
@@ -770,7 +773,7 @@ class Round {
           message: `${endpoint} (page ${page}) answered 200 without the expected userTenants[].id.`,
         });
       }
-      const size = isRecord(body) && isRecord(body.page) ? body.page.size : undefined;
+      const size = isJsonObject(body) && isJsonObject(body.page) ? body.page.size : undefined;
       // The seed's sample sends size 0: only a positive size says anything.
       return typeof size === 'number' && Number.isInteger(size) && size > 0 ? { ids, size } : { ids };
     }

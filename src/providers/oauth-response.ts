@@ -2,10 +2,11 @@
 // speaks OAuth 2.0 (oauth2, tapdata): success bodies, error bodies, and what each error means for us.
 import type { HttpResponse } from '../http/client.ts';
 import { hostAndPath } from '../http/url.ts';
-import { expiryWarnings, resolveExpiry } from '../policy/expiry.ts';
 import { ProviderError, type FailureKind } from '../errors/failure.ts';
 import { statusError } from '../errors/http-status.ts';
 import { excerpt, safeExcerpt } from '../errors/excerpt.ts';
+import { answeredObject, fieldNames, parsedJson } from './answer-body.ts';
+import { issuedTokenSet } from './token-set.ts';
 import type { ProviderContext, TokenSet } from './types.ts';
 
 /** RFC 6749 error codes → condition reason, and whether retrying can help. */
@@ -71,12 +72,7 @@ function safeString(value: unknown, max = 300): string | undefined {
 /** Turns any non-success answer of a token endpoint into a ProviderError a user can act on. */
 export function tokenEndpointError(response: HttpResponse, url: string, where: string): ProviderError {
   const endpoint = hostAndPath(url);
-  let body: unknown;
-  try {
-    body = JSON.parse(response.text) as unknown;
-  } catch {
-    body = undefined;
-  }
+  const body = parsedJson(response);
   const code = safeString((body as { error?: unknown } | undefined)?.error, 64);
   const rawDescription = (body as { error_description?: unknown } | undefined)?.error_description;
   // Servers quote tokens and assertions in descriptions and error pages: cut them out first.
@@ -128,54 +124,28 @@ export function tokenSetFromResponse(
   requestStartedAt: number,
 ): TokenSet {
   const endpoint = hostAndPath(url);
-  const body = response.json();
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new ProviderError({
-      kind: 'transient',
-      reason: 'InvalidResponse',
-      message: `${endpoint} answered 200 with JSON that is not an object.`,
-    });
-  }
-  const token = (body as { access_token?: unknown }).access_token;
+  const body = answeredObject(response, endpoint);
+  const token = body.access_token;
   if (typeof token !== 'string' || token === '') {
-    const fields = Object.keys(body).slice(0, 10).join(', ') || 'none';
     throw new ProviderError({
       kind: 'transient',
       reason: 'InvalidResponse',
-      message: `${endpoint} answered 200 without an access_token (fields: ${fields}).`,
+      message: `${endpoint} answered 200 without an access_token (fields: ${fieldNames(body)}).`,
     });
   }
-  const tokenType = safeString((body as { token_type?: unknown }).token_type, 32) ?? 'Bearer';
-  const expiry = resolveExpiry({
-    requestStartedAt,
-    receivedAt: context.clock.now(),
-    expiresIn: (body as { expires_in?: unknown }).expires_in,
-    jwt: token,
-    assumedLifetimeMs: context.assumedLifetimeMs,
-  });
-  if (!expiry.ok) {
-    // A token dead on arrival is a clock or caching problem a later request may not have: retry.
-    const arrivedDead = expiry.reason === 'ExpiredOnArrival';
-    throw new ProviderError({
-      kind: arrivedDead ? 'transient' : 'terminal',
-      // An unreadable expires_in that nothing could stand in for says so in its own reason.
-      reason: arrivedDead || expiry.reason === 'InvalidExpiresIn' ? expiry.reason : 'UnknownExpiry',
-      message: `${endpoint}: ${expiry.message}`,
-    });
-  }
-  const tokenSet: TokenSet = {
-    data: {
-      [context.keys.token]: token,
-      [context.keys.tokenType]: normalizeTokenType(tokenType),
-      [context.keys.expiresAt]: new Date(expiry.expiresAt).toISOString(),
+  const tokenType = safeString(body.token_type, 32) ?? 'Bearer';
+  return issuedTokenSet(
+    {
+      token,
+      tokenType: normalizeTokenType(tokenType),
+      requestStartedAt,
+      receivedAt: context.clock.now(),
+      expiresIn: body.expires_in,
     },
-    issuedAt: expiry.issuedAt,
-    expiresAt: expiry.expiresAt,
-    expirySource: expiry.source,
-  };
-  const warnings = expiryWarnings(expiry, endpoint);
-  if (warnings.length > 0) tokenSet.warnings = warnings;
-  return tokenSet;
+    context,
+    // An unreadable expires_in that nothing could stand in for says so in its own reason.
+    { what: endpoint, keepInvalidExpiresIn: true },
+  );
 }
 
 /** "bearer" and "BEARER" are the same scheme (RFC 6750); consumers get the canonical spelling. */

@@ -1,5 +1,6 @@
 // OAuth 2.0 client credentials (RFC 6749 §4.4) against any standard server; Keycloak is the reference.
-// Client authentication: client_secret_basic, client_secret_post, or private_key_jwt (RFC 7523).
+// Client authentication: client_secret_basic, client_secret_post, private_key_jwt (RFC 7523), or a
+// ServiceAccount token as the assertion (service_account_token, client-assertion.ts).
 import { randomUUID } from 'node:crypto';
 import { SignJWT, importPKCS8, type CryptoKey, type KeyObject } from 'jose';
 import { z } from 'zod';
@@ -10,7 +11,15 @@ import { namespaceOf } from '../kube/object-key.ts';
 import { ProviderError } from '../errors/failure.ts';
 import { excerpt } from '../errors/excerpt.ts';
 import { tokenEndpointError, tokenSetFromResponse } from './oauth-response.ts';
+import { addServiceAccountAssertion, serviceAccountTokenSchema } from './client-assertion.ts';
 import { clientCredentialRefs, declareNeeds, secretKeyRef } from './references.ts';
+import {
+  OAUTH2_REFRESH_STATE_KEYS,
+  obtainByRefreshToken,
+  refreshTokenInput,
+  refreshTokenRefSchema,
+  type RefreshTokenRef,
+} from './oauth2-refresh.ts';
 import { defineProvider } from './definition.ts';
 import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';
 
@@ -21,9 +30,12 @@ export const oauth2Schema = z
       'Issuer; the token endpoint is found through {issuer}/.well-known/openid-configuration.',
     ).optional(),
     clientAuth: z
-      .enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt'])
+      .enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'service_account_token', 'none'])
       .default('client_secret_basic')
-      .meta({ description: 'How the client authenticates to the token endpoint (RFC 6749 §2.3, RFC 7523).' }),
+      .meta({
+        description:
+          'How the client authenticates to the token endpoint (RFC 6749 §2.3, RFC 7523). none: a public client (client_id only), for refreshTokenRef.',
+      }),
     credentialsRef: z
       .object({
         name: objectName('Name of a Secret in the ApiCredential namespace.'),
@@ -34,7 +46,12 @@ export const oauth2Schema = z
         ),
         privateKeyKey: secretKey('private_key', 'Key of the PEM private key (private_key_jwt).'),
       })
-      .meta({ description: 'Secret holding the client id and its secret or private key.' }),
+      .optional()
+      .meta({
+        description:
+          'Secret holding the client id and its secret or private key (not used by service_account_token).',
+      }),
+    serviceAccountToken: serviceAccountTokenSchema.optional(),
     signingAlgorithm: z
       .enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'])
       .optional()
@@ -59,6 +76,7 @@ export const oauth2Schema = z
       description:
         'Extra form parameters for the token request. Not for secrets: they are visible in the spec.',
     }),
+    refreshTokenRef: refreshTokenRefSchema.optional(),
     caBundleRef: caBundleRef.optional(),
     revokeOnDelete: z.boolean().default(true).meta({
       description:
@@ -74,9 +92,23 @@ export const oauth2Schema = z
         message: 'set exactly one of tokenUrl or issuerUrl',
       },
       {
+        rule: "has(self.credentialsRef) || self.clientAuth == 'service_account_token'",
+        message: 'credentialsRef is required unless clientAuth is service_account_token',
+      },
+      {
+        rule: "has(self.serviceAccountToken) == (self.clientAuth == 'service_account_token')",
+        message: 'serviceAccountToken is set exactly when clientAuth is service_account_token',
+        fieldPath: '.serviceAccountToken',
+      },
+      {
         rule: "!has(self.signingAlgorithm) || self.clientAuth == 'private_key_jwt'",
         message: 'signingAlgorithm applies only to clientAuth private_key_jwt',
         fieldPath: '.signingAlgorithm',
+      },
+      {
+        rule: "self.clientAuth != 'none' || has(self.refreshTokenRef)",
+        message: 'clientAuth none (a public client) applies only with refreshTokenRef',
+        fieldPath: '.clientAuth',
       },
     ),
   });
@@ -91,6 +123,7 @@ const RESERVED_PARAMS = new Set([
   'client_assertion',
   'client_assertion_type',
   'scope',
+  'refresh_token',
 ]);
 const DISCOVERY_TTL_MS = 60 * 60_000;
 
@@ -104,12 +137,24 @@ interface Discovered {
   at: number;
 }
 
+type CredentialsRef = NonNullable<Oauth2Spec['credentialsRef']>;
+
+/** credentialsRef, which the schema's CEL rule makes required for every clientAuth that reads a Secret. */
+function credentialsRefOf(spec: Oauth2Spec): CredentialsRef {
+  if (spec.credentialsRef) return spec.credentialsRef;
+  throw new ProviderError({
+    kind: 'terminal',
+    reason: 'InvalidSpec',
+    message: `${FIELD}.credentialsRef is required for clientAuth ${spec.clientAuth}.`,
+  });
+}
+
 function refs(spec: Oauth2Spec): {
   clientId: InputReference;
   clientSecret: InputReference;
   privateKey: InputReference;
 } {
-  const ref = spec.credentialsRef;
+  const ref = credentialsRefOf(spec);
   return {
     ...clientCredentialRefs(FIELD, ref),
     privateKey: secretKeyRef(`${FIELD}.credentialsRef`, ref.name, ref.privateKeyKey, 'privateKeyKey'),
@@ -142,8 +187,23 @@ async function signingKey(pem: string, algorithm: string, where: string): Promis
   }
 }
 
+function invalidSpec(message: string): ProviderError {
+  return new ProviderError({ kind: 'terminal', reason: 'InvalidSpec', message });
+}
+
+/** What the server judged when it refused the client, for the token endpoint's error message. */
+function clientWhere(spec: Oauth2Spec, namespace?: string): string {
+  const prefix = namespace ? `${namespace}/` : '';
+  if (spec.clientAuth === 'service_account_token' && spec.serviceAccountToken) {
+    return `the token of ServiceAccount ${prefix}${spec.serviceAccountToken.serviceAccountName} (${FIELD}.serviceAccountToken)`;
+  }
+  return `Secret ${prefix}${spec.credentialsRef?.name ?? ''}`;
+}
+
 export class OAuth2Provider implements TokenProvider<Oauth2Spec> {
   readonly name = 'oauth2' as const;
+  /** Refresh-token mode keeps the live refresh token in the state Secret. */
+  readonly secretStateKeys = [OAUTH2_REFRESH_STATE_KEYS.refreshToken];
   readonly #discovered = new Map<string, Discovered>();
 
   needs(spec: Oauth2Spec): ProviderNeeds {
@@ -157,8 +217,13 @@ export class OAuth2Provider implements TokenProvider<Oauth2Spec> {
   }
 
   inputs(spec: Oauth2Spec): InputReference[] {
+    if (spec.clientAuth === 'service_account_token') return [];
     const { clientId, clientSecret, privateKey } = refs(spec);
-    return [clientId, spec.clientAuth === 'private_key_jwt' ? privateKey : clientSecret];
+    // A public client (none) proves nothing but its id.
+    const clientKey =
+      spec.clientAuth === 'none' ? [] : [spec.clientAuth === 'private_key_jwt' ? privateKey : clientSecret];
+    const refreshToken = spec.refreshTokenRef ? [refreshTokenInput(FIELD, spec.refreshTokenRef)] : [];
+    return [clientId, ...clientKey, ...refreshToken];
   }
 
   async obtain(spec: Oauth2Spec, context: ProviderContext): Promise<TokenSet> {
@@ -172,6 +237,8 @@ export class OAuth2Provider implements TokenProvider<Oauth2Spec> {
       }
     }
     const endpoints = await this.#endpoints(spec, context.http, context.clock.now(), context.signal);
+    if (spec.refreshTokenRef)
+      return this.#obtainByRefreshToken(spec, spec.refreshTokenRef, endpoints, context);
     const form: Record<string, string> = { grant_type: 'client_credentials', ...spec.extraParams };
     if (spec.scopes?.length) form.scope = spec.scopes.join(' ');
     if (spec.audience) form.audience = spec.audience;
@@ -187,9 +254,33 @@ export class OAuth2Provider implements TokenProvider<Oauth2Spec> {
       headers,
       signal: context.signal,
     });
-    const where = `Secret ${namespaceOf(context.credential)}/${spec.credentialsRef.name}`;
+    const where = clientWhere(spec, namespaceOf(context.credential));
     if (response.status !== 200) throw tokenEndpointError(response, endpoints.token, where);
     return tokenSetFromResponse(response, endpoints.token, context, startedAt);
+  }
+
+  /** Refresh-token mode (oauth2-refresh.ts), with this provider's endpoints and client authentication. */
+  #obtainByRefreshToken(
+    spec: Oauth2Spec,
+    ref: RefreshTokenRef,
+    endpoints: Endpoints,
+    context: ProviderContext,
+  ): Promise<TokenSet> {
+    const params: Record<string, string> = { ...spec.extraParams };
+    if (spec.scopes?.length) params.scope = spec.scopes.join(' ');
+    if (spec.audience) params.audience = spec.audience;
+    if (spec.resource) params.resource = spec.resource;
+    return obtainByRefreshToken(
+      {
+        field: FIELD,
+        ref,
+        tokenUrl: endpoints.token,
+        params,
+        authenticate: (form, headers) => this.#authenticate(spec, context, endpoints.token, form, headers),
+        clientWhere: clientWhere(spec, namespaceOf(context.credential)),
+      },
+      context,
+    );
   }
 
   async release(spec: Oauth2Spec, context: ProviderContext): Promise<'released' | 'unsupported'> {
@@ -209,7 +300,7 @@ export class OAuth2Provider implements TokenProvider<Oauth2Spec> {
     });
     // RFC 7009 §2.2: 200 even for tokens the server does not know (Keycloak adds an error body then).
     if (response.status === 200) return 'released';
-    throw tokenEndpointError(response, endpoints.revocation, `Secret ${spec.credentialsRef.name}`);
+    throw tokenEndpointError(response, endpoints.revocation, clientWhere(spec));
   }
 
   async #authenticate(
@@ -219,11 +310,22 @@ export class OAuth2Provider implements TokenProvider<Oauth2Spec> {
     form: Record<string, string>,
     headers: Record<string, string>,
   ): Promise<void> {
+    if (spec.clientAuth === 'service_account_token') {
+      const saSpec = spec.serviceAccountToken;
+      if (!saSpec)
+        throw invalidSpec(`${FIELD}.serviceAccountToken is required for clientAuth service_account_token.`);
+      await addServiceAccountAssertion(saSpec, context, form, `${FIELD}.serviceAccountToken`);
+      return;
+    }
     const r = refs(spec);
     const clientId = context.inputs.require(r.clientId);
+    const credentialsRef = credentialsRefOf(spec);
     switch (spec.clientAuth) {
       case 'client_secret_basic':
         headers.authorization = basicAuthorization(clientId, context.inputs.require(r.clientSecret));
+        return;
+      case 'none':
+        form.client_id = clientId;
         return;
       case 'client_secret_post':
         form.client_id = clientId;
@@ -235,7 +337,7 @@ export class OAuth2Provider implements TokenProvider<Oauth2Spec> {
         const key = await signingKey(
           pem,
           algorithm,
-          `Secret ${spec.credentialsRef.name} key ${spec.credentialsRef.privateKeyKey}`,
+          `Secret ${credentialsRef.name} key ${credentialsRef.privateKeyKey}`,
         );
         const now = Math.floor(context.clock.now() / 1000);
         const header: { alg: string; typ: string; kid?: string } = { alg: algorithm, typ: 'JWT' };

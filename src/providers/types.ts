@@ -59,6 +59,27 @@ export interface TokenSet {
   warnings?: { reason: string; message: string }[];
 }
 
+/** A ServiceAccount token minted through the TokenRequest API; `token` is a credential, never logged. */
+export interface MintedServiceAccountToken {
+  token: string;
+  /** epoch ms */
+  expiresAt: number;
+}
+
+/**
+ * Mints a token for a ServiceAccount in the credential's namespace (TokenRequest API), for client
+ * authentication by assertion. The minted token is registered for redaction before it is returned.
+ * Throws a ProviderError a user can act on (ServiceAccount missing, operator lacks RBAC).
+ */
+export type ServiceAccountTokenMinter = (request: {
+  serviceAccountName: string;
+  audience: string;
+  expirationSeconds: number;
+  /** Where in the spec the ServiceAccount is named, for messages. */
+  fieldPath: string;
+  signal: AbortSignal;
+}) => Promise<MintedServiceAccountToken>;
+
 export interface ProviderContext {
   /** namespace/name of the ApiCredential, for messages. */
   credential: string;
@@ -75,6 +96,8 @@ export interface ProviderContext {
   keys: ApiCredentialSpec['secret']['keys'];
   /** spec.refresh.assumedLifetime, for tokens that carry no expiry at all. */
   assumedLifetimeMs?: number;
+  /** TokenRequest for a ServiceAccount of the credential's namespace (oauth2 service_account_token). */
+  mintServiceAccountToken?: ServiceAccountTokenMinter;
 }
 
 /**

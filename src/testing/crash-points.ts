@@ -10,6 +10,9 @@ export type CrashPoint =
   | 'idempiere:after-intent-write'
   | 'idempiere:after-refresh-response'
   | 'idempiere:after-state-write'
+  | 'oauth2-refresh:after-intent-write'
+  | 'oauth2-refresh:after-refresh-response'
+  | 'oauth2-refresh:after-state-write'
   | 'controller:before-secret-write'
   /** The token (and its pending-restart marker) is written; no workload is restarted yet. */
   | 'controller:after-secret-write'

@@ -185,6 +185,46 @@ describe('references no wider than their creator’s (admissionPolicy.enabled)',
     }
   });
 
+  it('lets only a user who may create the ServiceAccount token name it in serviceAccountToken', async () => {
+    const dave = `dave-${id}@example.com`;
+    const saCredential = (serviceAccountName: string): string =>
+      manifest('sa-cred', {
+        oauth2: {
+          tokenUrl: 'https://idp.example/token',
+          clientAuth: 'service_account_token',
+          serviceAccountToken: { serviceAccountName, audience: 'https://idp.example' },
+        },
+      });
+    await role('dave', dave, [
+      MANAGE_CREDENTIALS,
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['sa-cred.apicred-state'], verbs: ['get'] },
+      {
+        apiGroups: [''],
+        resources: ['serviceaccounts/token'],
+        resourceNames: ['billing'],
+        verbs: ['create'],
+      },
+    ]);
+    const dryRun = (user: string, serviceAccountName: string) =>
+      as(user, ['create', '--dry-run=server', '-f', '-'], saCredential(serviceAccountName));
+    const allowed = await waitFor(
+      'dave to be allowed billing',
+      async () => {
+        const result = await dryRun(dave, 'billing');
+        return result.ok ? result : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    expect(allowed.output).toContain('created (server dry run)');
+    const refused = await dryRun(dave, 'payroll');
+    expect(refused.ok).toBe(false);
+    expect(refused.output).toContain(
+      'spec.provider.oauth2.serviceAccountToken.serviceAccountName: you may not create a token for ' +
+        `ServiceAccount "payroll" in namespace "${team}"; ask for create on serviceaccounts/token for it ` +
+        'or name a ServiceAccount you may use',
+    );
+  });
+
   it('refuses a name whose state Secret the user may not get', async () => {
     // alice may get the login Secret, but not erp-2.apicred-state, whose refresh token erp-2 would use.
     const created = await as(alice, ['create', '-f', '-'], erpCredential('erp-2'));

@@ -97,6 +97,12 @@ describe('the ApiCredential CRD', () => {
       'Unsupported value',
     ],
     [
+      'a public client (clientAuth none) without a refresh token',
+      { provider: { oauth2: { ...oauth2, clientAuth: 'none' } } },
+      'spec.provider.oauth2.clientAuth',
+      'clientAuth none (a public client) applies only with refreshTokenRef',
+    ],
+    [
       'a renewal percentage out of range',
       { provider: { oauth2 }, refresh: { renewBeforePercentage: 95 } },
       'spec.refresh.renewBeforePercentage',

@@ -163,6 +163,29 @@ describe('the Helm chart', () => {
     expect(container(objects).args).toContain('--namespaces=team-a,team-b');
   });
 
+  it('grants create on serviceaccounts/token only with rbac.serviceAccountTokens, only where it watches', async () => {
+    const operatorRole = (objects: KubeObject[]): KubeObject | undefined =>
+      find(objects, 'ClusterRole').find((role) => role.metadata.name === 'apicred-operator');
+    expect(verbsFor(rules(operatorRole(await renderChart())), '', 'serviceaccounts/token')).toEqual([]);
+    const cluster = await renderChart({ values: { rbac: { serviceAccountTokens: true } } });
+    expect(verbsFor(rules(operatorRole(cluster)), '', 'serviceaccounts/token')).toEqual(['create']);
+    // No wider than that: not the ServiceAccounts themselves.
+    expect(verbsFor(rules(operatorRole(cluster)), '', 'serviceaccounts')).toEqual([]);
+
+    const namespaced = await renderChart({
+      namespace: 'ops',
+      values: {
+        rbac: { scope: 'namespaced', serviceAccountTokens: true },
+        operator: { namespaces: ['team-a', 'team-b'] },
+      },
+    });
+    expect(operatorRole(namespaced)).toBeUndefined();
+    const granting = find(namespaced, 'Role')
+      .filter((role) => verbsFor(rules(role), '', 'serviceaccounts/token').includes('create'))
+      .map((role) => `${role.metadata.namespace ?? ''}/${role.metadata.name}`);
+    expect(granting).toEqual(['team-a/apicred-operator', 'team-b/apicred-operator']);
+  });
+
   it('passes the values as the operator flags, the lease namespace from the downward API', async () => {
     const objects = await renderChart({
       release: 'shard-a',

@@ -780,12 +780,40 @@ export interface JwtClientSpec {
   jwks: { keys: JWK[] };
 }
 
+/** A client that may start the device authorization grant (RFC 8628) on behalf of a realm user. */
+export interface DeviceClientSpec {
+  clientId: string;
+  /** Confidential with this secret (client-secret authenticator); public when absent. */
+  secret?: string;
+  /** Per-client `interval` in seconds; the realm default (5) when absent. */
+  pollingIntervalSeconds?: number;
+  /** Per-client device code lifespan (`expires_in`) in seconds; the realm default (600) when absent. */
+  codeLifespanSeconds?: number;
+}
+
+/** A realm user who can log in with a password, e.g. to approve a device code. */
+export interface UserSpec {
+  username: string;
+  password: string;
+  email?: string;
+  firstName?: string;
+  lastName?: string;
+}
+
 export interface RealmSpec {
   name: string;
   /** Access-token lifespan in seconds. Default 60. */
   accessTokenLifespanSeconds?: number;
   secretClients?: SecretClientSpec[];
   jwtClients?: JwtClientSpec[];
+  deviceClients?: DeviceClientSpec[];
+  /**
+   * Users get the realm's default roles, which include `offline_access`, so that a client may ask for
+   * `scope=offline_access` (the built-in optional client scope) and get an offline token.
+   */
+  users?: UserSpec[];
+  /** "Revoke Refresh Token" with "Refresh Token Max Reuse" 0: every refresh token is single-use. */
+  singleUseRefreshTokens?: boolean;
   /**
    * Client scopes that every client may request with `scope=`; they appear in the token's scope.
    * startKeycloak adds them through the admin API once the realm is imported: a realm file that lists
@@ -796,7 +824,8 @@ export interface RealmSpec {
 
 /**
  * The importable part of a RealmSpec: confidential service-account clients (client secret or
- * private_key_jwt) with Keycloak's default client scopes. The spec's optionalScopes are not in it.
+ * private_key_jwt) and device-grant clients with Keycloak's default client scopes, and password
+ * users. The spec's optionalScopes are not in it.
  */
 export function buildRealm(spec: RealmSpec): RealmRepresentation {
   const client = (clientId: string, auth: Record<string, unknown>): Record<string, unknown> => ({
@@ -828,7 +857,44 @@ export function buildRealm(spec: RealmSpec): RealmRepresentation {
           },
         }),
       ),
+      ...(spec.deviceClients ?? []).map(deviceClient),
     ],
+    ...(spec.users ? { users: spec.users.map((user) => passwordUser(spec.name, user)) } : {}),
+    ...(spec.singleUseRefreshTokens ? { revokeRefreshToken: true, refreshTokenMaxReuse: 0 } : {}),
+  };
+}
+
+function deviceClient(spec: DeviceClientSpec): Record<string, unknown> {
+  const attributes: Record<string, string> = { 'oauth2.device.authorization.grant.enabled': 'true' };
+  if (spec.pollingIntervalSeconds !== undefined)
+    attributes['oauth2.device.polling.interval'] = String(spec.pollingIntervalSeconds);
+  if (spec.codeLifespanSeconds !== undefined)
+    attributes['oauth2.device.code.lifespan'] = String(spec.codeLifespanSeconds);
+  return {
+    clientId: spec.clientId,
+    enabled: true,
+    protocol: 'openid-connect',
+    publicClient: spec.secret === undefined,
+    ...(spec.secret === undefined ? {} : { clientAuthenticatorType: 'client-secret', secret: spec.secret }),
+    serviceAccountsEnabled: false,
+    standardFlowEnabled: false,
+    implicitFlowEnabled: false,
+    directAccessGrantsEnabled: false,
+    attributes,
+  };
+}
+
+function passwordUser(realm: string, spec: UserSpec): Record<string, unknown> {
+  return {
+    // An imported user gets no default roles unless it lists them; they carry offline_access.
+    realmRoles: [`default-roles-${realm.toLowerCase()}`],
+    username: spec.username,
+    enabled: true,
+    emailVerified: true,
+    email: spec.email ?? `${spec.username}@example.test`,
+    firstName: spec.firstName ?? spec.username,
+    lastName: spec.lastName ?? 'Tester',
+    credentials: [{ type: 'password', value: spec.password, temporary: false }],
   };
 }
 
@@ -846,6 +912,12 @@ export interface KeycloakHandle {
   readonly admin: AdminCredentials;
   issuer(realm: string): string;
   tokenUrl(realm: string): string;
+  /** RFC 8628 device authorization endpoint. */
+  deviceAuthorizationUrl(realm: string): string;
+  /** Ends every session of a realm user (what an admin's "Sign out" does); refresh tokens die with them. */
+  logoutUser(realm: string, username: string): Promise<void>;
+  /** Revokes the user's consent to a client, which also ends the client's offline sessions for them. */
+  revokeConsent(realm: string, username: string, clientId: string): Promise<void>;
   /** An admin access token (master realm, admin-cli), reused while it is valid. */
   adminToken(): Promise<string>;
   setClientSecret(realm: string, clientId: string, secret: string): Promise<void>;
@@ -902,7 +974,11 @@ export async function startKeycloak(options: StartOptions): Promise<KeycloakHand
 }
 
 async function addSpecScopes(keycloak: KeycloakHandle, spec: RealmSpec): Promise<void> {
-  const clientIds = [...(spec.secretClients ?? []), ...(spec.jwtClients ?? [])].map((c) => c.clientId);
+  const clientIds = [
+    ...(spec.secretClients ?? []),
+    ...(spec.jwtClients ?? []),
+    ...(spec.deviceClients ?? []),
+  ].map((c) => c.clientId);
   for (const scope of spec.optionalScopes ?? []) await keycloak.addOptionalScope(spec.name, scope, clientIds);
 }
 
@@ -934,6 +1010,32 @@ class KeycloakServer implements KeycloakHandle {
 
   tokenUrl(realm: string): string {
     return `${this.issuer(realm)}/protocol/openid-connect/token`;
+  }
+
+  deviceAuthorizationUrl(realm: string): string {
+    return `${this.issuer(realm)}/protocol/openid-connect/auth/device`;
+  }
+
+  async logoutUser(realm: string, username: string): Promise<void> {
+    await this.#admin('POST', `${await this.#userPath(realm, username)}/logout`);
+  }
+
+  async revokeConsent(realm: string, username: string, clientId: string): Promise<void> {
+    await this.#admin(
+      'DELETE',
+      `${await this.#userPath(realm, username)}/consents/${encodeURIComponent(clientId)}`,
+    );
+  }
+
+  async #userPath(realm: string, username: string): Promise<string> {
+    const users = `/admin/realms/${encodeURIComponent(realm)}/users`;
+    const found = (await this.#admin(
+      'GET',
+      `${users}?exact=true&username=${encodeURIComponent(username)}`,
+    )) as { id: string }[];
+    const user = found[0];
+    if (!user) throw new Error(`Keycloak realm "${realm}" has no user "${username}"`);
+    return `${users}/${user.id}`;
   }
 
   async adminToken(): Promise<string> {

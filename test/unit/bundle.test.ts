@@ -11,6 +11,9 @@ const CRASH_POINT_NAMES = [
   'idempiere:after-intent-write',
   'idempiere:after-refresh-response',
   'idempiere:after-state-write',
+  'oauth2-refresh:after-intent-write',
+  'oauth2-refresh:after-refresh-response',
+  'oauth2-refresh:after-state-write',
   'controller:before-secret-write',
   'controller:after-secret-write',
   'rollout:before-marker-clear',
@@ -41,7 +44,7 @@ describe('dist/main.js', () => {
 
   it('lists every crash point the source declares', () => {
     const source = readFileSync(join(repoRoot, 'src/testing/crash-points.ts'), 'utf8');
-    const declared = [...source.matchAll(/\| '([a-z]+:[a-z-]+)'/g)].map((match) => match[1]);
+    const declared = [...source.matchAll(/\| '([a-z0-9-]+:[a-z-]+)'/g)].map((match) => match[1]);
     expect(declared.sort()).toEqual([...CRASH_POINT_NAMES].sort());
   });
 });

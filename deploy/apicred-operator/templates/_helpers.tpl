@@ -91,6 +91,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   resources: [deployments, statefulsets, daemonsets]
   verbs: [get, patch]
 {{- end }}
+{{- if .Values.rbac.serviceAccountTokens }}
+# oauth2 clientAuth service_account_token: TokenRequest for the ServiceAccount a credential names.
+- apiGroups: ['']
+  resources: [serviceaccounts/token]
+  verbs: [create]
+{{- end }}
 {{- end -}}
 
 {{/* toYaml of a map without its null values: a null set over a key the defaults lack stays out. */}}
