@@ -50,6 +50,17 @@ export interface Rotation<Fresh, Refusal> {
   nextState: (fresh: Fresh) => Record<string, string>;
 }
 
+/**
+ * Transport failures that happen before a byte of the request leaves (no connection, no TLS): the
+ * refresh token was certainly not sent, so it stays usable. Anything else after the intent may have
+ * reached the server.
+ */
+const NOT_SENT_REASONS: ReadonlySet<string> = new Set(['ProviderUnreachable', 'TLSVerificationFailed']);
+
+export function certainlyNotSent(error: unknown): error is ProviderError {
+  return ProviderError.is(error) && !error.outcomeUnknown && NOT_SENT_REASONS.has(error.reason);
+}
+
 export function sha256Hex(value: string): string {
   return createHash('sha256').update(value).digest('hex');
 }
@@ -99,7 +110,10 @@ export async function rotateRefreshToken<Fresh, Refusal>(
   try {
     outcome = await rotation.exchange();
   } catch (error) {
-    throw rotation.outcomeUnknown(error);
+    if (!certainlyNotSent(error)) throw rotation.outcomeUnknown(error);
+    // Nothing left: take the intent back, so the next attempt sends this same token, and back off.
+    await context.state.write(withoutIntent(rotation.state, keys));
+    throw error;
   }
   if ('refused' in outcome) return outcome;
   crashHooks.afterResponse();

@@ -807,6 +807,8 @@ export interface RealmSpec {
   secretClients?: SecretClientSpec[];
   jwtClients?: JwtClientSpec[];
   deviceClients?: DeviceClientSpec[];
+  /** Public clients that may use the password grant: how a person gets a refresh token to paste. */
+  passwordClients?: string[];
   /**
    * Users get the realm's default roles, which include `offline_access`, so that a client may ask for
    * `scope=offline_access` (the built-in optional client scope) and get an offline token.
@@ -858,6 +860,13 @@ export function buildRealm(spec: RealmSpec): RealmRepresentation {
         }),
       ),
       ...(spec.deviceClients ?? []).map(deviceClient),
+      ...(spec.passwordClients ?? []).map((clientId) =>
+        client(clientId, {
+          publicClient: true,
+          serviceAccountsEnabled: false,
+          directAccessGrantsEnabled: true,
+        }),
+      ),
     ],
     ...(spec.users ? { users: spec.users.map((user) => passwordUser(spec.name, user)) } : {}),
     ...(spec.singleUseRefreshTokens ? { revokeRefreshToken: true, refreshTokenMaxReuse: 0 } : {}),
