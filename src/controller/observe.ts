@@ -28,6 +28,7 @@ import {
 } from '../secrets/consumer.ts';
 import { checkTemplates } from '../secrets/template.ts';
 import type { Caches, ReconcileContext, TokenMemory } from './context.ts';
+import { isStalled } from './status.ts';
 import { describeMissing, inputsHash, missingInputs } from './inputs.ts';
 
 export interface RenewalOptions {
@@ -156,7 +157,7 @@ export function observe(input: ObserveInput): Observed {
     failure: {
       consecutiveFailures: failures,
       retryAt: failures > 0 ? parseTime(status.nextRefreshTime) : undefined,
-      terminal: status.conditions?.find((c) => c.type === 'Stalled')?.status === 'True',
+      terminal: isStalled(status),
       inputsHash: status.inputsHash,
       specEdited:
         status.observedGeneration !== undefined &&

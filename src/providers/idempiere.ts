@@ -18,7 +18,7 @@
 // A login spends nothing, so it needs no intent; its refresh token is stored before the access token
 // is returned.
 import { crashPoint } from '../testing/crash-points.ts';
-import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { caBundleRef, httpUrl, userCredentialsRef } from '../api/fields.ts';
 import { namespaceOf } from '../kube/object-key.ts';
@@ -36,7 +36,7 @@ import {
 } from './idempiere-api.ts';
 import { login, type Credentials } from './idempiere-login.ts';
 import { declareNeeds, loginRefs } from './references.ts';
-import { hasIntent, rotateRefreshToken, type RotationCrashHooks } from './refresh-rotation.ts';
+import { hasIntent, rotateRefreshToken, sha256Hex, type RotationCrashHooks } from './refresh-rotation.ts';
 import { defineProvider } from './definition.ts';
 import { issuedTokenSet } from './token-set.ts';
 import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';
@@ -114,15 +114,11 @@ function refs(spec: IdempiereSpec): { username: InputReference; password: InputR
   return loginRefs(FIELD, spec.credentialsRef);
 }
 
-function sha256(value: string): string {
-  return createHash('sha256').update(value).digest('hex');
-}
-
 /** What a chain was logged in with, secrets aside; the key order is fixed by the array. */
 export function loginFingerprint(spec: IdempiereSpec, username: string): string {
   const { client, role, organization, warehouse, language } = spec.login;
   const baseUrl = spec.baseUrl.replace(/\/+$/, '');
-  return sha256(JSON.stringify([baseUrl, username, client, role, organization, warehouse, language]));
+  return sha256Hex(JSON.stringify([baseUrl, username, client, role, organization, warehouse, language]));
 }
 
 function scryptKey(password: string, salt: Buffer): Promise<Buffer> {
