@@ -127,7 +127,11 @@ describe('a provider registered from the test folder', () => {
       'a renewed token',
       async () => {
         const now = await observed();
-        return now && now.token !== first?.token ? { ...now, seenAt: Date.now() } : undefined;
+        // The Secret is written before the status, so a read between the two sees the new token
+        // beside the old expiresAt: wait for both.
+        return now && now.token !== first?.token && now.expiresAt !== first?.expiresAt
+          ? { ...now, seenAt: Date.now() }
+          : undefined;
       },
       { timeoutMs: LIFETIME_SECONDS * 1000 + 10_000, intervalMs: 100 },
     );
