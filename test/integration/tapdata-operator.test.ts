@@ -51,14 +51,17 @@ describe('tapdata with the operator', () => {
     await kube.createCredential(namespace, 'orders-api', {
       provider: { tapdata: { baseUrl: tapdata.url, credentialsRef: { name: 'tapdata-client' } } },
     });
-    await waitFor('the token', async () => ((await token()) ? true : undefined), {
-      timeoutMs: 30_000,
-      intervalMs: 200,
-    });
-    const credential = await kube.credential(namespace, 'orders-api');
-    expect(condition(credential, 'Ready')?.status).toBe('True');
+    // The Secret is written before the status: wait for both, or a read between the two sees no Ready.
+    const credential = await waitFor(
+      'the token and Ready',
+      async () => {
+        const found = await kube.credential(namespace, 'orders-api');
+        return (await token()) && condition(found, 'Ready')?.status === 'True' ? found : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
     const lifetime =
-      Date.parse(credential?.status?.expiresAt ?? '') - Date.parse(credential?.status?.issuedAt ?? '');
+      Date.parse(credential.status?.expiresAt ?? '') - Date.parse(credential.status?.issuedAt ?? '');
     expect(Math.round(lifetime / 86_400_000)).toBe(14);
     expect(tapdata.count('POST /oauth/token')).toBe(1);
   });
@@ -87,8 +90,15 @@ describe('tapdata with the operator', () => {
     expect(throttled).toBeGreaterThanOrEqual(1);
     // The retry came no earlier than Retry-After.
     expect((requests[throttled + 1]?.at ?? 0) - (requests[throttled]?.at ?? 0)).toBeGreaterThanOrEqual(1_900);
-    const credential = await kube.credential(namespace, 'orders-api');
-    expect(credential?.status?.lastHandledRefreshRequest).toBe(requestedAt);
+    // The status follows the Secret's write.
+    await waitFor(
+      'the request to be marked handled',
+      async () =>
+        (await kube.credential(namespace, 'orders-api'))?.status?.lastHandledRefreshRequest === requestedAt
+          ? true
+          : undefined,
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
     // Handled once: no further requests while nothing changes.
     const count = tapdata.count('POST /oauth/token');
     await waitFor(
