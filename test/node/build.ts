@@ -1,6 +1,6 @@
 // Builds the node for the node tier into the cache, once: kubelet and kube-scheduler from the pinned
 // k8s.io/kubernetes (test/node/kube/go.mod, the same version as the control plane), containerd 2 and
-// the CNI plugins (test/node/containerd/go.mod), and a static pause image. runc is Debian's.
+// the CNI plugins (test/node/containerd/go.mod), and two static images (pause, file-reader). runc is Debian's.
 // Run as `npm run node:build`.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -10,19 +10,11 @@ import { fileURLToPath } from 'node:url';
 import { versionLdflags } from '../controlplane/build.ts';
 import { ensureGoToolsBuilt, requiredVersion, runBuildCommand, type BuildResult } from '../go-tools/build.ts';
 import { ociImageLayoutTar } from './oci-image.ts';
-import {
-  cniBinDir,
-  containerdBinDir,
-  kubeNodeBinDir,
-  pauseDir,
-  pauseImageRef,
-  pauseImageTar,
-} from './paths.ts';
+import { cniBinDir, containerdBinDir, imageTar, imagesDir, kubeNodeBinDir, nodeImages } from './paths.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const kubeModule = join(here, 'kube');
 const containerdModule = join(here, 'containerd');
-const pauseSource = join(here, 'pause', 'pause.c');
 
 function log(message: string): void {
   process.stderr.write(`[node] ${message}\n`);
@@ -88,35 +80,33 @@ function gccVersion(): string {
   }
 }
 
-/** The pause program, static, packed as an OCI image-layout tar: rebuilt when its source or gcc changes. */
-function ensurePauseImageBuilt(): boolean {
+/** A static C program packed as an OCI image-layout tar: rebuilt when its source or gcc changes. */
+function ensureImageBuilt(image: { ref: string; program: string }): boolean {
+  const source = join(here, 'images', `${image.program}.c`);
+  const tarFile = imageTar(image.program);
   const stamp = createHash('sha256')
-    .update(readFileSync(pauseSource))
+    .update(readFileSync(source))
     .update(readFileSync(join(here, 'oci-image.ts')))
     .update(gccVersion())
-    .update(pauseImageRef)
+    .update(image.ref)
     .digest('hex');
-  const stampFile = join(pauseDir, '.stamp');
-  if (
-    existsSync(pauseImageTar) &&
-    existsSync(stampFile) &&
-    readFileSync(stampFile, 'utf8').trim() === stamp
-  ) {
+  const stampFile = `${tarFile}.stamp`;
+  if (existsSync(tarFile) && existsSync(stampFile) && readFileSync(stampFile, 'utf8').trim() === stamp) {
     return false;
   }
-  mkdirSync(pauseDir, { recursive: true });
+  mkdirSync(imagesDir, { recursive: true });
   rmSync(stampFile, { force: true });
-  const binary = join(pauseDir, 'pause');
-  execFileSync('gcc', ['-static', '-Os', '-s', '-Wall', '-Wextra', '-Werror', '-o', binary, pauseSource]);
-  const image = ociImageLayoutTar({
-    ref: pauseImageRef,
-    entrypoint: ['/pause'],
-    files: [{ path: 'pause', content: readFileSync(binary), mode: 0o755 }],
+  const binary = join(imagesDir, image.program);
+  execFileSync('gcc', ['-static', '-Os', '-s', '-Wall', '-Wextra', '-Werror', '-o', binary, source]);
+  const content = ociImageLayoutTar({
+    ref: image.ref,
+    entrypoint: [`/${image.program}`],
+    files: [{ path: image.program, content: readFileSync(binary), mode: 0o755 }],
   });
-  writeFileSync(`${pauseImageTar}.partial`, image);
-  renameSync(`${pauseImageTar}.partial`, pauseImageTar);
+  writeFileSync(`${tarFile}.partial`, content);
+  renameSync(`${tarFile}.partial`, tarFile);
   writeFileSync(stampFile, `${stamp}\n`);
-  log(`pause image ${pauseImageRef} built (${String(image.length)} bytes)`);
+  log(`image ${image.ref} built (${String(content.length)} bytes)`);
   return true;
 }
 
@@ -124,9 +114,9 @@ function ensurePauseImageBuilt(): boolean {
 export async function ensureNodeBuilt(): Promise<BuildResult> {
   const started = Date.now();
   const results = [await ensureContainerdBuilt(), await ensureCniBuilt(), await ensureKubeBuilt()];
-  const pauseBuilt = ensurePauseImageBuilt();
+  const imagesBuilt = Object.values(nodeImages).map(ensureImageBuilt);
   return {
-    built: pauseBuilt || results.some((result) => result.built),
+    built: imagesBuilt.includes(true) || results.some((result) => result.built),
     seconds: Math.round((Date.now() - started) / 1000),
     binDir: join(kubeNodeBinDir, '..', '..'),
   };

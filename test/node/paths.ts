@@ -6,10 +6,17 @@ export const nodeCacheDir = join(cacheRoot, 'node');
 export const kubeNodeBinDir = join(nodeCacheDir, 'kube', 'bin');
 export const containerdBinDir = join(nodeCacheDir, 'containerd', 'bin');
 export const cniBinDir = join(nodeCacheDir, 'cni', 'bin');
-export const pauseDir = join(nodeCacheDir, 'pause');
-export const pauseImageTar = join(pauseDir, 'pause-image.tar');
-/** The sandbox image containerd is pinned to; it exists only as the tar above, imported at start. */
-export const pauseImageRef = 'apicred.local/pause:1';
+export const imagesDir = join(nodeCacheDir, 'images');
+
+/** Images built from a static C program each; they exist only as OCI tars, imported at start. */
+export const nodeImages = {
+  /** The sandbox image containerd is pinned to. */
+  pause: { ref: 'apicred.local/pause:1', program: 'pause' },
+  /** Prints a file's content with a timestamp each time it changes. */
+  fileReader: { ref: 'apicred.local/file-reader:1', program: 'file-reader' },
+} as const;
+
+export const imageTar = (program: string): string => join(imagesDir, `${program}.tar`);
 /** Records what a running node changed on the host, so the next start can undo a killed run. */
 export const hostStateMarker = join(nodeCacheDir, 'host-state.json');
 
