@@ -44,6 +44,18 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        extends: false,
+        test: {
+          // A real node (kubelet, containerd, runc) as root, with its own control plane; not in `npm test`
+          // yet. Build with `npm run node:build`. One node per machine, so one file at a time.
+          name: 'node',
+          include: ['test/node-tier/**/*.test.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 300_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

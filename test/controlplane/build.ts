@@ -9,7 +9,7 @@ export type { BuildResult } from '../go-tools/build.ts';
 
 const moduleDir = dirname(fileURLToPath(import.meta.url));
 
-function versionLdflags(kubeVersion: string): string {
+export function versionLdflags(kubeVersion: string): string {
   const [major, minor] = kubeVersion.slice(1).split('.');
   const flags: string[] = [];
   for (const pkg of ['k8s.io/component-base/version', 'k8s.io/client-go/pkg/version']) {

@@ -31,6 +31,12 @@ export interface ControlPlaneOptions {
   controllerManager?: boolean;
   /** Keep the working directory (logs, etcd data) after stop(). */
   keepDir?: boolean;
+  /**
+   * Admit a real node (test/node/node.ts): client certificates signed by this CA authenticate, the Node
+   * authorizer and NodeRestriction admit kubelets, replicaset-controller gives Deployments pods and node-lifecycle-controller lifts the kubelet's not-ready taint.
+   * Off by default: without a node those only add noise.
+   */
+  nodeClientCaFile?: string;
   /** Extra kube-apiserver flags. */
   apiserverArgs?: string[];
   readyTimeoutMs?: number;
@@ -160,13 +166,15 @@ class ControlPlaneImpl implements ControlPlane {
       `--service-account-signing-key-file=${join(this.dir, 'pki', 'sa.key')}`,
       `--service-account-key-file=${join(this.dir, 'pki', 'sa.pub')}`,
       `--token-auth-file=${join(this.dir, 'tokens.csv')}`,
-      '--authorization-mode=RBAC',
+      ...(this.#options.nodeClientCaFile === undefined
+        ? ['--authorization-mode=RBAC']
+        : [`--client-ca-file=${this.#options.nodeClientCaFile}`, '--authorization-mode=Node,RBAC']),
       '--endpoint-reconciler-type=none',
       // No kubelet runs pods here; the ServiceAccount admission plugin would only add noise.
       '--disable-admission-plugins=ServiceAccount',
       // As on most clusters: setting blockOwnerDeletion needs update on the owner's finalizers, so a
       // chart without that permission fails here as it would in production.
-      '--enable-admission-plugins=OwnerReferencesPermissionEnforcement',
+      `--enable-admission-plugins=OwnerReferencesPermissionEnforcement${this.#options.nodeClientCaFile === undefined ? '' : ',NodeRestriction'}`,
       '--v=1',
       ...(this.#options.apiserverArgs ?? []),
     ];
@@ -185,9 +193,9 @@ class ControlPlaneImpl implements ControlPlane {
       const kcm = this.#spawn('kube-controller-manager', binaryPath('kube-controller-manager'), [
         `--kubeconfig=${kcmKubeconfig}`,
         // deployment-controller: a pod template change makes a new ReplicaSet, the visible effect of a
-        // rollout restart. No replicaset-controller, so no pods (there are no nodes to run them).
+        // rollout restart. No replicaset-controller, so no pods, unless a node runs them.
         // clusterrole-aggregation-controller: the chart's aggregate-to-view/edit rules reach view and edit.
-        '--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,deployment-controller,clusterrole-aggregation-controller',
+        `--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,deployment-controller,clusterrole-aggregation-controller${this.#options.nodeClientCaFile === undefined ? '' : ',replicaset-controller,node-lifecycle-controller'}`,
         '--leader-elect=false',
         '--use-service-account-credentials=false',
         '--bind-address=127.0.0.1',
