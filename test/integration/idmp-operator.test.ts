@@ -88,8 +88,16 @@ describe('idmp with the operator', () => {
       },
       { timeoutMs: 30_000, intervalMs: 200 },
     );
-    const ready = condition(await kube.credential(namespace, 'idmp-cloud'), 'Ready');
-    expect(ready?.status).toBe('True');
+    // The Secret is written before the status: wait for Ready too, or a read between the two sees none.
+    const ready = await waitFor(
+      'Ready=True',
+      async () => {
+        const found = condition(await kube.credential(namespace, 'idmp-cloud'), 'Ready');
+        return found?.status === 'True' ? found : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
+    expect(ready.status).toBe('True');
 
     cloud.revokeCloudSession(session.bearer);
     await requestRefresh('idmp-cloud'); // the check would otherwise come at the next checkInterval

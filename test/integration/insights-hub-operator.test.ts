@@ -64,6 +64,16 @@ describe('insights hub with the operator', () => {
     });
     const values = await kube.secretValues(namespace, 'fleet');
     for (const tenant of app.userTenants) expect(values?.[`token.${tenant}`]).toMatch(/^ey/);
+    // The Secret is written before the status: wait for the tenant counts too, or a read between the
+    // two sees the old ones.
+    await waitFor(
+      'status.tenants ready 3 of 3',
+      async () => {
+        const tenants = (await kube.credential(namespace, 'fleet'))?.status?.tenants;
+        return tenants?.ready === 3 && tenants.total === 3 ? true : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
     const credential = await kube.credential(namespace, 'fleet');
     expect(credential?.status?.tenants).toMatchObject({ ready: 3, total: 3 });
 

@@ -79,7 +79,15 @@ describe('spec.secret.template with the operator', () => {
       { timeoutMs: 30_000, intervalMs: 200 },
     );
     expectRendered(first);
-    expect(condition(await kube.credential(namespace, 'orders-api'), 'Ready')?.reason).toBe('TokenValid');
+    // The Secret is written before the status: wait for Ready too, or a read between the two sees none.
+    await waitFor(
+      'Ready TokenValid',
+      async () =>
+        condition(await kube.credential(namespace, 'orders-api'), 'Ready')?.reason === 'TokenValid'
+          ? true
+          : undefined,
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
 
     await kube.requestRefresh(namespace, 'orders-api', new Date().toISOString());
     const renewed = await waitFor(
