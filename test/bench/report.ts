@@ -2,6 +2,7 @@
 import { cpus, totalmem, release } from 'node:os';
 import type { PerProvider, SizeResult } from './run-size.ts';
 import type { BenchProvider } from './providers.ts';
+import { requestsPerCredential } from './requests-by-kind.ts';
 
 const seconds = (ms: number): string => (ms / 1000).toFixed(1);
 const fixed = (value: number | undefined, digits = 2): string =>
@@ -21,13 +22,16 @@ const renewal =
 
 const ROWS: [string, (r: SizeResult) => string][] = [
   ['baseline: N Secrets written by a plain client (s)', (r) => seconds(r.baseline.secretsWrittenMs)],
+  ['minimal baseline: N Secrets created + N statuses patched (s)', (r) => seconds(r.baseline.minimalMs)],
   ['operator: start to all N Ready (s)', (r) => seconds(r.creation.allReadyMs)],
-  ['  ratio to baseline (goal <= 1.3)', (r) => fixed(r.creation.ratioToBaseline)],
+  ['  ratio to baseline', (r) => fixed(r.creation.ratioToBaseline)],
+  ['  ratio to minimal baseline (goal <= 1.3)', (r) => fixed(r.creation.ratioToMinimal)],
   ['  of which start to /readyz (s)', (r) => seconds(r.creation.operatorReadyzMs)],
   ['peak RSS, MiB (goal < 200 at 10k)', (r) => fixed(r.memory.peakRssMiB, 0)],
   ['peak heap used, MiB (sampled every 5 s)', (r) => fixed(r.memory.peakHeapUsedMiB, 0)],
   ['provider calls/credential at creation: oauth2 / tapdata / hub', (r) => calls(r.creation.providerCalls)],
   ['apiserver requests/credential at creation', (r) => fixed(r.creation.apiserverPerCredential)],
+  ['  by verb and resource (audit log)', (r) => requestsPerCredential(r.creation.apiserverByKind, r.n)],
   [
     'Events created / dropped by then',
     (r) => `${String(r.creation.events.created ?? 0)} / ${String(r.creation.events.dropped ?? 0)}`,
@@ -92,9 +96,9 @@ export function goals(results: readonly SizeResult[]): GoalVerdict[] {
       verdicts.push({ goal, n: r.n, value, met });
     };
     add(
-      'time to Ready within 1.3x the baseline',
-      fixed(r.creation.ratioToBaseline),
-      r.creation.ratioToBaseline <= 1.3,
+      'time to Ready within 1.3x the minimal baseline (Secret create + status patch)',
+      fixed(r.creation.ratioToMinimal),
+      r.creation.ratioToMinimal <= 1.3,
     );
     if (r.n >= 10_000)
       add('under 200 MiB RSS at 10,000', `${fixed(r.memory.peakRssMiB, 0)} MiB`, r.memory.peakRssMiB < 200);

@@ -5,7 +5,14 @@ import { closeSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CoreV1Api } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+} from '@kubernetes/client-node';
+import { GROUP, PLURAL, VERSION, type ApiCredentialStatus } from '../../src/api/apicredential.ts';
 import { adminKubeConfig, startControlPlane } from '../harness/controlplane.ts';
 import { crdFiles } from '../harness/crds.ts';
 import { ensureNamespace } from '../harness/identity.ts';
@@ -103,12 +110,20 @@ export interface SizeResult {
   n: number;
   concurrency: number;
   lifetimeSeconds: number;
-  baseline: { secretsWrittenMs: number };
+  baseline: {
+    secretsWrittenMs: number;
+    /**
+     * The minimal writes this job needs per credential, from the same client at the same concurrency:
+     * create the Secret, then patch the ApiCredential's status to Ready. The fair floor (#16 goal 1).
+     */
+    minimalMs: number;
+  };
   createCredentialsMs: number;
   creation: {
     operatorReadyzMs: number;
     allReadyMs: number;
     ratioToBaseline: number;
+    ratioToMinimal: number;
     /** Per provider (each its own host and bucket): when its last credential was Ready. */
     readyByProvider: Record<BenchProvider, ReadyByProvider>;
     renewalsDuring: number;
@@ -145,6 +160,8 @@ export interface SizeResult {
 }
 
 const NAMESPACE = 'bench';
+/** Where the minimal baseline's ApiCredentials live: the operator watches only NAMESPACE. */
+const MINIMAL_NAMESPACE = 'baseline-minimal';
 const SERVICE_ACCOUNT = 'apicred-operator';
 const USERNAME = `system:serviceaccount:${NAMESPACE}:${SERVICE_ACCOUNT}`;
 const JITTER = 0.1; // src/main.ts
@@ -243,6 +260,66 @@ function total(counts: ProviderCounts): number {
 }
 
 /** A consumer-Secret-sized object: what the operator writes, minus what only it knows. */
+/** The status the operator writes when a credential is Ready, in shape and size. */
+function readyStatus(): ApiCredentialStatus {
+  const now = new Date().toISOString();
+  return {
+    observedGeneration: 1,
+    conditions: [
+      {
+        type: 'Ready',
+        status: 'True',
+        observedGeneration: 1,
+        lastTransitionTime: now,
+        reason: 'Issued',
+        message: 'token issued',
+      },
+    ],
+    provider: 'oauth2',
+    issuedAt: now,
+    expiresAt: now,
+    lastRefreshTime: now,
+    nextRefreshTime: now,
+    inputsHash: randomBytes(16).toString('hex'),
+  };
+}
+
+/**
+ * The minimal baseline: N ApiCredentials (created first, untimed) in their own namespace, then per
+ * credential the Secret created and the status patched, timed, with `concurrency` credentials in flight.
+ */
+async function minimalBaseline(
+  admin: KubeConfig,
+  kube: TestKube,
+  n: number,
+  concurrency: number,
+  spec: (index: number) => unknown,
+): Promise<number> {
+  const core = admin.makeApiClient(CoreV1Api);
+  const objects = admin.makeApiClient(CustomObjectsApi);
+  await ensureNamespace(core, MINIMAL_NAMESPACE);
+  await pool(n, concurrency, async (index) => {
+    await kube.createCredential(MINIMAL_NAMESPACE, credentialName(index), spec(index));
+  });
+  const start = Date.now();
+  await pool(n, concurrency, async (index) => {
+    const name = credentialName(index);
+    await core.createNamespacedSecret({ namespace: MINIMAL_NAMESPACE, body: baselineSecret(index) });
+    await objects.patchNamespacedCustomObjectStatus(
+      {
+        group: GROUP,
+        version: VERSION,
+        plural: PLURAL,
+        namespace: MINIMAL_NAMESPACE,
+        name,
+        body: { status: readyStatus() },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  });
+  return Date.now() - start;
+}
+
 function baselineSecret(index: number): {
   metadata: object;
   type: string;
@@ -293,6 +370,10 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
     });
     const secretsWrittenMs = Date.now() - baselineStart;
     log(`[n=${n}] baseline: ${n} Secrets written in ${(secretsWrittenMs / 1000).toFixed(1)} s`);
+    const minimalMs = await minimalBaseline(admin, kube, n, concurrency, (index) => providers.spec(index));
+    log(
+      `[n=${n}] minimal baseline: ${n} Secrets created and ApiCredential statuses patched in ${(minimalMs / 1000).toFixed(1)} s`,
+    );
 
     const { kubeconfig, logDir } = await prepareOperatorNamespace(plane, NAMESPACE, SERVICE_ACCOUNT);
     for (const [name, data] of Object.entries(providers.inputSecrets))
@@ -414,7 +495,7 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
     }
     log(
       `[n=${n}] all Ready ${(allReadyMs / 1000).toFixed(1)} s after the operator started ` +
-        `(${(allReadyMs / secretsWrittenMs).toFixed(2)}x the baseline); ${total(creationCalls)} provider calls; ${rss(first.pid)}`,
+        `(${(allReadyMs / secretsWrittenMs).toFixed(2)}x the baseline, ${(allReadyMs / minimalMs).toFixed(2)}x the minimal one); ${total(creationCalls)} provider calls; ${rss(first.pid)}`,
     );
     // Let the last status writes and Events land before the window closes.
     await sleep(2_000);
@@ -500,12 +581,13 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
       n,
       concurrency,
       lifetimeSeconds: options.lifetimeSeconds,
-      baseline: { secretsWrittenMs },
+      baseline: { secretsWrittenMs, minimalMs },
       createCredentialsMs,
       creation: {
         operatorReadyzMs,
         allReadyMs,
         ratioToBaseline: allReadyMs / secretsWrittenMs,
+        ratioToMinimal: allReadyMs / minimalMs,
         readyByProvider,
         renewalsDuring: renewalsDuringCreation,
         providerCalls: perProvider(creationCalls, countByProvider(n)),
