@@ -130,7 +130,19 @@ describe('debug logging', () => {
   });
 
   it('counts failed renewals in the duration histogram, by result', async () => {
-    const metrics = await (await fetch(operator.metricsUrl)).text();
+    // The histogram is recorded just after the status patch that the setup waited for: wait for it.
+    const metrics = await waitFor(
+      'the success in the renewal histogram',
+      async () => {
+        const text = await (await fetch(operator.metricsUrl)).text();
+        return /^apicred_renewal_duration_seconds_count\{provider="tapdata",result="success"\} [1-9]/m.test(
+          text,
+        )
+          ? text
+          : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
     const count = (result: string): number =>
       Number(
         new RegExp(
