@@ -42,7 +42,7 @@ try {
 
 const extraArgs = process.argv.slice(2);
 // The node tier (a real kubelet, `npx vitest run --project node`) is not part of `npm test` yet: this
-// command does not build the node, and the tier has no crash-recovery test yet.
+// command does not build the node, and its cold build on a fresh machine is not measured yet.
 const tiers = extraArgs.some((arg) => arg.startsWith('--project'))
   ? []
   : ['unit', 'providers', 'integration', 'e2e'].flatMap((tier) => ['--project', tier]);
