@@ -87,9 +87,22 @@ describe('insights hub with the operator', () => {
       },
       { timeoutMs: 6 * LIFETIME_SECONDS * 1000, intervalMs: 250 },
     );
-    // Per round: 1 operator-tenant token + 1 discovery page + ceil(3 / 2) = 2 batches.
-    const rounds = hub.count('GET /api/technicaltokenmanager/v3/userTenants');
-    expect(hub.count('POST /api/technicaltokenmanager/v3/oauthTokens')).toBe(2 * rounds);
+    // Per round: 1 operator-tenant token + 1 discovery page + ceil(3 / 2) = 2 batches. The next round
+    // may already be under way when the Secret is read, so the counts are compared between rounds; a
+    // round that asks more often never matches and the wait fails with the last counts.
+    let counted = '';
+    await waitFor(
+      'two batch requests per discovery round',
+      () => {
+        const rounds = hub.count('GET /api/technicaltokenmanager/v3/userTenants');
+        const batches = hub.count('POST /api/technicaltokenmanager/v3/oauthTokens');
+        counted = `${String(rounds)} rounds, ${String(batches)} batch requests`;
+        return rounds >= 3 && batches === 2 * rounds ? true : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 20 },
+    ).catch((error: unknown) => {
+      throw new Error(`${error instanceof Error ? error.message : String(error)}: ${counted}`);
+    });
   });
 
   it('adds and removes tenant keys as tenants appear and disappear', async () => {
