@@ -59,7 +59,7 @@ const OIDC_CLIENTS: ClientMetadata[] = [
     // The device grant: the code the operator polls with lives in the state Secret only.
     client_id: 'leak-device-client',
     client_secret: planted.deviceClientSecret,
-    grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+    grant_types: ['urn:ietf:params:oauth:grant-type:device_code'],
     redirect_uris: [],
     response_types: [],
     token_endpoint_auth_method: 'client_secret_basic',
