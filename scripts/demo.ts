@@ -119,7 +119,9 @@ const kube = new TestKube(adminKubeConfig(plane));
 const { kubeconfig, logDir } = await prepareOperatorNamespace(plane, NAMESPACE);
 // Keycloak must trust this cluster's ServiceAccount issuer for it (an identity provider holding the
 // apiserver's signing key), which the demo does not set up; oauth2-service-account.test.ts runs it.
-const NOT_IN_DEMO = new Set(['keycloak-service-account.yaml']);
+// The device grant waits for a person to approve on Keycloak's pages; oauth2-device-keycloak.test.ts
+// plays that person.
+const NOT_IN_DEMO = new Set(['keycloak-service-account.yaml', 'oauth2-device.yaml']);
 for (const file of readdirSync(join(repoRoot, 'examples'))
   .filter((name) => name.endsWith('.yaml') && !NOT_IN_DEMO.has(name))
   .sort()) {

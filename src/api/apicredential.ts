@@ -201,6 +201,21 @@ export const apiCredentialStatusSchema = z.object({
     .max(256)
     .optional()
     .meta({ description: 'The last apicred.dev/refresh-requested-at value acted on.' }),
+  userApproval: z
+    .object({
+      url: z
+        .string()
+        .meta({ description: 'The page to open: verification_uri_complete, or verificationUri.' }),
+      verificationUri: z.string(),
+      userCode: z.string().meta({ description: 'The code to enter at verificationUri.' }),
+      expiresAt: z.string().meta({ description: 'When the code expires; a new one follows.' }),
+    })
+    .optional()
+    .meta({
+      description:
+        'Device authorization grant: where a person approves the login, while the operator waits for it. Not a secret: ' +
+        'without expectedSubject, anyone who can read it can approve with their own account.',
+    }),
   tenants: z
     .object({
       ready: z.number().int().min(0),

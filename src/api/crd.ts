@@ -89,6 +89,12 @@ export function apiCredentialCrd(specSchema: z.ZodType = apiCredentialSpecSchema
               description: 'Next renewal or retry; <none> while the operator waits for an input to change.',
               jsonPath: '.status.nextRefreshTime',
             },
+            {
+              name: 'Approve',
+              type: 'string',
+              description: 'Device authorization grant: the page where a person approves the login.',
+              jsonPath: '.status.userApproval.url',
+            },
             { name: 'Provider', type: 'string', priority: 1, jsonPath: '.status.provider' },
             { name: 'Secret', type: 'string', priority: 1, jsonPath: '.status.secretName' },
             { name: 'Failures', type: 'integer', priority: 1, jsonPath: '.status.consecutiveFailures' },

@@ -6,6 +6,7 @@ import {
   type ApiCredentialStatus,
   type ProviderName,
 } from '../api/apicredential.ts';
+import type { UserApprovalRequest } from '../errors/awaiting-approval.ts';
 import { formatTime } from '../policy/time.ts';
 import type { TokenSet } from '../providers/types.ts';
 import { mergeConditions, type ConditionInput } from './status.ts';
@@ -177,4 +178,64 @@ export function expiredStatus(
     conditions: mergeConditions(previous.conditions, conditions, generation, now),
   };
   return { status, message };
+}
+
+export interface AwaitingOutcome {
+  /** Why a person is needed: the Stalled reason (AwaitingUserApproval, ApprovalDenied, WrongApprover, ...). */
+  reason: string;
+  message: string;
+  request: UserApprovalRequest;
+  pollAt: number;
+  inputsHash: string;
+  /** The token in the Secret, if it is still valid: workloads go on with it meanwhile. */
+  tokenValidUntil?: number;
+}
+
+/**
+ * The device grant waits for a person: Ready says where to approve (False, or True while an earlier
+ * token is still valid), Stalled is False (the operator polls on its own) with the reason a person is
+ * needed, and status.userApproval feeds the printer column.
+ */
+export function awaitingStatus(
+  credential: ApiCredential,
+  provider: ProviderName,
+  awaiting: AwaitingOutcome,
+  now: number,
+): ApiCredentialStatus {
+  const previous = credential.status ?? {};
+  const stillValid = awaiting.tokenValidUntil !== undefined && awaiting.tokenValidUntil > now;
+  const { request } = awaiting;
+  const conditions: ConditionInput[] = [
+    {
+      type: 'Ready',
+      status: stillValid ? 'True' : 'False',
+      reason: 'AwaitingUserApproval',
+      message: stillValid
+        ? `${awaiting.message} The current token stays valid until ${formatTime(awaiting.tokenValidUntil, 'seconds') ?? '?'}.`
+        : awaiting.message,
+    },
+    {
+      type: 'Stalled',
+      status: 'False',
+      reason: awaiting.reason,
+      message: `a person must approve the login at ${request.verificationUriComplete ?? request.verificationUri} (code ${request.userCode}); the operator polls until then.`,
+    },
+  ];
+  const generation = credential.metadata.generation;
+  return {
+    ...previous,
+    observedGeneration: generation,
+    conditions: mergeConditions(previous.conditions, conditions, generation, now),
+    provider,
+    userApproval: {
+      url: request.verificationUriComplete ?? request.verificationUri,
+      verificationUri: request.verificationUri,
+      userCode: request.userCode,
+      expiresAt: formatTime(request.expiresAt, 'seconds'),
+    },
+    nextRefreshTime: formatTime(awaiting.pollAt, 'seconds'),
+    consecutiveFailures: 0,
+    inputsHash: awaiting.inputsHash,
+    lastHandledRefreshRequest: lastHandledRefresh(credential),
+  };
 }

@@ -9,6 +9,7 @@ import type { SecretView } from '../kube/secret-view.ts';
 import type { SecretRedactor } from '../observability/redactor.ts';
 import type { Clock } from '../policy/clock.ts';
 import { parseDuration } from '../policy/duration.ts';
+import { AwaitingUserApproval, type UserApprovalRequest } from '../errors/awaiting-approval.ts';
 import { ProviderError, StateConflictError, type FailureKind } from '../errors/failure.ts';
 import type { SelectedProvider } from '../providers/registry.ts';
 import type {
@@ -64,6 +65,14 @@ export interface ClassifiedFailure {
   currentTokenInvalid: boolean;
 }
 
+/** The provider waits for a person to approve (device grant); the message is already scrubbed. */
+export interface PendingApproval {
+  reason: string;
+  message: string;
+  request: UserApprovalRequest;
+  pollAt: number;
+}
+
 interface Timing {
   startedAt: number;
   finishedAt: number;
@@ -75,7 +84,8 @@ export type ExchangeResult =
   | ({ type: 'conflict' } & Timing)
   /** The provider host's rate limit line was full: no call was made; try again at retryAt. */
   | ({ type: 'throttled'; retryAt: number } & Timing)
-  | ({ type: 'failure'; failure: ClassifiedFailure } & Timing);
+  | ({ type: 'failure'; failure: ClassifiedFailure } & Timing)
+  | ({ type: 'awaiting'; approval: PendingApproval } & Timing);
 
 export type ReleaseResult = { type: 'released' | 'unsupported' } | { type: 'failed'; message: string };
 
@@ -113,6 +123,8 @@ export class Exchanger {
     } catch (error) {
       const finishedAt = clock.now();
       if (error instanceof StateConflictError) return { type: 'conflict', startedAt, finishedAt };
+      if (AwaitingUserApproval.is(error))
+        return { type: 'awaiting', approval: this.#pending(context, error), startedAt, finishedAt };
       return { type: 'failure', failure: this.#classify(context, error), startedAt, finishedAt };
     }
   }
@@ -167,6 +179,16 @@ export class Exchanger {
       message: this.#deps.redactor.scrub(failure.message, identity),
       retryAfterMs: failure.retryAfterMs,
       currentTokenInvalid: failure.currentTokenInvalid,
+    };
+  }
+
+  #pending(context: ReconcileContext, waiting: AwaitingUserApproval): PendingApproval {
+    const identity = this.#identity(context.credential, context.selected, context.secretName);
+    return {
+      reason: waiting.reason,
+      message: this.#deps.redactor.scrub(waiting.message, identity),
+      request: waiting.request,
+      pollAt: waiting.pollAt,
     };
   }
 

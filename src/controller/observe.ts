@@ -146,6 +146,7 @@ export function observe(input: ObserveInput): Observed {
   const written = input.memory.get(keyOf(credential));
   const requested = credential.metadata.annotations?.[ANNOTATION_REFRESH_REQUESTED];
   const failures = status.consecutiveFailures ?? 0;
+  const awaitingApproval = status.userApproval !== undefined;
   const observation: Observation = {
     now: input.now,
     inputsHash: input.hash,
@@ -156,7 +157,8 @@ export function observe(input: ObserveInput): Observed {
       view.annotations[ANNOTATION_CONTENT_DIGEST] === written.digest,
     failure: {
       consecutiveFailures: failures,
-      retryAt: failures > 0 ? parseTime(status.nextRefreshTime) : undefined,
+      retryAt: failures > 0 || awaitingApproval ? parseTime(status.nextRefreshTime) : undefined,
+      awaitingApproval,
       terminal: isStalled(status),
       inputsHash: status.inputsHash,
       specEdited:

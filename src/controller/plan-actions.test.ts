@@ -577,3 +577,92 @@ describe('obtain: the writes after a failed exchange', () => {
     });
   });
 });
+
+describe('obtain: a device grant awaiting a person', () => {
+  const approval = {
+    reason: 'AwaitingUserApproval',
+    message:
+      'Approve the login at https://idp.example.com/device?user_code=WXYZ-ABCD before 2026-12-03T09:10:00Z.',
+    request: {
+      verificationUri: 'https://idp.example.com/device',
+      verificationUriComplete: 'https://idp.example.com/device?user_code=WXYZ-ABCD',
+      userCode: 'WXYZ-ABCD',
+      expiresAt: NOW + 10 * MINUTE,
+    },
+    pollAt: NOW + 6_000,
+  };
+  const awaiting = { type: 'awaiting', approval, startedAt: NOW, finishedAt: NOW } as const;
+
+  it('a new code: Ready=False AwaitingUserApproval, the page in status.userApproval, one Warning Event, no failure counted', () => {
+    const { action, context, env } = build({});
+    const plan = planAction(action, context, env, awaiting);
+    expect(kinds(plan.writes)).toEqual(['status', 'log', 'event:AwaitingUserApproval', 'token-metrics']);
+    expect(condition(plan, 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'AwaitingUserApproval',
+      message: approval.message,
+    });
+    expect(condition(plan, 'Stalled')).toMatchObject({ status: 'False', reason: 'AwaitingUserApproval' });
+    const status = only(plan, 'status').status;
+    expect(status).toMatchObject({
+      userApproval: {
+        url: 'https://idp.example.com/device?user_code=WXYZ-ABCD',
+        verificationUri: 'https://idp.example.com/device',
+        userCode: 'WXYZ-ABCD',
+        expiresAt: '2026-12-03T09:10:00Z',
+      },
+      nextRefreshTime: '2026-12-03T09:00:06Z',
+      consecutiveFailures: 0,
+    });
+    expect(only(plan, 'event')).toMatchObject({ type: 'Warning', message: approval.message });
+    expect(only(plan, 'token-metrics')).toMatchObject({ ready: false, failures: 0, stalled: false });
+    expect(plan.requeueAt).toBe(NOW + 6_000);
+  });
+
+  it('the same code still pending: no Event again; decide waits for the poll time, then obtains', () => {
+    const first = build({});
+    const status = only(planAction(first.action, first.context, first.env, awaiting), 'status').status;
+    const waiting = build({ status }, NOW + 2_000);
+    expect(waiting.action).toEqual({ type: 'backoff', until: NOW + 6_000 });
+    const due = build({ status }, NOW + 6_000);
+    expect(due.action).toMatchObject({ type: 'obtain' });
+    const plan = planAction(due.action, due.context, due.env, {
+      ...awaiting,
+      approval: { ...approval, pollAt: NOW + 12_000 },
+    });
+    expect(kinds(plan.writes)).toEqual(['status', 'log', 'token-metrics']);
+    expect(plan.requeueAt).toBe(NOW + 12_000);
+  });
+
+  it('a chain that ended while its last token is valid: Ready stays True, says so, and wakes at the expiry too', () => {
+    const { action, context, env } = build({
+      secret: { owner: 'ours', issuedAt: NOW - 50 * MINUTE, expiresAt: NOW + 3_000 },
+    });
+    const plan = planAction(action, context, env, {
+      ...awaiting,
+      approval: { ...approval, reason: 'HumanActionRequired' },
+    });
+    expect(condition(plan, 'Ready')).toMatchObject({ status: 'True', reason: 'AwaitingUserApproval' });
+    expect(condition(plan, 'Ready')?.message).toContain(
+      'The current token stays valid until 2026-12-03T09:00:03Z.',
+    );
+    expect(condition(plan, 'Stalled')).toMatchObject({ status: 'False', reason: 'HumanActionRequired' });
+    expect(only(plan, 'event').reason).toBe('HumanActionRequired');
+    expect(plan.requeueAt).toBe(NOW + 3_000);
+  });
+
+  it('the approval: the Ready status drops userApproval', () => {
+    const first = build({});
+    const status = only(planAction(first.action, first.context, first.env, awaiting), 'status').status;
+    const due = build({ status }, NOW + 6_000);
+    const plan = planAction(due.action, due.context, due.env, {
+      type: 'token',
+      tokenSet: { data: DATA, issuedAt: NOW + 6_000, expiresAt: NOW + HOUR, expirySource: 'expires_in' },
+      warnings: [],
+      startedAt: NOW + 6_000,
+      finishedAt: NOW + 6_000,
+    });
+    expect(only(plan, 'status').status.userApproval).toBeUndefined();
+    expect(condition(plan, 'Ready')?.reason).toBe('TokenValid');
+  });
+});

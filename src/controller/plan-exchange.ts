@@ -13,6 +13,7 @@ import { failureStatus, readyStatus, standingWarning, type Warning } from './con
 import type { ReconcileContext } from './context.ts';
 import type { ClassifiedFailure, ExchangeResult } from './exchange.ts';
 import { nextExchange } from './observe.ts';
+import { planAwaiting } from './plan-awaiting.ts';
 import { expiryRequeue, statusWrites, type PlanEnv } from './plan-shared.ts';
 import type { Plan, Write } from './writer.ts';
 
@@ -45,6 +46,7 @@ export function planExchange(
   if (exchange.type === 'throttled')
     return { writes: [], requeueAt: exchange.retryAt, rolloutPending: context.rolloutPending };
   const failed: Write = { kind: 'renewal-metrics', provider, result: 'failure', seconds };
+  if (exchange.type === 'awaiting') return planAwaiting(context, exchange.approval, exchange.finishedAt);
   if (exchange.type === 'conflict')
     return { writes: [failed], requeueAt: exchange.finishedAt, rolloutPending: context.rolloutPending };
   const plan = planFailure(context, exchange.failure, exchange.finishedAt, env.random);

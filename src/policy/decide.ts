@@ -33,6 +33,8 @@ export interface FailureState {
    * and an edit reverted to the inputs of the failed attempt.
    */
   specEdited?: boolean;
+  /** A device grant waits for a person (status.userApproval): poll at retryAt, which is no failure's backoff. */
+  awaitingApproval?: boolean;
 }
 
 export interface Observation {
@@ -110,8 +112,10 @@ export function decide(observation: Observation): Action {
     return { type: 'wait', until: earliest(observation.renewAt, observation.checkAt) };
   }
 
-  // Repeated failures wait for their backoff, unless the inputs changed or a person asked for a retry.
-  if (failure.consecutiveFailures > 0 && failure.retryAt !== undefined && failure.retryAt > now) {
+  // Repeated failures wait for their backoff, and a pending approval for its next poll, unless the
+  // inputs changed or a person asked for a retry.
+  const waiting = failure.consecutiveFailures > 0 || failure.awaitingApproval === true;
+  if (waiting && failure.retryAt !== undefined && failure.retryAt > now) {
     if (!inputsChanged && !observation.manualRefreshRequested)
       return waitOutFailure(observation, 'backoff', failure.retryAt);
   }
@@ -159,7 +163,7 @@ function wantedObtain(observation: Observation): ObtainReason | undefined {
   if (!output.intact && !observation.canRepairFromMemory) return 'drift';
   if (observation.renewAt !== undefined && observation.renewAt <= now) return 'renewal-due';
   if (observation.checkAt !== undefined && observation.checkAt <= now) return 'check-due';
-  if (observation.failure.consecutiveFailures > 0 && observation.failure.retryAt !== undefined)
+  if ((failure.consecutiveFailures > 0 || failure.awaitingApproval === true) && failure.retryAt !== undefined)
     return 'retry';
   return undefined;
 }

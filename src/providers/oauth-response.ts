@@ -69,13 +69,14 @@ function safeString(value: unknown, max = 300): string | undefined {
   return typeof value === 'string' ? excerpt(value, max) : undefined;
 }
 
-/** Turns any non-success answer of a token endpoint into a ProviderError a user can act on. */
-export function tokenEndpointError(response: HttpResponse, url: string, where: string): ProviderError {
-  const endpoint = hostAndPath(url);
+/**
+ * What a token endpoint said in a non-success answer, safe to show: "code: description" (RFC 6749
+ * §5.2), or an excerpt of the body. Servers quote tokens and assertions in descriptions: cut out first.
+ */
+export function oauthErrorSaid(response: HttpResponse): { code: string | undefined; said: string } {
   const body = parsedJson(response);
   const code = safeString((body as { error?: unknown } | undefined)?.error, 64);
   const rawDescription = (body as { error_description?: unknown } | undefined)?.error_description;
-  // Servers quote tokens and assertions in descriptions and error pages: cut them out first.
   const description =
     typeof rawDescription === 'string' && rawDescription.trim() !== ''
       ? safeExcerpt(rawDescription, undefined, 300)
@@ -83,6 +84,13 @@ export function tokenEndpointError(response: HttpResponse, url: string, where: s
   const said = code
     ? `${code}${description ? `: ${description}` : ''}`
     : safeExcerpt(response.text, response.headers['content-type'], 200);
+  return { code, said };
+}
+
+/** Turns any non-success answer of a token endpoint into a ProviderError a user can act on. */
+export function tokenEndpointError(response: HttpResponse, url: string, where: string): ProviderError {
+  const endpoint = hostAndPath(url);
+  const { code, said } = oauthErrorSaid(response);
 
   const answer = {
     status: response.status,

@@ -20,6 +20,13 @@ import {
   refreshTokenRefSchema,
   type RefreshTokenRef,
 } from './oauth2-refresh.ts';
+import {
+  OAUTH2_DEVICE_STATE_KEYS,
+  deviceAuthorizationSchema,
+  flowFingerprint,
+  liveRefreshToken,
+  obtainByDeviceGrant,
+} from './oauth2-device.ts';
 import { defineProvider } from './definition.ts';
 import type { InputReference, ProviderContext, ProviderNeeds, TokenProvider, TokenSet } from './types.ts';
 
@@ -77,6 +84,7 @@ export const oauth2Schema = z
         'Extra form parameters for the token request. Not for secrets: they are visible in the spec.',
     }),
     refreshTokenRef: refreshTokenRefSchema.optional(),
+    deviceAuthorization: deviceAuthorizationSchema.optional(),
     caBundleRef: caBundleRef.optional(),
     revokeOnDelete: z.boolean().default(true).meta({
       description:
@@ -85,7 +93,8 @@ export const oauth2Schema = z
   })
   .meta({
     description:
-      'OAuth 2.0 client credentials grant against any RFC 6749 server (Keycloak, Auth0, Entra ID, ...).',
+      'OAuth 2.0 against any RFC 6749 server (Keycloak, Auth0, Entra ID, ...): the client credentials grant, ' +
+      'or a refresh token pasted once (refreshTokenRef), or a person approving once (deviceAuthorization).',
     ...cel(
       {
         rule: 'has(self.tokenUrl) != has(self.issuerUrl)',
@@ -106,9 +115,19 @@ export const oauth2Schema = z
         fieldPath: '.signingAlgorithm',
       },
       {
-        rule: "self.clientAuth != 'none' || has(self.refreshTokenRef)",
-        message: 'clientAuth none (a public client) applies only with refreshTokenRef',
+        rule: "self.clientAuth != 'none' || has(self.refreshTokenRef) || has(self.deviceAuthorization)",
+        message: 'clientAuth none (a public client) applies only with refreshTokenRef or deviceAuthorization',
         fieldPath: '.clientAuth',
+      },
+      {
+        rule: '!has(self.deviceAuthorization) || !has(self.refreshTokenRef)',
+        message: 'set at most one of refreshTokenRef and deviceAuthorization',
+        fieldPath: '.deviceAuthorization',
+      },
+      {
+        rule: '!has(self.deviceAuthorization) || has(self.deviceAuthorization.endpoint) || has(self.issuerUrl)',
+        message: 'deviceAuthorization needs its endpoint, or issuerUrl to discover it',
+        fieldPath: '.deviceAuthorization',
       },
     ),
   });
@@ -124,12 +143,14 @@ const RESERVED_PARAMS = new Set([
   'client_assertion_type',
   'scope',
   'refresh_token',
+  'device_code',
 ]);
 const DISCOVERY_TTL_MS = 60 * 60_000;
 
 interface Endpoints {
   token: string;
   revocation?: string;
+  deviceAuthorization?: string;
 }
 
 interface Discovered {
@@ -202,8 +223,12 @@ function clientWhere(spec: Oauth2Spec, namespace?: string): string {
 
 export class OAuth2Provider implements TokenProvider<Oauth2Spec> {
   readonly name = 'oauth2' as const;
-  /** Refresh-token mode keeps the live refresh token in the state Secret. */
-  readonly secretStateKeys = [OAUTH2_REFRESH_STATE_KEYS.refreshToken];
+  /** Refresh-token and device modes keep the live refresh token (and a pending device code) in the state Secret. */
+  readonly secretStateKeys = [
+    OAUTH2_REFRESH_STATE_KEYS.refreshToken,
+    OAUTH2_DEVICE_STATE_KEYS.refreshToken,
+    OAUTH2_DEVICE_STATE_KEYS.deviceCode,
+  ];
   readonly #discovered = new Map<string, Discovered>();
 
   needs(spec: Oauth2Spec): ProviderNeeds {
@@ -239,6 +264,7 @@ export class OAuth2Provider implements TokenProvider<Oauth2Spec> {
     const endpoints = await this.#endpoints(spec, context.http, context.clock.now(), context.signal);
     if (spec.refreshTokenRef)
       return this.#obtainByRefreshToken(spec, spec.refreshTokenRef, endpoints, context);
+    if (spec.deviceAuthorization) return this.#obtainByDeviceGrant(spec, endpoints, context);
     const form: Record<string, string> = { grant_type: 'client_credentials', ...spec.extraParams };
     if (spec.scopes?.length) form.scope = spec.scopes.join(' ');
     if (spec.audience) form.audience = spec.audience;
@@ -283,24 +309,69 @@ export class OAuth2Provider implements TokenProvider<Oauth2Spec> {
     );
   }
 
+  /** Device mode (oauth2-device.ts): a person approves once; the chain is rotated from then on. */
+  #obtainByDeviceGrant(spec: Oauth2Spec, endpoints: Endpoints, context: ProviderContext): Promise<TokenSet> {
+    const device = spec.deviceAuthorization ?? {};
+    const deviceEndpoint = device.endpoint ?? endpoints.deviceAuthorization;
+    if (!deviceEndpoint) {
+      throw new ProviderError({
+        kind: 'terminal',
+        reason: 'DiscoveryFailed',
+        message: `the discovery document of ${spec.issuerUrl ?? '?'} names no device_authorization_endpoint; set ${FIELD}.deviceAuthorization.endpoint.`,
+      });
+    }
+    const params: Record<string, string> = { ...spec.extraParams };
+    if (spec.scopes?.length) params.scope = spec.scopes.join(' ');
+    const clientId =
+      spec.clientAuth === 'service_account_token' ? '' : context.inputs.require(refs(spec).clientId);
+    return obtainByDeviceGrant(
+      {
+        field: FIELD,
+        spec: device,
+        deviceEndpoint,
+        tokenUrl: endpoints.token,
+        params,
+        fingerprint: flowFingerprint([deviceEndpoint, endpoints.token, clientId, params.scope ?? '']),
+        authenticate: (form, headers) => this.#authenticate(spec, context, endpoints.token, form, headers),
+        clientWhere: clientWhere(spec, namespaceOf(context.credential)),
+      },
+      context,
+    );
+  }
+
   async release(spec: Oauth2Spec, context: ProviderContext): Promise<'released' | 'unsupported'> {
-    const token = context.current?.data[context.keys.token];
-    if (!spec.revokeOnDelete || !token) return 'unsupported';
+    if (!spec.revokeOnDelete) return 'unsupported';
+    const access = context.current?.data[context.keys.token];
+    // Device mode: the refresh token is the long-lived grant (an offline one outlives any session).
+    const refresh = spec.deviceAuthorization ? liveRefreshToken(await context.state.read()) : undefined;
+    if (!access && !refresh) return 'unsupported';
     const endpoints = await this.#endpoints(spec, context.http, context.clock.now(), context.signal);
-    if (!endpoints.revocation) return 'unsupported';
-    const form: Record<string, string> = { token, token_type_hint: 'access_token' };
+    const revocation = endpoints.revocation;
+    if (!revocation) return 'unsupported';
+    if (refresh) await this.#revoke(spec, context, revocation, refresh, 'refresh_token');
+    if (access) await this.#revoke(spec, context, revocation, access, 'access_token');
+    return 'released';
+  }
+
+  async #revoke(
+    spec: Oauth2Spec,
+    context: ProviderContext,
+    revocation: string,
+    token: string,
+    hint: 'access_token' | 'refresh_token',
+  ): Promise<void> {
+    const form: Record<string, string> = { token, token_type_hint: hint };
     const headers: Record<string, string> = { accept: 'application/json' };
-    await this.#authenticate(spec, context, endpoints.revocation, form, headers);
+    await this.#authenticate(spec, context, revocation, form, headers);
     const response = await context.http.request({
       method: 'POST',
-      url: endpoints.revocation,
+      url: revocation,
       form,
       headers,
       signal: context.signal,
     });
     // RFC 7009 §2.2: 200 even for tokens the server does not know (Keycloak adds an error body then).
-    if (response.status === 200) return 'released';
-    throw tokenEndpointError(response, endpoints.revocation, clientWhere(spec));
+    if (response.status !== 200) throw tokenEndpointError(response, revocation, clientWhere(spec));
   }
 
   async #authenticate(
@@ -382,8 +453,11 @@ export class OAuth2Provider implements TokenProvider<Oauth2Spec> {
     }
     const body = response.json();
     // `null`, an array or a string is as useless as a document without the field.
-    const document: { token_endpoint?: unknown; revocation_endpoint?: unknown } =
-      typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {};
+    const document: {
+      token_endpoint?: unknown;
+      revocation_endpoint?: unknown;
+      device_authorization_endpoint?: unknown;
+    } = typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {};
     if (typeof document.token_endpoint !== 'string' || !/^https?:\/\//.test(document.token_endpoint)) {
       throw new ProviderError({
         kind: 'terminal',
@@ -394,14 +468,16 @@ export class OAuth2Provider implements TokenProvider<Oauth2Spec> {
     const endpoints: Endpoints = {
       token: document.token_endpoint,
       // An unusable revocation endpoint means none: deletion must not fail on the server's typo.
-      revocation:
-        typeof document.revocation_endpoint === 'string' && /^https?:\/\//.test(document.revocation_endpoint)
-          ? document.revocation_endpoint
-          : undefined,
+      revocation: usableUrl(document.revocation_endpoint),
+      deviceAuthorization: usableUrl(document.device_authorization_endpoint),
     };
     this.#discovered.set(issuer, { endpoints, at: now });
     return endpoints;
   }
+}
+
+function usableUrl(value: unknown): string | undefined {
+  return typeof value === 'string' && /^https?:\/\//.test(value) ? value : undefined;
 }
 
 export const oauth2Definition = defineProvider({

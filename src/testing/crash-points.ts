@@ -13,6 +13,9 @@ export type CrashPoint =
   | 'oauth2-refresh:after-intent-write'
   | 'oauth2-refresh:after-refresh-response'
   | 'oauth2-refresh:after-state-write'
+  | 'oauth2-device:after-intent-write'
+  | 'oauth2-device:after-refresh-response'
+  | 'oauth2-device:after-state-write'
   | 'controller:before-secret-write'
   /** The token (and its pending-restart marker) is written; no workload is restarted yet. */
   | 'controller:after-secret-write'

@@ -6,6 +6,7 @@ import { TapdataEmulator, type TapdataClient } from '../emulators/tapdata.ts';
 import { adminKubeConfig, kubectl } from '../harness/controlplane.ts';
 import { TestKube, condition } from '../harness/kube.ts';
 import { prepareOperatorNamespace, startOperator, type RunningOperator } from '../harness/operator.ts';
+import { kubectlTable as table } from '../harness/kubectl-table.ts';
 import { waitFor } from '../harness/wait.ts';
 
 const plane = inject('controlPlane');
@@ -47,21 +48,6 @@ async function until(name: string, reason: string, timeoutMs = 30_000): Promise<
 }
 
 /** The rows of a kubectl table, cut at the header's column offsets (an absent value prints blank). */
-function table(output: string): { header: string[]; rows: Map<string, Record<string, string>> } {
-  const [headerLine = '', ...lines] = output.trimEnd().split('\n');
-  const header = headerLine.trim().split(/\s{2,}/);
-  const starts: number[] = [];
-  for (const column of header) starts.push(headerLine.indexOf(column, starts.at(-1) ?? 0));
-  const rows = new Map<string, Record<string, string>>();
-  for (const line of lines) {
-    const row = Object.fromEntries(
-      header.map((column, i) => [column, line.slice(starts[i], starts[i + 1]).trim()]),
-    );
-    rows.set(row.NAME ?? '', row);
-  }
-  return { header, rows };
-}
-
 beforeAll(async () => {
   tapdata = new TapdataEmulator({ clients: Object.values(clients) });
   await tapdata.start();
@@ -103,7 +89,7 @@ describe('kubectl get apicred', () => {
     const output = await kubectl(plane, ['get', 'apicred', '-n', namespace]);
     expect(output).not.toContain('<invalid>');
     const { header, rows } = table(output);
-    expect(header).toEqual(['NAME', 'READY', 'REASON', 'EXPIRES', 'NEXT RENEWAL', 'AGE']);
+    expect(header).toEqual(['NAME', 'READY', 'REASON', 'EXPIRES', 'NEXT RENEWAL', 'APPROVE', 'AGE']);
     expect(output.split('\n')[0]?.length ?? 0).toBeLessThanOrEqual(100);
 
     expect([...rows.keys()].sort()).toEqual(['expired', 'failing', 'healthy', 'missing']);
@@ -159,6 +145,7 @@ describe('kubectl get apicred', () => {
       'REASON',
       'EXPIRES',
       'NEXT RENEWAL',
+      'APPROVE',
       'PROVIDER',
       'SECRET',
       'FAILURES',

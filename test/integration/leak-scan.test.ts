@@ -20,6 +20,7 @@ import { TestKube, condition } from '../harness/kube.ts';
 import { prepareOperatorNamespace, startOperator, type RunningOperator } from '../harness/operator.ts';
 import { operatorOutputs } from '../harness/leak-places.ts';
 import { waitFor } from '../harness/wait.ts';
+import type { ClientMetadata } from 'oidc-provider';
 import { startOidcServer, type OidcServer } from '../oidc/server.ts';
 
 const plane = inject('controlPlane');
@@ -40,9 +41,30 @@ const planted = {
   wrongIdmpPassword: plant('WrongIdmp'),
   wrongTtmSecret: plant('WrongTtm'),
   wrongIdempierePassword: plant('WrongErp'),
+  deviceClientSecret: plant('DeviceSecret'),
 };
 /** Every secret value the run handled, by label: planted ones, then every token and state value seen. */
 const secrets = new Map<string, string>(Object.entries(planted));
+
+const OIDC_CLIENTS: ClientMetadata[] = [
+  {
+    client_id: 'leak-client',
+    client_secret: planted.oauth2ClientSecret,
+    grant_types: ['client_credentials'],
+    redirect_uris: [],
+    response_types: [],
+    token_endpoint_auth_method: 'client_secret_basic',
+  },
+  {
+    // The device grant: the code the operator polls with lives in the state Secret only.
+    client_id: 'leak-device-client',
+    client_secret: planted.deviceClientSecret,
+    grant_types: ['urn:ietf:params:oauth:grant-type:device_code'],
+    redirect_uris: [],
+    response_types: [],
+    token_endpoint_auth_method: 'client_secret_basic',
+  },
+];
 
 let oidc: OidcServer;
 let tapdata: TapdataEmulator;
@@ -104,8 +126,9 @@ async function collectIssued(): Promise<void> {
   for (const secret of await operatorSecrets('state')) {
     for (const [key, value] of Object.entries(secret.data ?? {})) {
       const text = decode(value);
-      // Hashes, ids and times are stored too; only what can be used as a credential is secret.
-      if (/token/i.test(key) && text.length >= 16)
+      // Hashes, ids and times are stored too; only what can be used as a credential is secret (the
+      // device code is; the user code is shown to people by design).
+      if ((/token/i.test(key) || key === 'deviceCode') && text.length >= 16)
         secrets.set(`state ${secret.metadata?.name ?? ''}/${key}#${secrets.size}`, text);
     }
   }
@@ -119,16 +142,7 @@ async function ready(name: string): Promise<ApiCredential | undefined> {
 beforeAll(async () => {
   oidc = await startOidcServer({
     accessTokenTtlSeconds: LIFETIME_S,
-    clients: [
-      {
-        client_id: 'leak-client',
-        client_secret: planted.oauth2ClientSecret,
-        grant_types: ['client_credentials'],
-        redirect_uris: [],
-        response_types: [],
-        token_endpoint_auth_method: 'client_secret_basic',
-      },
-    ],
+    clients: OIDC_CLIENTS,
   });
   tapdata = new TapdataEmulator({
     clients: [{ clientId: 'leak-tapdata-client', clientSecret: planted.tapdataClientSecret }],
@@ -173,6 +187,7 @@ describe('leak scan', () => {
     const inputs: [string, Record<string, string>][] = [
       ['oidc-good', { client_id: 'leak-client', client_secret: planted.oauth2ClientSecret }],
       ['oidc-bad', { client_id: 'leak-client', client_secret: planted.wrongOauth2Secret }],
+      ['oidc-device', { client_id: 'leak-device-client', client_secret: planted.deviceClientSecret }],
       ['tap-good', { client_id: 'leak-tapdata-client', client_secret: planted.tapdataClientSecret }],
       ['tap-bad', { client_id: 'leak-tapdata-client', client_secret: planted.wrongTapdataSecret }],
       ['idmp-good', { username: 'leak@example.com', password: planted.idmpPassword }],
@@ -190,6 +205,17 @@ describe('leak scan', () => {
     const credentials: [string, Record<string, unknown>][] = [
       ['leak-oauth2', { oauth2: { issuerUrl: oidc.issuer, credentialsRef: { name: 'oidc-good' } } }],
       ['bad-oauth2', { oauth2: { tokenUrl: oidc.tokenUrl, credentialsRef: { name: 'oidc-bad' } } }],
+      [
+        'await-device',
+        {
+          oauth2: {
+            issuerUrl: oidc.issuer,
+            credentialsRef: { name: 'oidc-device' },
+            scopes: ['openid'],
+            deviceAuthorization: {},
+          },
+        },
+      ],
       ['leak-tapdata', { tapdata: { baseUrl: tapdata.url, credentialsRef: { name: 'tap-good' } } }],
       ['bad-tapdata', { tapdata: { baseUrl: tapdata.url, credentialsRef: { name: 'tap-bad' } } }],
       ['leak-idmp', { idmp: { baseUrl: idmp.url, credentialsRef: { name: 'idmp-good' } } }],
@@ -283,16 +309,7 @@ describe('leak scan', () => {
     oidc = await startOidcServer({
       port: Number(new URL(oidc.issuer).port),
       accessTokenTtlSeconds: LIFETIME_S,
-      clients: [
-        {
-          client_id: 'leak-client',
-          client_secret: planted.oauth2ClientSecret,
-          grant_types: ['client_credentials'],
-          redirect_uris: [],
-          response_types: [],
-          token_endpoint_auth_method: 'client_secret_basic',
-        },
-      ],
+      clients: OIDC_CLIENTS,
     });
     // A fault that failed terminally (an HTML page from the cloud check) waits for a person: ask again.
     for (const [name] of credentials.filter(([n]) => n.startsWith('leak-'))) await requestRefresh(name);
@@ -314,6 +331,12 @@ describe('leak scan', () => {
       { timeoutMs: 60_000, intervalMs: 250 },
     );
     expect(oidc.revocations()).toBeGreaterThan(revocationsBefore);
+
+    // The device grant's code was handled (it is among the values searched for).
+    await collectIssued();
+    expect(
+      [...secrets.keys()].filter((label) => label.startsWith('state await-device.apicred-state/deviceCode')),
+    ).not.toEqual([]);
 
     // The scan.
     const { places, credentials: scanned, eventCount } = await operatorOutputs(kube, namespace, operator);

@@ -40,6 +40,8 @@ export async function startOidcServer(options: OidcServerOptions): Promise<OidcS
     features: {
       clientCredentials: { enabled: true },
       revocation: { enabled: true },
+      // Device authorization (RFC 8628): codes are issued and polled; no test approves one here.
+      deviceFlow: { enabled: true },
       introspection: { enabled: true },
       devInteractions: { enabled: false },
       resourceIndicators: {
