@@ -1,9 +1,10 @@
 // The operator process: configuration, clients, caches, workers, health and metrics, signals.
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { hostname, totalmem } from 'node:os';
 import { ConfigError, loadConfig, type OperatorConfig } from './config.ts';
 import { Manager, type ManagerSources } from './controller/manager.ts';
+import { cgroupMemoryLimit, decideHeapSizing, HEAP_SIZED_MARKER } from './heap-sizing.ts';
 import { HttpClientFactory } from './http/client.ts';
 import { EventRecorder } from './kube/events.ts';
 import { LeaderElector } from './kube/leader-election.ts';
@@ -58,8 +59,48 @@ function sources(kubeConfig: PooledKubeConfig, config: OperatorConfig): ManagerS
   };
 }
 
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Re-executes this process once with heap flags sized to its memory limit (src/heap-sizing.ts), unless
+ * they were given or APICRED_HEAP_SIZING=off. execve keeps the pid: signals and the container's PID 1
+ * stay this process. Returns only when it does not re-execute.
+ */
+function sizeHeap(): void {
+  const decision = decideHeapSizing({
+    execArgv: process.execArgv,
+    env: process.env,
+    memoryLimitBytes: cgroupMemoryLimit(readText, totalmem()),
+  });
+  if (decision.action === 'keep') return;
+  const script = process.argv[1];
+  if (script === undefined || process.execve === undefined) return; // execve: absent on Windows
+  try {
+    process.execve(
+      process.execPath,
+      [process.execPath, ...decision.flags, ...process.execArgv, script, ...process.argv.slice(2)],
+      {
+        ...process.env,
+        [HEAP_SIZED_MARKER]: decision.flags.join(' '),
+      },
+    );
+  } catch (error) {
+    // Not fatal: the operator runs with Node's defaults, only with more memory.
+    process.stderr.write(
+      `apicred-operator: could not re-execute with ${decision.flags.join(' ')} (${error instanceof Error ? error.message : String(error)}); continuing with Node's heap defaults\n`,
+    );
+  }
+}
+
 /** Runs the operator with a registry: the built-in one, or a test's with one more provider (test/integration/extra-provider). */
 export async function main(registry: ProviderRegistry = providers): Promise<void> {
+  sizeHeap();
   // As PID 1 in a container, a signal with no handler is ignored and kubelet waits out the whole grace
   // period: handle SIGTERM from the start. Until work can start there is nothing to drain, so exit.
   let onSignal = (_signal: string): void => {
@@ -222,6 +263,7 @@ export async function main(registry: ProviderRegistry = providers): Promise<void
       namespaces: config.namespaces.length > 0 ? config.namespaces : 'all',
       concurrency: config.concurrency,
       health: health.url,
+      heap: process.env[HEAP_SIZED_MARKER] ?? 'not sized (flags given, or APICRED_HEAP_SIZING=off)',
     },
     'apicred-operator starting',
   );

@@ -63,7 +63,7 @@ export function inputsHash(
     const digest = lookup(ref.kind, namespace, ref.name)?.keyDigests[ref.key] ?? 'missing';
     hash.update('\0').update(referenceId(ref)).update('=').update(digest);
   }
-  return hash.digest('hex').slice(0, 32);
+  return hash.digest().toString('hex', 0, 16); // digest('hex').slice(0, 32), as a flat string
 }
 
 class ResolvedInputs implements Inputs {
@@ -92,42 +92,86 @@ class ResolvedInputs implements Inputs {
   }
 }
 
+/** The values of one input object (a Secret's decoded), or undefined when it does not exist. */
+export type ObjectRead = (
+  kind: InputReference['kind'],
+  namespace: string,
+  name: string,
+) => Promise<Readonly<Record<string, string>> | undefined>;
+
+/** GETs an input object from the API server. */
+export function apiObjectRead(core: CoreV1Api): ObjectRead {
+  return async (kind, namespace, name) => {
+    try {
+      if (kind === 'ConfigMap') return (await core.readNamespacedConfigMap({ name, namespace })).data ?? {};
+      const secret = await core.readNamespacedSecret({ name, namespace });
+      const values: Record<string, string> = {};
+      for (const [key, value] of Object.entries(secret.data ?? {}))
+        values[key] = Buffer.from(value, 'base64').toString('utf8');
+      return values;
+    } catch (error) {
+      if (httpStatusOf(error) !== 404) throw error;
+      return undefined;
+    }
+  };
+}
+
+/**
+ * Concurrent reads of one input object share one GET: a thousand credentials that use one client
+ * Secret make one request while it is in flight, not a thousand. Shared only between readers whose
+ * cache holds the same resourceVersion of it: a reconcile woken by a change sees the new version
+ * and so never joins a GET that may have started before the change (its values would be older than
+ * the digests in its inputs hash). Nothing is kept once the GET settles: values are never cached.
+ */
+export class SharedObjectReads {
+  readonly #read: ObjectRead;
+  readonly #cachedVersion: (
+    kind: InputReference['kind'],
+    namespace: string,
+    name: string,
+  ) => string | undefined;
+  readonly #inFlight = new Map<string, ReturnType<ObjectRead>>();
+
+  constructor(
+    read: ObjectRead,
+    cachedVersion: (kind: InputReference['kind'], namespace: string, name: string) => string | undefined,
+  ) {
+    this.#read = read;
+    this.#cachedVersion = cachedVersion;
+  }
+
+  readonly read: ObjectRead = (kind, namespace, name) => {
+    const key = `${kind}\0${namespace}\0${name}\0${this.#cachedVersion(kind, namespace, name) ?? ''}`;
+    const shared = this.#inFlight.get(key);
+    if (shared !== undefined) return shared;
+    const read = this.#read(kind, namespace, name).finally(() => {
+      this.#inFlight.delete(key);
+    });
+    this.#inFlight.set(key, read);
+    return read;
+  };
+
+  /** GETs in flight now. */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+}
+
 /**
  * Reads the referenced values from the API server (same namespace only). `secrets` are the values
  * of the references marked secret, for the redactor; identifiers are not among them.
  */
 export async function readInputs(
-  core: CoreV1Api,
+  read: ObjectRead,
   namespace: string,
   refs: InputReference[],
 ): Promise<{ inputs: Inputs; secrets: string[] }> {
   const values = new Map<string, string>();
   const secrets = new Set<string>();
-  const objects = new Map<string, Record<string, string> | undefined>();
+  const objects = new Map<string, Readonly<Record<string, string>> | undefined>();
   for (const ref of refs) {
     const objectId = `${ref.kind}/${ref.name}`;
-    if (!objects.has(objectId)) {
-      try {
-        if (ref.kind === 'Secret') {
-          const secret = await core.readNamespacedSecret({ name: ref.name, namespace });
-          objects.set(
-            objectId,
-            Object.fromEntries(
-              Object.entries(secret.data ?? {}).map(([key, value]) => [
-                key,
-                Buffer.from(value, 'base64').toString('utf8'),
-              ]),
-            ),
-          );
-        } else {
-          const configMap = await core.readNamespacedConfigMap({ name: ref.name, namespace });
-          objects.set(objectId, configMap.data ?? {});
-        }
-      } catch (error) {
-        if (httpStatusOf(error) !== 404) throw error;
-        objects.set(objectId, undefined);
-      }
-    }
+    if (!objects.has(objectId)) objects.set(objectId, await read(ref.kind, namespace, ref.name));
     const value = objects.get(objectId)?.[ref.key];
     if (value === undefined) continue;
     values.set(referenceId(ref), value);

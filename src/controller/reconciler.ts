@@ -20,7 +20,7 @@ import type { Caches, ReconcileContext, TokenMemory } from './context.ts';
 import { actionFields } from './debug-fields.ts';
 import { Exchanger, type ExchangeDeps, type ExchangeResult, type InputSource } from './exchange.ts';
 import { requestServiceAccountToken } from '../kube/service-account-token.ts';
-import { readInputs } from './inputs.ts';
+import { apiObjectRead, readInputs, SharedObjectReads } from './inputs.ts';
 import { KubeWriter } from './kube-writer.ts';
 import { gather, releasesOnDelete, type RenewalOptions } from './observe.ts';
 import { planAction, planFinalizer, planRejection, planRelease, resolveAction } from './plan.ts';
@@ -85,9 +85,15 @@ export class Reconciler {
     this.#rollout = new RolloutRestarter({ ...deps, minIntervalMs: deps.options.rolloutMinIntervalMs });
     // One client for every read of inputs and state, not one per provider call.
     const core = deps.kubeConfig.makeApiClient(CoreV1Api);
+    const reads = new SharedObjectReads(
+      apiObjectRead(core),
+      (kind, namespace, name) =>
+        (kind === 'Secret' ? deps.caches.secret(namespace, name) : deps.caches.configMap(namespace, name))
+          ?.resourceVersion,
+    );
     this.#exchanger = new Exchanger({
       ...deps,
-      readInputs: deps.readInputs ?? ((namespace, refs) => readInputs(core, namespace, refs)),
+      readInputs: deps.readInputs ?? ((namespace, refs) => readInputs(reads.read, namespace, refs)),
       stateStore: deps.stateStore ?? ((credential) => new SecretStateStore(core, credential)),
       mintServiceAccountToken:
         deps.mintServiceAccountToken ??

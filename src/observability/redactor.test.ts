@@ -139,6 +139,16 @@ describe('SecretRedactor', () => {
     expect(redactor.scrub('shared-client-secret')).toBe('shared-client-secret');
   });
 
+  it('counts an owner once however often it adds a value (owners are a list, not a set)', () => {
+    const redactor = new SecretRedactor();
+    redactor.add(SECRET, 'team-a/orders');
+    redactor.add(SECRET, 'team-a/orders');
+    redactor.replace('team-a/orders', [SECRET]);
+    redactor.remove(SECRET, 'team-a/orders');
+    expect(redactor.size).toBe(0);
+    expect(redactor.scrub(`x ${SECRET} y`)).toBe(`x ${SECRET} y`);
+  });
+
   it('remove without an owner forgets the value for every owner', () => {
     const redactor = new SecretRedactor();
     redactor.add('token-value-42', 'team-a/orders');

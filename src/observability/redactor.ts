@@ -30,21 +30,28 @@ const AUTH_SCHEME = /\b(Bearer|Basic)(\s+)[\w.~+/=-]{16,}/gi;
 const CREDENTIAL_PARAM =
   /([?&;\s"']|^)(access_token|refresh_token|id_token|client_secret|client_assertion|assertion|password|token|api_key)=([^&#\s"'\\]+)/gi;
 
+// The index holds per form five small integers (no string, no nested collection) and per value a
+// few arrays: a Set or a Map costs hundreds of bytes even with one entry, and nearly every value has
+// one owner and every owner a few values.
 interface Form {
   /** Rolling hash of the form's last WINDOW characters. */
   key: number;
   length: number;
-  digest: string;
+  /** The first 64 bits of the form's SHA-256, as two int32 (small integers: no heap object each). */
+  digestHigh: number;
+  digestLow: number;
   /** Registrations using this form (the index holds one object per distinct form). */
   count: number;
 }
 
 interface Registration {
-  owners: Set<string>;
+  owners: string[];
   forms: Form[];
   /** Forms shorter than WINDOW, matched as whole words. */
-  short: string[];
+  short: readonly string[];
 }
+
+const NONE: readonly string[] = Object.freeze([]);
 
 export interface SecretRedactorOptions {
   /**
@@ -59,7 +66,7 @@ export class SecretRedactor {
   // shared with the registrations using it, not nested Maps (several hundred bytes per form).
   #index = new Map<number, Form | Form[]>();
   #values = new Map<string, Registration>();
-  #byOwner = new Map<string, Set<string>>();
+  #byOwner = new Map<string, string[]>();
   // Short form -> registrations using it; the pattern is rebuilt when the set changes.
   #short = new Map<string, number>();
   #shortPattern: RegExp | undefined;
@@ -85,17 +92,18 @@ export class SecretRedactor {
     let registration = this.#values.get(id);
     if (registration === undefined) {
       const { long, short } = formsOf(value);
-      registration = { owners: new Set(), forms: long.map((form) => this.#retainForm(form)), short };
+      registration = {
+        owners: [],
+        forms: long.map((form) => this.#retainForm(form)),
+        short: short.length > 0 ? short : NONE,
+      };
       for (const form of short) this.#retainShort(form);
       this.#values.set(id, registration);
     }
-    registration.owners.add(owner);
-    let owned = this.#byOwner.get(owner);
-    if (owned === undefined) {
-      owned = new Set();
-      this.#byOwner.set(owner, owned);
-    }
-    owned.add(id);
+    if (!registration.owners.includes(owner)) registration.owners.push(owner);
+    const owned = this.#byOwner.get(owner);
+    if (owned === undefined) this.#byOwner.set(owner, [id]);
+    else if (!owned.includes(id)) owned.push(id);
     return true;
   }
 
@@ -105,7 +113,7 @@ export class SecretRedactor {
    */
   remove(value: string, owner?: string): void {
     const id = digest(value);
-    const owners = owner === undefined ? [...(this.#values.get(id)?.owners ?? [])] : [owner];
+    const owners = owner === undefined ? [...(this.#values.get(id)?.owners ?? NONE)] : [owner];
     for (const holder of owners) this.#release(id, holder);
   }
 
@@ -115,14 +123,14 @@ export class SecretRedactor {
     for (const value of values) {
       if (this.add(value, owner)) keep.add(digest(value));
     }
-    for (const id of [...(this.#byOwner.get(owner) ?? [])]) {
+    for (const id of [...(this.#byOwner.get(owner) ?? NONE)]) {
       if (!keep.has(id)) this.#release(id, owner);
     }
   }
 
   /** Forgets everything `owner` holds (a deleted credential). */
   forget(owner: string): void {
-    for (const id of [...(this.#byOwner.get(owner) ?? [])]) this.#release(id, owner);
+    for (const id of [...(this.#byOwner.get(owner) ?? NONE)]) this.#release(id, owner);
   }
 
   /**
@@ -169,17 +177,17 @@ export class SecretRedactor {
     for (let end = WINDOW; ; end++) {
       const indexed = this.#index.get(h);
       if (indexed !== undefined) {
-        let checked: Map<number, string> | undefined;
-        for (const { length, digest: expected } of Array.isArray(indexed) ? indexed : [indexed]) {
-          const start = end - length;
+        let checked: Map<number, Buffer> | undefined;
+        for (const form of Array.isArray(indexed) ? indexed : [indexed]) {
+          const start = end - form.length;
           if (start < 0) continue;
           checked ??= new Map();
-          let actual = checked.get(length);
+          let actual = checked.get(form.length);
           if (actual === undefined) {
-            actual = digest(text.slice(start, end));
-            checked.set(length, actual);
+            actual = sha256(text.slice(start, end));
+            checked.set(form.length, actual);
           }
-          if (actual === expected) {
+          if (actual.readInt32BE(0) === form.digestHigh && actual.readInt32BE(4) === form.digestLow) {
             starts.push(start);
             ends.push(end);
           }
@@ -195,11 +203,13 @@ export class SecretRedactor {
   #release(id: string, owner: string): void {
     const registration = this.#values.get(id);
     const owned = this.#byOwner.get(owner);
-    owned?.delete(id);
-    if (owned?.size === 0) this.#byOwner.delete(owner);
+    if (owned !== undefined) {
+      removeItem(owned, id);
+      if (owned.length === 0) this.#byOwner.delete(owner);
+    }
     if (registration === undefined) return;
-    registration.owners.delete(owner);
-    if (registration.owners.size > 0) return;
+    removeItem(registration.owners, owner);
+    if (registration.owners.length > 0) return;
     this.#values.delete(id);
     for (const form of registration.forms) this.#releaseForm(form);
     for (const form of registration.short) this.#releaseShort(form);
@@ -225,7 +235,12 @@ export class SecretRedactor {
   #retainForm(form: Form): Form {
     const indexed = this.#index.get(form.key);
     const forms = indexed === undefined ? [] : Array.isArray(indexed) ? indexed : [indexed];
-    const same = forms.find((other) => other.length === form.length && other.digest === form.digest);
+    const same = forms.find(
+      (other) =>
+        other.length === form.length &&
+        other.digestHigh === form.digestHigh &&
+        other.digestLow === form.digestLow,
+    );
     if (same !== undefined) {
       same.count += 1;
       return same;
@@ -271,7 +286,16 @@ function formsOf(value: string): { long: Form[]; short: string[] } {
   return {
     long: all
       .filter((form) => form.length >= WINDOW)
-      .map((form) => ({ key: suffixHash(form), length: form.length, digest: digest(form), count: 0 })),
+      .map((form) => {
+        const bytes = sha256(form);
+        return {
+          key: suffixHash(form),
+          length: form.length,
+          digestHigh: bytes.readInt32BE(0),
+          digestLow: bytes.readInt32BE(4),
+          count: 0,
+        };
+      }),
     short: all.filter((form) => form.length < WINDOW),
   };
 }
@@ -343,9 +367,19 @@ function suffixHash(form: string): number {
   return h;
 }
 
-// 128 bits of SHA-256: enough to verify a candidate match, and a short flat string to keep per form.
+function sha256(text: string): Buffer {
+  return hash('sha256', text, 'buffer');
+}
+
+// 128 bits of SHA-256 as a short flat string: the key of a registered value.
 function digest(text: string): string {
-  return hash('sha256', text, 'buffer').toString('base64', 0, 16);
+  return sha256(text).toString('base64', 0, 16);
+}
+
+/** Removes one occurrence of `item` (arrays of a few entries: cheaper than a Set). */
+function removeItem(items: string[], item: string): void {
+  const at = items.indexOf(item);
+  if (at >= 0) items.splice(at, 1);
 }
 
 function pow32(base: number, exponent: number): number {

@@ -1,6 +1,7 @@
 // Two real operator processes share one Lease: only the leader writes, and when it is SIGKILLed the
 // other takes over within the lease time (15 s lease, 10 s renew deadline, 2 s retry).
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { TapdataEmulator } from '../emulators/tapdata.ts';
@@ -100,6 +101,19 @@ describe('leader election with two operator processes', () => {
     expect(await leaders()).toHaveLength(1);
   });
 
+  it('sized its heap by re-executing itself in place: the pid the guard started is the one that runs', () => {
+    for (const operator of operators) {
+      const starting = operator
+        .logs()
+        .split('\n')
+        .find((line) => line.includes('"apicred-operator starting"'));
+      const fields = JSON.parse(starting ?? '{}') as { pid?: number; heap?: string };
+      // The guard wrote the pid it spawned; the SIGKILL below goes to it, so it must be the operator's.
+      expect(fields.pid).toBe(Number(readFileSync(`${operator.logFile}.pid`, 'utf8').trim()));
+      expect(fields.heap).toMatch(/^--max-old-space-size=\d+ --max-semi-space-size=\d+$/);
+    }
+  });
+
   it('fails over within the lease time when the leader is SIGKILLed', async () => {
     const [leader] = await leaders();
     const standby = operators.find((operator) => operator !== leader);
@@ -162,5 +176,8 @@ describe('leader election with two operator processes', () => {
     );
     // A released lease is free at once: no waiting for 15 s.
     expect(Date.now() - stoppedAt).toBeLessThan(8_000);
+    // SIGTERM reached the re-executed process and it drained and exited by itself.
+    expect(leader.process.exitCode).toBe(0);
+    expect(leader.logs()).toContain('"msg":"stopped"');
   });
 });
