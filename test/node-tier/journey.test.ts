@@ -14,7 +14,12 @@ import { adminKubeConfig, kubectl, startControlPlane, type ControlPlane } from '
 import { repoRoot } from '../harness/crds.ts';
 import { waitFor } from '../harness/wait.ts';
 import { chartDir, helm } from '../helm/chart.ts';
-import { startKeycloak, type KeycloakHandle } from '../keycloak/keycloak.ts';
+import {
+  buildRealm,
+  startKeycloak,
+  type KeycloakHandle,
+  type RealmRepresentation,
+} from '../keycloak/keycloak.ts';
 import { hostSnapshot } from '../node/host-state.ts';
 import { prepareNode, startNode, type RunningNode } from '../node/node.ts';
 import { nodeImages } from '../node/paths.ts';
@@ -211,17 +216,10 @@ beforeAll(async () => {
     }),
   });
   keycloak = await startKeycloak({
-    realm: {
-      name: realm,
-      accessTokenLifespanSeconds: tokenLifetimeSeconds,
-      secretClients: [
-        { clientId: 'orders-service', secret: 'orders-secret-for-the-journey' },
-        { clientId: 'token-checker', secret: 'checker-secret-for-the-journey' },
-      ],
-      optionalScopes: ['orders.read'],
-    },
+    realm: shopRealm(),
     publicUrl: `http://${keycloakClusterIp}:${String(keycloakPort)}`,
   });
+  await keycloak.addOptionalScope(realm, 'orders.read', ['orders-service']);
   const local = new URL(keycloak.baseUrl);
   await node.exposeService('keycloak', 'keycloak', { host: local.hostname, port: Number(local.port) });
 }, 600_000);
@@ -504,6 +502,38 @@ describe('the journey on a real node', () => {
     expect(hostSnapshot()).toEqual(before);
   }, 120_000);
 });
+
+/**
+ * The example's client, and the consumer's: Keycloak answers introspection only to a client in the
+ * token's audience, so orders-service tokens name token-checker (an audience mapper), as a resource
+ * server's would.
+ */
+function shopRealm(): RealmRepresentation {
+  const representation = buildRealm({
+    name: realm,
+    accessTokenLifespanSeconds: tokenLifetimeSeconds,
+    secretClients: [
+      { clientId: 'orders-service', secret: 'orders-secret-for-the-journey' },
+      { clientId: 'token-checker', secret: 'checker-secret-for-the-journey' },
+    ],
+  });
+  const clients = representation.clients as Record<string, unknown>[];
+  const orders = clients.find((client) => client.clientId === 'orders-service');
+  if (!orders) throw new Error('buildRealm left out orders-service');
+  orders.protocolMappers = [
+    {
+      name: 'token-checker-audience',
+      protocol: 'openid-connect',
+      protocolMapper: 'oidc-audience-mapper',
+      config: {
+        'included.client.audience': 'token-checker',
+        'access.token.claim': 'true',
+        'introspection.token.claim': 'true',
+      },
+    },
+  ];
+  return representation;
+}
 
 /** A Deployment in the shop namespace whose single container is `app`. */
 function deployment(
