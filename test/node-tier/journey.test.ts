@@ -259,7 +259,7 @@ describe('the journey on a real node', () => {
       60_000,
     );
     expect(gauges).toEqual([1, 0]);
-  });
+  }, 300_000);
 
   it('renews examples/keycloak.yaml through an operator restart and a leader loss; every read is accepted', async () => {
     const { plane, node, keycloak } = running();

@@ -11,6 +11,7 @@ import { ManagedProcess } from '../harness/process.ts';
 import { freePort } from '../harness/ports.ts';
 import { waitFor } from '../harness/wait.ts';
 import { binaryPath } from '../controlplane/paths.ts';
+import { ensureTools } from '../../scripts/image/command.ts';
 import { captureHostState, restoreHost, type HostState } from './host-state.ts';
 import { ServiceProxy, type ProxyTarget } from './service-proxy.ts';
 import {
@@ -283,6 +284,8 @@ class Node implements RunningNode {
 
   async start(): Promise<void> {
     const started = Date.now();
+    // Debian's runc; buildah brings crun instead, so a machine with the image tools may lack it.
+    await ensureTools(['runc'], join(this.dir, 'logs', 'apt-get.log'));
     const pki = join(this.dir, 'pki');
     const socket = join(this.dir, 'containerd.sock');
     writeFileSync(join(this.dir, 'containerd.toml'), containerdConfig(this.dir));
