@@ -2,7 +2,7 @@
 // built image, examples/keycloak.yaml against a real Keycloak, a consumer that mounts the Secret and
 // checks every read with Keycloak, renewals through an operator restart and a leader loss, helm upgrade
 // and helm uninstall. It measures kubelet's Secret propagation delay (docs/propagation.md).
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Watch, type V1Secret } from '@kubernetes/client-node';
@@ -45,6 +45,7 @@ let before: ReturnType<typeof hostSnapshot>;
 let abortWatch: (() => void) | undefined;
 let watchError: string | undefined;
 let watchAborted = false;
+let watchRestarts = 0;
 const journeyStarted = Date.now();
 /** Each new token the Secret received, with the time this test saw the write. */
 const writes: { print: string; atMs: number }[] = [];
@@ -66,9 +67,15 @@ async function apply(manifest: object): Promise<void> {
 async function diagnostics(): Promise<string> {
   const { node, keycloak } = running();
   const pods = await k(['get', 'pods', '-A', '-o', 'wide']).catch(String);
-  const operatorLogs = await k(['logs', '-n', system, '-l', podSelector, '--tail=40', '--prefix']).catch(
-    String,
-  );
+  // From the kubelet's pod log directory: the apiserver has no client certificate for kubelet's API.
+  const operatorLogs = readdirSync(node.podLogsDir)
+    .filter((entry) => entry.startsWith(`${system}_`))
+    .map((entry) => {
+      const pod = entry.split('_')[1] ?? entry;
+      const lines = containerLog(node.podLogsDir, system, pod, 'operator').split('\n');
+      return `${pod}:\n${lines.slice(-20).join('\n')}`;
+    })
+    .join('\n');
   return `${pods}\n--- operator logs:\n${operatorLogs}\n${node.logTails()}\n--- keycloak:\n${keycloak.logTail(20)}`;
 }
 
@@ -183,6 +190,43 @@ async function nextRenewal(expectedReplicaSets: number): Promise<void> {
   );
 }
 
+/**
+ * Records each new token the Secret gets, at the time the watch delivers it. A watch the server or the
+ * connection ends is started again, as an informer would; its ADDED event gives the current token.
+ */
+async function watchSecretWrites(cluster: ControlPlane): Promise<void> {
+  const watch = new Watch(adminKubeConfig(cluster));
+  let controller: AbortController | undefined;
+  const start = async (): Promise<void> => {
+    controller = await watch.watch(
+      `/api/v1/namespaces/${shop}/secrets`,
+      { fieldSelector: 'metadata.name=orders-token' },
+      (_type: string, secret: V1Secret) => {
+        const encoded = secret.data?.token;
+        if (encoded === undefined) return;
+        const print = tokenPrint(Buffer.from(encoded, 'base64').toString('utf8'));
+        if (writes.at(-1)?.print !== print) writes.push({ print, atMs: Date.now() });
+      },
+      (error: unknown) => {
+        if (watchAborted) return;
+        watchRestarts += 1;
+        if (watchRestarts > 100) {
+          watchError = `the Secret watch ended 100 times${error instanceof Error ? `: ${error.message}` : ''}`;
+          return;
+        }
+        start().catch((startError: unknown) => {
+          watchError = `the Secret watch could not restart: ${String(startError)}`;
+        });
+      },
+    );
+  };
+  await start();
+  abortWatch = () => {
+    watchAborted = true;
+    controller?.abort();
+  };
+}
+
 async function exportOperatorImage(dir: string): Promise<string> {
   const image = await ensureImageBuilt();
   const archive = join(dir, 'apicred-operator.tar');
@@ -272,26 +316,7 @@ describe('the journey on a real node', () => {
       90_000,
     );
 
-    const watch = new Watch(adminKubeConfig(plane));
-    const controller = await watch.watch(
-      `/api/v1/namespaces/${shop}/secrets`,
-      { fieldSelector: 'metadata.name=orders-token' },
-      (_type: string, secret: V1Secret) => {
-        const encoded = secret.data?.token;
-        if (encoded === undefined) return;
-        const print = tokenPrint(Buffer.from(encoded, 'base64').toString('utf8'));
-        if (writes.at(-1)?.print !== print) writes.push({ print, atMs: Date.now() });
-      },
-      (error: unknown) => {
-        if (!watchAborted) {
-          watchError = `the Secret watch ended${error instanceof Error ? `: ${error.message}` : ''}`;
-        }
-      },
-    );
-    abortWatch = () => {
-      watchAborted = true;
-      controller.abort();
-    };
+    await watchSecretWrites(plane);
 
     await k(['apply', '-n', shop, '-f', '-'], JSON.stringify(exampleAgainst(keycloak)));
     await until(
@@ -376,6 +401,7 @@ describe('the journey on a real node', () => {
     const refused = reads.filter((read) => read.verdict !== 'accepted');
     const { p50, max } = p50AndMax(delays);
     numbers.renewals = String(renewals.length);
+    numbers.secretWatchRestarts = String(watchRestarts);
     numbers.reads = String(reads.length);
     numbers.refusedReads = String(refused.length);
     numbers.propagationDelaysMs = delays.join(',');
