@@ -34,6 +34,7 @@ export interface ControlPlaneOptions {
   /**
    * Admit a real node (test/node/node.ts): client certificates signed by this CA authenticate, the Node
    * authorizer and NodeRestriction admit kubelets, replicaset-controller gives Deployments pods and node-lifecycle-controller lifts the kubelet's not-ready taint.
+   * Pods get ServiceAccount token volumes (ServiceAccount admission, kube-root-ca.crt ConfigMaps).
    * Off by default: without a node those only add noise.
    */
   nodeClientCaFile?: string;
@@ -170,8 +171,9 @@ class ControlPlaneImpl implements ControlPlane {
         ? ['--authorization-mode=RBAC']
         : [`--client-ca-file=${this.#options.nodeClientCaFile}`, '--authorization-mode=Node,RBAC']),
       '--endpoint-reconciler-type=none',
-      // No kubelet runs pods here; the ServiceAccount admission plugin would only add noise.
-      '--disable-admission-plugins=ServiceAccount',
+      // Without a node no kubelet runs pods and the ServiceAccount admission plugin would only add
+      // noise; with one, it gives pods their token volume, which in-cluster clients need.
+      ...(this.#options.nodeClientCaFile === undefined ? ['--disable-admission-plugins=ServiceAccount'] : []),
       // As on most clusters: setting blockOwnerDeletion needs update on the owner's finalizers, so a
       // chart without that permission fails here as it would in production.
       `--enable-admission-plugins=OwnerReferencesPermissionEnforcement${this.#options.nodeClientCaFile === undefined ? '' : ',NodeRestriction'}`,
@@ -195,7 +197,9 @@ class ControlPlaneImpl implements ControlPlane {
         // deployment-controller: a pod template change makes a new ReplicaSet, the visible effect of a
         // rollout restart. No replicaset-controller, so no pods, unless a node runs them.
         // clusterrole-aggregation-controller: the chart's aggregate-to-view/edit rules reach view and edit.
-        `--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,deployment-controller,clusterrole-aggregation-controller${this.#options.nodeClientCaFile === undefined ? '' : ',replicaset-controller,node-lifecycle-controller'}`,
+        `--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,deployment-controller,clusterrole-aggregation-controller${this.#options.nodeClientCaFile === undefined ? '' : ',replicaset-controller,node-lifecycle-controller,root-ca-certificate-publisher-controller'}`,
+        // The kube-root-ca.crt ConfigMap of every namespace: a pod's token volume carries it as ca.crt.
+        ...(this.#options.nodeClientCaFile === undefined ? [] : [`--root-ca-file=${this.caFile}`]),
         '--leader-elect=false',
         '--use-service-account-credentials=false',
         '--bind-address=127.0.0.1',

@@ -604,6 +604,8 @@ interface LaunchOptions {
   realmJson: RealmRepresentation | undefined;
   admin: AdminCredentials | undefined;
   logFile: string | undefined;
+  /** The URL Keycloak names in its tokens and discovery; http://127.0.0.1:<port> when absent. */
+  publicUrl?: string | undefined;
 }
 
 class ServerProcess {
@@ -730,7 +732,7 @@ async function launchServer(options: LaunchOptions): Promise<ServerProcess> {
     '--http-host=127.0.0.1',
     `--http-port=${port}`,
     `--http-management-port=${managementPort}`,
-    `--hostname=http://127.0.0.1:${port}`,
+    `--hostname=${options.publicUrl ?? `http://127.0.0.1:${port}`}`,
     // Without it the production profile starts a JGroups cluster listening on every interface.
     '--cache=local',
     '--log-console-color=false',
@@ -913,6 +915,8 @@ function passwordUser(realm: string, spec: UserSpec): Record<string, unknown> {
 export interface KeycloakHandle {
   /** http://127.0.0.1:<port>, loopback only. */
   readonly baseUrl: string;
+  /** What tokens and discovery name: StartOptions.publicUrl, else baseUrl. */
+  readonly publicUrl: string;
   readonly version: string;
   readonly javaVersion: string;
   /** Milliseconds from spawn to the realm being served. */
@@ -946,6 +950,12 @@ export interface StartOptions {
   /** Keep Keycloak's log as <logDir>/keycloak-<realm>.log. */
   logDir?: string;
   readyTimeoutMs?: number;
+  /**
+   * The URL Keycloak puts in its tokens and discovery documents, for clients that reach it by another
+   * address than loopback (pods on a real node, through test/node/service-proxy.ts). It still listens
+   * on 127.0.0.1 only; baseUrl stays the loopback URL.
+   */
+  publicUrl?: string;
 }
 
 export async function startKeycloak(options: StartOptions): Promise<KeycloakHandle> {
@@ -965,12 +975,14 @@ export async function startKeycloak(options: StartOptions): Promise<KeycloakHand
     realmJson,
     admin: undefined,
     logFile: options.logDir ? join(options.logDir, `keycloak-${realmJson.realm}.log`) : undefined,
+    publicUrl: options.publicUrl,
   });
   await server.waitReady(realmJson.realm, options.readyTimeoutMs ?? 180_000);
   const keycloak = new KeycloakServer(server, installation.admin, {
     version: installation.version,
     javaVersion: installation.javaVersion,
     started,
+    publicUrl: options.publicUrl,
   });
   try {
     if (spec) await addSpecScopes(keycloak, spec);
@@ -993,6 +1005,7 @@ async function addSpecScopes(keycloak: KeycloakHandle, spec: RealmSpec): Promise
 
 class KeycloakServer implements KeycloakHandle {
   readonly baseUrl: string;
+  readonly publicUrl: string;
   readonly version: string;
   readonly javaVersion: string;
   startedInMs: number;
@@ -1003,10 +1016,11 @@ class KeycloakServer implements KeycloakHandle {
   constructor(
     server: ServerProcess,
     admin: AdminCredentials,
-    info: { version: string; javaVersion: string; started: number },
+    info: { version: string; javaVersion: string; started: number; publicUrl?: string | undefined },
   ) {
     this.#server = server;
     this.baseUrl = server.baseUrl;
+    this.publicUrl = info.publicUrl ?? server.baseUrl;
     this.admin = admin;
     this.version = info.version;
     this.javaVersion = info.javaVersion;
@@ -1014,7 +1028,7 @@ class KeycloakServer implements KeycloakHandle {
   }
 
   issuer(realm: string): string {
-    return `${this.baseUrl}/realms/${encodeURIComponent(realm)}`;
+    return `${this.publicUrl}/realms/${encodeURIComponent(realm)}`;
   }
 
   tokenUrl(realm: string): string {
@@ -1049,7 +1063,9 @@ class KeycloakServer implements KeycloakHandle {
 
   async adminToken(): Promise<string> {
     if (this.#token && Date.now() < this.#token.expiresAt) return this.#token.value;
-    const response = await fetch(this.tokenUrl('master'), {
+    // Over loopback, whatever publicUrl says: the admin API is this process's business only.
+    const adminTokenUrl = `${this.baseUrl}/realms/master/protocol/openid-connect/token`;
+    const response = await fetch(adminTokenUrl, {
       method: 'POST',
       body: new URLSearchParams({
         grant_type: 'password',
@@ -1061,7 +1077,7 @@ class KeycloakServer implements KeycloakHandle {
     const body = (await response.json()) as { access_token?: string; expires_in?: number; error?: string };
     if (response.status !== 200 || typeof body.access_token !== 'string') {
       throw new Error(
-        `Keycloak admin login at ${this.tokenUrl('master')} failed: HTTP ${response.status} ${String(body.error)}`,
+        `Keycloak admin login at ${adminTokenUrl} failed: HTTP ${response.status} ${String(body.error)}`,
       );
     }
     // Renew well before it expires, so that no request carries a token that lapses on the way.

@@ -13,6 +13,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { removeServiceAddresses } from './service-proxy.ts';
 
 export const cniBridge = 'cni0';
 
@@ -115,6 +116,7 @@ export function hostSnapshot(): {
   cgroups: string[];
   paths: string[];
   interfaces: string[];
+  addresses: string[];
 } {
   return {
     sysctls: readSysctls(),
@@ -122,6 +124,11 @@ export function hostSnapshot(): {
     cgroups: nodeCgroups(),
     paths: fixedPaths.filter((path) => existsSync(path)),
     interfaces: readdirSync('/sys/class/net').sort(),
+    addresses: execFileSync('ip', ['-o', 'addr', 'show'], { encoding: 'utf8' })
+      .split('\n')
+      .map((line) => line.replace(/\s+valid_lft.*$/, '').trim())
+      .filter((line) => line !== '')
+      .sort(),
   };
 }
 
@@ -219,6 +226,7 @@ export async function restoreHost(state: HostState): Promise<string[]> {
       removeCgroupTree(cgroup);
     });
   if (!state.bridgeExisted && bridgeExists()) execFileSync('ip', ['link', 'delete', cniBridge]);
+  removeServiceAddresses();
   for (const path of fixedPaths) {
     if (!state.existingPaths.includes(path)) rmSync(path, { recursive: true, force: true });
   }

@@ -1,5 +1,6 @@
 // A real node beside the test control plane: containerd 2 with Debian's runc, a kubelet registered with
-// the apiserver as system:node:<name>, and kube-scheduler. Binaries from test/node/build.ts. The host
+// the apiserver as system:node:<name>, kube-scheduler, and a proxy that gives pods the `kubernetes`
+// Service (service-proxy.ts), so that in-cluster clients reach the apiserver. Binaries from test/node/build.ts. The host
 // changes it makes are undone at stop, and at the next start after a killed run (see host-state.ts).
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +11,9 @@ import { ManagedProcess } from '../harness/process.ts';
 import { freePort } from '../harness/ports.ts';
 import { waitFor } from '../harness/wait.ts';
 import { binaryPath } from '../controlplane/paths.ts';
+import { ensureTools } from '../../scripts/image/command.ts';
 import { captureHostState, restoreHost, type HostState } from './host-state.ts';
+import { ServiceProxy, type ProxyTarget } from './service-proxy.ts';
 import {
   cniBinDir,
   containerdBinary,
@@ -49,6 +52,17 @@ export interface RunningNode {
   readonly startedInMs: number;
   /** Component logs, for a test to print on failure. */
   logTails(): string;
+  /**
+   * Makes a Service's ClusterIP and first port reach a process on the host's loopback, for pods (and
+   * this host) alike. The `kubernetes` Service is exposed at start.
+   */
+  exposeService(
+    namespace: string,
+    name: string,
+    target: ProxyTarget,
+  ): Promise<{ address: string; port: number }>;
+  /** Imports an OCI image archive into containerd's k8s.io namespace, for imagePullPolicy Never/IfNotPresent. */
+  importImage(tarFile: string): Promise<void>;
   /** Stops everything and undoes the host changes; returns the sysctls it restored. */
   stop(): Promise<string[]>;
 }
@@ -242,6 +256,7 @@ class Node implements RunningNode {
   startedInMs = 0;
   readonly #components: ManagedProcess[] = [];
   readonly #plane: NodeControlPlane;
+  readonly #services = new ServiceProxy();
 
   constructor(prepared: PreparedNode, plane: NodeControlPlane) {
     this.dir = prepared.dir;
@@ -269,6 +284,8 @@ class Node implements RunningNode {
 
   async start(): Promise<void> {
     const started = Date.now();
+    // Debian's runc; buildah brings crun instead, so a machine with the image tools may lack it.
+    await ensureTools(['runc'], join(this.dir, 'logs', 'apt-get.log'));
     const pki = join(this.dir, 'pki');
     const socket = join(this.dir, 'containerd.sock');
     writeFileSync(join(this.dir, 'containerd.toml'), containerdConfig(this.dir));
@@ -280,20 +297,7 @@ class Node implements RunningNode {
       timeoutMs: 30_000,
       abortIf: () => this.#died(containerd),
     });
-    for (const image of Object.values(nodeImages)) {
-      await execFileAsync(containerdBinary('ctr'), [
-        `--address=${socket}`,
-        '-n',
-        'k8s.io',
-        'images',
-        'import',
-        '--local',
-        imageTar(image.program),
-      ]).catch((error: unknown) => {
-        const stderr = (error as { stderr?: string }).stderr ?? String(error);
-        throw new Error(`ctr images import ${image.ref} failed: ${stderr}`, { cause: error });
-      });
-    }
+    for (const image of Object.values(nodeImages)) await this.importImage(imageTar(image.program));
 
     const [kubeletPort, healthzPort, schedulerPort] = await Promise.all([freePort(), freePort(), freePort()]);
     writeFileSync(join(this.dir, 'kubelet.kubeconfig'), certKubeconfig(this.#plane, pki, 'kubelet'));
@@ -339,7 +343,50 @@ class Node implements RunningNode {
         cause: error,
       });
     });
+    const apiserver = new URL(this.#plane.server);
+    await this.exposeService('default', 'kubernetes', {
+      host: apiserver.hostname,
+      port: Number(apiserver.port),
+    });
     this.startedInMs = Date.now() - started;
+  }
+
+  async importImage(tarFile: string): Promise<void> {
+    await execFileAsync(containerdBinary('ctr'), [
+      `--address=${join(this.dir, 'containerd.sock')}`,
+      '-n',
+      'k8s.io',
+      'images',
+      'import',
+      '--local',
+      tarFile,
+    ]).catch((error: unknown) => {
+      const stderr = (error as { stderr?: string }).stderr ?? String(error);
+      throw new Error(`ctr images import ${tarFile} failed: ${stderr}`, { cause: error });
+    });
+  }
+
+  async exposeService(
+    namespace: string,
+    name: string,
+    target: ProxyTarget,
+  ): Promise<{ address: string; port: number }> {
+    const { stdout } = await execFileAsync(binaryPath('kubectl'), [
+      `--kubeconfig=${this.#plane.adminKubeconfig}`,
+      'get',
+      'service',
+      '-n',
+      namespace,
+      name,
+      '-o',
+      'jsonpath={.spec.clusterIP} {.spec.ports[0].port}',
+    ]);
+    const [address = '', port = ''] = stdout.trim().split(' ');
+    if (!/^\d+\.\d+\.\d+\.\d+$/.test(address) || !/^\d+$/.test(port)) {
+      throw new Error(`Service ${namespace}/${name} has no IPv4 ClusterIP and port (got "${stdout}")`);
+    }
+    await this.#services.expose(address, Number(port), target);
+    return { address, port: Number(port) };
   }
 
   logTails(): string {
@@ -349,6 +396,7 @@ class Node implements RunningNode {
   }
 
   async stop(): Promise<string[]> {
+    await this.#services.stop();
     for (const child of [...this.#components].reverse()) await child.stop();
     const state = JSON.parse(readFileSync(hostStateMarker, 'utf8')) as HostState;
     const restored = await restoreHost(state);
