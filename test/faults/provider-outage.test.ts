@@ -96,13 +96,17 @@ describe('fault: the provider', () => {
       expect(await token(ref)).toBe(before);
 
       await emulator.start();
+      // It recovers alone at the attempt the operator planned: after many failures the backoff's
+      // ceiling is minutes (5 s doubling to 5 min, full jitter), so wait for that attempt, not a guess.
+      const planned = Date.parse((await kube.credential(namespace, ref.name))?.status?.nextRefreshTime ?? '');
+      expect(Number.isFinite(planned)).toBe(true);
       await waitFor(
-        'recovery without a restart',
+        'recovery without a restart, at the next attempt the status planned',
         async () => {
           const ready = condition(await kube.credential(namespace, ref.name), 'Ready');
           return ready?.reason === 'TokenValid' && (await token(ref)) !== before ? true : undefined;
         },
-        { timeoutMs: 90_000, intervalMs: 250 },
+        { timeoutMs: Math.max(0, planned - Date.now()) + 30_000, intervalMs: 250 },
       );
       monitor.allowExpired(namespace, ref.name, false);
       expect(operator.process.exited).toBe(false);
@@ -111,6 +115,8 @@ describe('fault: the provider', () => {
         `[faults] ${kind} down for ${String(Date.now() - expiresAt)} ms past expiry: ${String(report.observations)} observations\n`,
       );
     },
+    // Up to the 5 min backoff cap, plus the outage itself.
+    480_000,
   );
 
   it('slower than the provider timeout: iDempiere rotates after the operator gave up, and nothing is replayed', async () => {
