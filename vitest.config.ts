@@ -47,8 +47,9 @@ export default defineConfig({
       {
         extends: false,
         test: {
-          // A real node (kubelet, containerd, runc) as root, with its own control plane; not in `npm test`
-          // yet. Build with `npm run node:build`. One node per machine, so one file at a time.
+          // A real node (kubelet, containerd, runc) as root, with its own control plane. `npm test` runs it
+          // as a second vitest invocation after the other tiers, building the node first (`npm run
+          // node:build`). One node per machine, so one file at a time.
           name: 'node',
           include: ['test/node-tier/**/*.test.ts'],
           testTimeout: 180_000,

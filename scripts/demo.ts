@@ -1,7 +1,9 @@
 // `npm run demo`: a local control plane, a real Keycloak and local token providers for every other
 // provider kind (with lifetimes of a minute or two), the examples from examples/ applied against them,
-// the operator, and a live view of the credentials renewing. Ctrl-C stops everything. `-- --duration 90`
-// stops by itself, and exits 1 naming each credential that is not Ready at the end.
+// the operator, and a live view of the credentials renewing. As root it also starts a real node
+// (test/node/) with a pod that mounts the orders Secret (`--no-node` leaves it out). Ctrl-C stops
+// everything. `-- --duration 90` stops by itself, and exits 1 naming each credential that is not Ready
+// at the end, or the pod if it never read its Secret or held an expired token.
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,10 +21,26 @@ import { crdFiles, repoRoot } from '../test/harness/crds.ts';
 import { TestKube } from '../test/harness/kube.ts';
 import { prepareOperatorNamespace, startOperator } from '../test/harness/operator.ts';
 import { startKeycloak } from '../test/keycloak/keycloak.ts';
+import { ensureNodeBuilt } from '../test/node/build.ts';
+import { prepareNode, startNode, type RunningNode } from '../test/node/node.ts';
+import { containerLog } from '../test/node-tier/consumer.ts';
+import {
+  CONSUMER_CONTAINER,
+  CONSUMER_POD,
+  consumerLine,
+  consumerPod,
+  consumerProblems,
+  consumerVerdict,
+  parseConsumerLog,
+  type ConsumerVerdict,
+} from './demo-consumer.ts';
 import { notReadyCredentials, readyNames } from './demo-verdict.ts';
 import { ensurePrerequisites } from './prerequisites.ts';
 
-const { values: flags } = parseArgs({ options: { duration: { type: 'string' } } });
+const { values: flags } = parseArgs({
+  options: { duration: { type: 'string' }, node: { type: 'boolean', default: true } },
+  allowNegative: true,
+});
 const durationMs = flags.duration ? Number(flags.duration) * 1000 : undefined;
 const NAMESPACE = 'demo';
 const say = (text: string): void => {
@@ -31,10 +49,34 @@ const say = (text: string): void => {
 
 say('apicred-operator demo: building or reusing the control plane, Helm and Keycloak...');
 await ensurePrerequisites();
-const plane = await startControlPlane({ crdFiles: crdFiles() });
-say(
-  `control plane ready in ${(plane.startedInMs / 1000).toFixed(1)} s; starting Keycloak and local token providers...`,
-);
+/** Why the demo shows no consumer pod, or undefined when it starts a node for one. */
+let noNode: string | undefined = !flags.node
+  ? 'not started (--no-node)'
+  : process.getuid?.() !== 0
+    ? 'none: a real node (kubelet, containerd) needs root; run the demo as root to see a pod mount the Secret'
+    : undefined;
+if (noNode === undefined) {
+  say('building or reusing the node (kubelet, containerd, CNI plugins) for a consumer pod...');
+  await ensureNodeBuilt();
+}
+const preparedNode = noNode === undefined ? await prepareNode() : undefined;
+const plane = await startControlPlane({
+  crdFiles: crdFiles(),
+  ...(preparedNode ? { nodeClientCaFile: preparedNode.clientCaFile } : {}),
+});
+say(`control plane ready in ${(plane.startedInMs / 1000).toFixed(1)} s`);
+let node: RunningNode | undefined;
+if (preparedNode) {
+  try {
+    node = await startNode(preparedNode, plane);
+    say(`node ${node.name} Ready in ${(node.startedInMs / 1000).toFixed(1)} s`);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    noNode = `none: the node did not start (${reason.split('\n')[0] ?? ''}); run with --no-node to leave it out`;
+    say(`the node did not start, so the demo runs without a consumer pod:\n${reason}`);
+  }
+}
+say('starting Keycloak and local token providers...');
 
 // Providers with short lifetimes, so that renewals happen while you watch. Keycloak is the real server
 // `npm test` uses, with the example's realm, client and scope.
@@ -46,7 +88,10 @@ const reportsUser = { username: 'reports-reader', password: randomBytes(12).toSt
 const keycloak = await startKeycloak({
   realm: {
     name: keycloakRealm,
-    accessTokenLifespanSeconds: 90,
+    // Keycloak's default 5 minutes: renewed 100 s before expiry (renewBeforePercentage 33), more than the
+    // 70 s kubelet took at most to update a mounted Secret (docs/propagation.md), so the consumer pod
+    // never holds an expired token.
+    accessTokenLifespanSeconds: 300,
     secretClients: [keycloakClient],
     passwordClients: ['reports-cli'],
     users: [reportsUser],
@@ -139,6 +184,19 @@ const operator = await startOperator({
   namespaces: [NAMESPACE],
   extraArgs: ['--leader-elect=false', '--propagation-margin=20s', '--log-level=info'],
 });
+if (node) await kubectl(plane, ['apply', '-f', '-'], { input: JSON.stringify(consumerPod(NAMESPACE)) });
+
+/** What the consumer pod has read so far, from the kubelet's container log. */
+function consumer(): ConsumerVerdict | undefined {
+  if (!node) return undefined;
+  let log = '';
+  try {
+    log = containerLog(node.podLogsDir, NAMESPACE, CONSUMER_POD, CONSUMER_CONTAINER);
+  } catch {
+    // The container has not started yet: kubelet waits for the operator to create the Secret.
+  }
+  return consumerVerdict(parseConsumerLog(log), Date.now());
+}
 
 function duration(ms: number): string {
   if (!Number.isFinite(ms)) return '-';
@@ -201,6 +259,8 @@ async function view(): Promise<string> {
     line(header),
     ...rows.map(line),
     '',
+    node ? consumerLine(consumer() ?? { expiredSpans: [] }, duration) : `consumer pod: ${noNode ?? ''}`,
+    '',
     'Look for yourself:',
     `  export KUBECONFIG=${plane.adminKubeconfig}`,
     `  ${binaryPath('kubectl')} get apicred -n ${NAMESPACE}`,
@@ -217,6 +277,7 @@ async function shutdown(code: number): Promise<void> {
   say('\nstopping the operator, the providers and the control plane...');
   await operator.stop();
   await Promise.all([keycloak.stop(), tapdata.stop(), idmp.stop(), idmpCloud.stop(), hub.stop(), erp.stop()]);
+  await node?.stop();
   await plane.stop();
   say('stopped; nothing is left running.');
   process.exit(code);
@@ -226,7 +287,11 @@ async function finish(): Promise<void> {
   const problems = await listCredentials()
     .then((credentials) => notReadyCredentials(credentials, everReady))
     .catch((error: unknown) => [`could not read the credentials: ${String(error)}`]);
-  if (problems.length === 0) say('every credential is Ready.');
+  const pod = consumer();
+  if (pod) problems.push(...consumerProblems(pod));
+  else if (flags.node && preparedNode) problems.push(`consumer pod: ${noNode ?? 'none'}`);
+  if (problems.length === 0)
+    say(`every credential is Ready${node ? '; the consumer pod never held an expired token' : ''}.`);
   else
     say(
       `not every credential is Ready; see ${operator.logFile}:\n${problems.map((p) => `  ${p}`).join('\n')}`,

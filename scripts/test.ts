@@ -1,9 +1,10 @@
 // `npm test`: builds what the tiers need (once; later runs reuse the caches), runs every vitest tier,
 // and ends with one "N passed, N failed" line.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../test/harness/crds.ts';
+import { ensureNodeBuilt } from '../test/node/build.ts';
 import { ensurePromtoolBuilt } from '../test/promtool/build.ts';
 import { ensurePrerequisites } from './prerequisites.ts';
 
@@ -27,43 +28,72 @@ function run(command: string, args: string[]): Promise<number> {
 
 const reportDir = join(repoRoot, 'test-results');
 mkdirSync(reportDir, { recursive: true });
-const reportFile = join(reportDir, 'vitest.json');
+
+function fail(message: string): never {
+  console.error(message);
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
+
+const extraArgs = process.argv.slice(2);
+const projectsChosen = extraArgs.some((arg) => arg.startsWith('--project'));
+// The node tier (a real kubelet and containerd, test/node-tier/) runs as its own vitest invocation
+// after the others: it starts its own control plane and node, and one node runs per machine.
+const withNodeTier = !projectsChosen && !extraArgs.some((arg) => arg.endsWith('.test.ts'));
+if (withNodeTier && process.getuid?.() !== 0) {
+  fail(
+    'npm test runs the node tier (a kubelet and containerd, which need root): run it as root, or pick ' +
+      'tiers with `npm test -- --project unit --project providers --project integration --project e2e`',
+  );
+}
 
 try {
   // Real servers the tiers need, built or downloaded once per machine and then reused.
   await ensurePrerequisites();
   // The alert rule tests only; the demo does not need promtool.
   await ensurePromtoolBuilt();
+  if (withNodeTier || extraArgs.some((arg) => arg.includes('node-tier'))) await ensureNodeBuilt();
 } catch (error) {
-  console.error(error instanceof Error ? error.message : String(error));
-  console.log('0 passed, 1 failed');
-  process.exit(1);
+  fail(error instanceof Error ? error.message : String(error));
 }
 
-const extraArgs = process.argv.slice(2);
-// The node tier (a real kubelet, `npx vitest run --project node`) is not part of `npm test` yet: this
-// command does not build the node, and its cold build on a fresh machine is not measured yet.
-const tiers = extraArgs.some((arg) => arg.startsWith('--project'))
+/** One vitest invocation; its JSON report, or why there is none. */
+async function vitest(name: string, args: string[]): Promise<{ code: number; report?: VitestJsonReport }> {
+  const reportFile = join(reportDir, `${name}.json`);
+  rmSync(reportFile, { force: true });
+  const code = await run('vitest', [
+    'run',
+    '--reporter=default',
+    '--reporter=json',
+    `--outputFile.json=${reportFile}`,
+    ...args,
+  ]);
+  if (!existsSync(reportFile)) {
+    console.error(`vitest wrote no report to ${reportFile} (exit ${String(code)})`);
+    return { code: code === 0 ? 1 : code };
+  }
+  return { code, report: JSON.parse(readFileSync(reportFile, 'utf8')) as VitestJsonReport };
+}
+
+const tiers = projectsChosen
   ? []
   : ['unit', 'providers', 'integration', 'e2e'].flatMap((tier) => ['--project', tier]);
-const code = await run('vitest', [
-  'run',
-  '--reporter=default',
-  '--reporter=json',
-  `--outputFile.json=${reportFile}`,
-  ...tiers,
-  ...extraArgs,
-]);
+const runs = [await vitest('vitest', [...tiers, ...extraArgs])];
+if (withNodeTier) runs.push(await vitest('vitest-node', ['--project', 'node']));
 
-if (!existsSync(reportFile)) {
-  console.error(`vitest wrote no report to ${reportFile} (exit ${code})`);
-  console.log('0 passed, 1 failed');
-  process.exit(code === 0 ? 1 : code);
+const total = { passed: 0, failed: 0, skipped: 0, tests: 0 };
+for (const { code, report } of runs) {
+  if (!report) {
+    total.failed += 1;
+    continue;
+  }
+  total.passed += report.numPassedTests;
+  total.failed += report.numFailedTests + (code !== 0 && report.numFailedTests === 0 ? 1 : 0);
+  total.skipped += report.numPendingTests + report.numTodoTests;
+  total.tests += report.numTotalTests;
 }
-const report = JSON.parse(readFileSync(reportFile, 'utf8')) as VitestJsonReport;
-const skipped = report.numPendingTests + report.numTodoTests;
 console.log(
-  `${report.numPassedTests} passed, ${report.numFailedTests} failed` +
-    (skipped > 0 ? `, ${skipped} skipped` : ''),
+  `${String(total.passed)} passed, ${String(total.failed)} failed` +
+    (total.skipped > 0 ? `, ${String(total.skipped)} skipped` : ''),
 );
-process.exit(code !== 0 ? code : report.numTotalTests === 0 ? 1 : 0);
+process.exit(total.failed > 0 ? 1 : runs.every((r) => r.code === 0) && total.tests > 0 ? 0 : 1);
