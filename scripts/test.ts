@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../test/harness/crds.ts';
 import { ensureNodeBuilt } from '../test/node/build.ts';
+import { ensureImageBuilt } from './image/build.ts';
 import { ensurePromtoolBuilt } from '../test/promtool/build.ts';
 import { ensurePrerequisites } from './prerequisites.ts';
 
@@ -37,9 +38,11 @@ function fail(message: string): never {
 
 const extraArgs = process.argv.slice(2);
 const projectsChosen = extraArgs.some((arg) => arg.startsWith('--project'));
+const nodeTierFiles = extraArgs.some((arg) => arg.includes('node-tier'));
 // The node tier (a real kubelet and containerd, test/node-tier/) runs as its own vitest invocation
 // after the others: it starts its own control plane and node, and one node runs per machine.
-const withNodeTier = !projectsChosen && !extraArgs.some((arg) => arg.endsWith('.test.ts'));
+// A file or name filter (`npm test -- test/integration/x.test.ts`) runs just what it names.
+const withNodeTier = !projectsChosen && !extraArgs.some((arg) => !arg.startsWith('-'));
 if (withNodeTier && process.getuid?.() !== 0) {
   fail(
     'npm test runs the node tier (a kubelet and containerd, which need root): run it as root, or pick ' +
@@ -52,7 +55,11 @@ try {
   await ensurePrerequisites();
   // The alert rule tests only; the demo does not need promtool.
   await ensurePromtoolBuilt();
-  if (withNodeTier || extraArgs.some((arg) => arg.includes('node-tier'))) await ensureNodeBuilt();
+  if (withNodeTier || nodeTierFiles) {
+    await ensureNodeBuilt();
+    // The journey runs the operator image; built here, a cold build (debootstrap) is not in its hook's time.
+    await ensureImageBuilt();
+  }
 } catch (error) {
   fail(error instanceof Error ? error.message : String(error));
 }
@@ -77,7 +84,10 @@ async function vitest(name: string, args: string[]): Promise<{ code: number; rep
 
 const tiers = projectsChosen
   ? []
-  : ['unit', 'providers', 'integration', 'e2e'].flatMap((tier) => ['--project', tier]);
+  : (nodeTierFiles ? ['node'] : ['unit', 'providers', 'integration', 'e2e']).flatMap((tier) => [
+      '--project',
+      tier,
+    ]);
 const runs = [await vitest('vitest', [...tiers, ...extraArgs])];
 if (withNodeTier) runs.push(await vitest('vitest-node', ['--project', 'node']));
 
