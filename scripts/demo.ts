@@ -89,7 +89,7 @@ const keycloak = await startKeycloak({
   realm: {
     name: keycloakRealm,
     // Keycloak's default 5 minutes: renewed 100 s before expiry (renewBeforePercentage 33), more than the
-    // 70 s kubelet took at most to update a mounted Secret (docs/propagation.md), so the consumer pod
+    // 74 s kubelet took at most to update a mounted Secret (docs/propagation.md), so the consumer pod
     // never holds an expired token.
     accessTokenLifespanSeconds: 300,
     secretClients: [keycloakClient],
@@ -266,6 +266,7 @@ async function view(): Promise<string> {
     `  ${binaryPath('kubectl')} get apicred -n ${NAMESPACE}`,
     `  ${binaryPath('kubectl')} describe apicred -n ${NAMESPACE} orders`,
     `  ${binaryPath('kubectl')} get secret -n ${NAMESPACE} orders-token -o yaml`,
+    ...(node ? [`  ${binaryPath('kubectl')} get pod -n ${NAMESPACE} ${CONSUMER_POD} -o wide`] : []),
     `operator log: ${operator.logFile}`,
   ].join('\n');
 }
