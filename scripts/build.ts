@@ -6,6 +6,7 @@
 import { build, type Plugin } from 'esbuild';
 import { builtinModules } from 'node:module';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { asciiBundle, type SourceMapLike } from './ascii-bundle.ts';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -80,6 +81,15 @@ export async function buildDist(outDir = join(repoRoot, 'dist')): Promise<void> 
   // A warning here is typically a dependency the bundle cannot carry (a require() of a computed path).
   if (result.warnings.length > 0)
     throw new Error(`esbuild: ${String(result.warnings.length)} warnings; the bundle may be incomplete`);
+  // A pure-ASCII bundle is a one-byte string in V8: half the memory for its source (ascii-bundle.ts).
+  const codePath = join(outDir, 'main.js');
+  const mapPath = join(outDir, 'main.js.map');
+  const ascii = asciiBundle(
+    readFileSync(codePath, 'utf8'),
+    JSON.parse(readFileSync(mapPath, 'utf8')) as SourceMapLike,
+  );
+  writeFileSync(codePath, ascii.code);
+  writeFileSync(mapPath, JSON.stringify(ascii.map));
   writeFileSync(join(outDir, 'THIRD_PARTY_LICENSES.txt'), licences(Object.keys(result.metafile.inputs)));
 }
 
