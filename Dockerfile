@@ -20,7 +20,7 @@ RUN --mount=type=secret,id=npm_ca,required=false \
     if [ -f /run/secrets/npm_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm_ca; fi; \
     npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
-COPY scripts/build.ts ./scripts/
+COPY scripts/build.ts scripts/ascii-bundle.ts ./scripts/
 COPY src ./src
 RUN node scripts/build.ts
 

@@ -8,7 +8,7 @@ describe('decideHeapSizing', () => {
   it('gives half of the cgroup limit to the old space and 8 MiB semi-spaces', () => {
     expect(decideHeapSizing({ execArgv: [], env: {}, memoryLimitBytes: 384 * MIB })).toEqual({
       action: 're-exec',
-      flags: ['--max-old-space-size=192', '--max-semi-space-size=8'],
+      flags: ['--max-old-space-size=192', '--max-semi-space-size=8', '--optimize-for-size'],
       budgetMiB: 384,
     });
   });
@@ -16,14 +16,18 @@ describe('decideHeapSizing', () => {
   it('sizes for the default budget when there is no limit', () => {
     expect(decideHeapSizing({ execArgv: [], env: {}, memoryLimitBytes: undefined })).toEqual({
       action: 're-exec',
-      flags: [`--max-old-space-size=${String(DEFAULT_BUDGET_MIB / 2)}`, '--max-semi-space-size=8'],
+      flags: [
+        `--max-old-space-size=${String(DEFAULT_BUDGET_MIB / 2)}`,
+        '--max-semi-space-size=8',
+        '--optimize-for-size',
+      ],
       budgetMiB: DEFAULT_BUDGET_MIB,
     });
   });
 
   it('keeps a small limit small: a floor for the old space, semi-spaces within an eighth', () => {
     expect(decideHeapSizing({ execArgv: [], env: {}, memoryLimitBytes: 96 * MIB })).toMatchObject({
-      flags: ['--max-old-space-size=64', '--max-semi-space-size=4'],
+      flags: ['--max-old-space-size=64', '--max-semi-space-size=4', '--optimize-for-size'],
     });
   });
 
@@ -34,14 +38,21 @@ describe('decideHeapSizing', () => {
         env: {},
         memoryLimitBytes: undefined,
       }),
-    ).toMatchObject({ flags: ['--max-semi-space-size=8'] });
+    ).toMatchObject({ flags: ['--max-semi-space-size=8', '--optimize-for-size'] });
     expect(
       decideHeapSizing({
         execArgv: [],
         env: { NODE_OPTIONS: '--enable-source-maps --max_semi_space_size=16' },
         memoryLimitBytes: 512 * MIB,
       }),
-    ).toMatchObject({ flags: ['--max-old-space-size=256'] });
+    ).toMatchObject({ flags: ['--max-old-space-size=256', '--optimize-for-size'] });
+    expect(
+      decideHeapSizing({
+        execArgv: ['--optimize-for-size', '--max-old-space-size=300'],
+        env: {},
+        memoryLimitBytes: undefined,
+      }),
+    ).toMatchObject({ flags: ['--max-semi-space-size=8'] });
     expect(
       decideHeapSizing({
         execArgv: ['--max-old-space-size=300', '--max-semi-space-size=4'],

@@ -27,6 +27,7 @@ const contextFiles = [
   'package-lock.json',
   'tsconfig.json',
   'scripts/build.ts',
+  'scripts/ascii-bundle.ts',
 ];
 
 function sourceFiles(dir: string): string[] {

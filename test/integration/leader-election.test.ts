@@ -110,7 +110,7 @@ describe('leader election with two operator processes', () => {
       const fields = JSON.parse(starting ?? '{}') as { pid?: number; heap?: string };
       // The guard wrote the pid it spawned; the SIGKILL below goes to it, so it must be the operator's.
       expect(fields.pid).toBe(Number(readFileSync(`${operator.logFile}.pid`, 'utf8').trim()));
-      expect(fields.heap).toMatch(/^--max-old-space-size=\d+ --max-semi-space-size=\d+$/);
+      expect(fields.heap).toMatch(/^--max-old-space-size=\d+ --max-semi-space-size=\d+ --optimize-for-size$/);
     }
   });
 

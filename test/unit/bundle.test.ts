@@ -1,5 +1,6 @@
 // The image runs dist/main.js: the fault suite's hooks must not be in it, while src/ keeps them.
 import { spawnSync } from 'node:child_process';
+import { SourceMap, type SourceMapPayload } from 'node:module';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,9 +26,11 @@ const CRASH_POINT_NAMES = [
 describe('dist/main.js', () => {
   const outDir = mkdtempSync(join(tmpdir(), 'apicred-dist-'));
   let bundle = '';
+  let map: SourceMapPayload;
   beforeAll(async () => {
     await buildDist(outDir);
     bundle = readFileSync(join(outDir, 'main.js'), 'utf8');
+    map = JSON.parse(readFileSync(join(outDir, 'main.js.map'), 'utf8')) as SourceMapPayload;
   }, 60_000);
   afterAll(() => {
     rmSync(outDir, { recursive: true, force: true });
@@ -43,6 +46,23 @@ describe('dist/main.js', () => {
       ...CRASH_POINT_NAMES,
     ].filter((needle) => bundle.includes(needle));
     expect(found).toEqual([]);
+  });
+
+  it('is pure ASCII (a one-byte string in V8), escaped where it had regular expressions in other scripts', () => {
+    expect(bundle.match(/[^\t\n\r\x20-\x7e]/g)).toBeNull();
+    // src/providers/idmp.ts's CAPTCHA pattern, and a token after it on the same generated line.
+    const escaped = bundle.indexOf('verification code|\\u9a8c\\u8bc1\\u7801/i');
+    expect(escaped).toBeGreaterThan(0);
+    const after = bundle.indexOf('function ', escaped);
+    const lineStart = bundle.lastIndexOf('\n', after) + 1;
+    const line = bundle.slice(0, lineStart).split('\n').length - 1;
+    const entry = new SourceMap(map).findEntry(line, after - lineStart);
+    expect(entry).toMatchObject({ generatedLine: line, generatedColumn: after - lineStart });
+    if (!('originalSource' in entry)) throw new Error('no mapping for the token after the escape');
+    const source = map.sources.indexOf(entry.originalSource);
+    const original = (map.sourcesContent[source] ?? '').split('\n')[entry.originalLine] ?? '';
+    expect(entry.originalSource).toMatch(/src\/providers\/idmp\.ts$/);
+    expect(original.slice(entry.originalColumn)).toMatch(/^function /);
   });
 
   it('lists every crash point the source declares', () => {
