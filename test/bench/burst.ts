@@ -21,6 +21,14 @@ export interface BurstResult {
   latenessDuringMs: Summary | undefined;
   /** Whether the existing credentials' p99 lateness during the burst was under the goal. */
   latenessGoalMet: boolean;
+  /** Why renewals waited, from the operator's metrics over the burst (sampled every second). */
+  diagnosis?: {
+    /** The deepest the work queue was: a due renewal waits behind that many items (FIFO). */
+    peakQueueDepth: number;
+    /** Provider calls that waited for their host's bucket, and for how long in all. */
+    rateLimitWaits: number;
+    rateLimitWaitSeconds: number;
+  };
 }
 
 export interface BurstObservation {
