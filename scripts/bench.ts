@@ -5,7 +5,8 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureControlPlaneBuilt } from '../test/controlplane/build.ts';
 import { repoRoot } from '../test/harness/crds.ts';
-import { formatTable, goals, machine } from '../test/bench/report.ts';
+import { execFileSync } from 'node:child_process';
+import { formatGrowth, formatTable, goals, machine } from '../test/bench/report.ts';
 import type { BenchProvider } from '../test/bench/providers.ts';
 import { runSize, type SizeOptions, type SizeResult } from '../test/bench/run-size.ts';
 import { buildDist, distEntry } from './build.ts';
@@ -29,7 +30,11 @@ const HELP = `npm run bench -- [flags]
   --profile DIR           write V8 CPU and heap profiles of the operator into DIR
   --heap-snapshot DIR     write heap snapshots of the operator into DIR once every credential is Ready
                           and at the end (summarise them with test/bench/heap-summary.ts)
-  --node-options OPTIONS  extra NODE_OPTIONS for the operator, e.g. --max-old-space-size=256`;
+  --node-options OPTIONS  extra NODE_OPTIONS for the operator, e.g. --max-old-space-size=256
+  --burst COUNT           once the first renewal round has a renewal due, create COUNT more
+                          ApiCredentials while the N renew; report their time to Ready and the
+                          N's renewal lateness meanwhile (needs --rounds >= 1; one value per size)
+  --skip-baseline         skip the two baselines (growth runs: time to Ready, memory, CPU only)`;
 
 const { values } = parseArgs({
   options: {
@@ -46,6 +51,8 @@ const { values } = parseArgs({
     'heap-snapshot': { type: 'string' },
     'node-options': { type: 'string' },
     entry: { type: 'string', default: 'dist' },
+    burst: { type: 'string' },
+    'skip-baseline': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
@@ -95,6 +102,17 @@ function parseSlowProvider(text: string | undefined): SizeOptions['slowProvider'
   }
   return { provider: match[1] as BenchProvider, qps, burst };
 }
+/** The commit measured, with "+dirty" when the work tree has changes. */
+function commitOf(): string {
+  const git = (...args: string[]): string =>
+    execFileSync('git', args, { cwd: repoRoot, encoding: 'utf8' }).trim();
+  try {
+    return `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--untracked-files=no') === '' ? '' : '+dirty'}`;
+  } catch {
+    return 'unknown';
+  }
+}
+const commit = commitOf();
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const jsonFile = values.json ?? join(repoRoot, 'bench-results', `${stamp}.json`);
 const log = (line: string): void => {
@@ -117,12 +135,17 @@ const write = (): void => {
   mkdirSync(dirname(jsonFile), { recursive: true });
   writeFileSync(
     jsonFile,
-    `${JSON.stringify({ startedAt: stamp, machine: machine(), flags: values, goals: goals(results), results }, null, 2)}\n`,
+    `${JSON.stringify({ startedAt: stamp, commit, machine: machine(), flags: values, goals: goals(results), results }, null, 2)}\n`,
   );
 };
 for (const [index, n] of sizes.entries()) {
   const lifetime = perSize('lifetime', values.lifetime, index, Math.max(60, Math.ceil(n * 0.03)));
   const rounds = perSize('rounds', values.rounds, index, 3, 0);
+  const burst = perSize('burst', values.burst, index, 0, 0);
+  if (burst > 0 && rounds === 0) {
+    process.stderr.write('bench: --burst needs a renewal round (--rounds >= 1)\n');
+    process.exit(2);
+  }
   if (values.profile) mkdirSync(values.profile, { recursive: true });
   const heapSnapshotDir = values['heap-snapshot']
     ? join(values['heap-snapshot'], `n${String(n)}`)
@@ -142,9 +165,13 @@ for (const [index, n] of sizes.entries()) {
       profileDir: values.profile ? join(values.profile, `n${String(n)}`) : undefined,
       nodeOptions: values['node-options'],
       heapSnapshotDir,
+      burst,
+      skipBaseline: values['skip-baseline'],
       log,
     }),
   );
   write(); // keep what is done if a later size fails
 }
-process.stdout.write(`\n${formatTable(results)}\n\nresults: ${jsonFile}\n`);
+process.stdout.write(
+  `\n${formatTable(results)}\n\n${formatGrowth(results, machine(), commit)}\n\nresults: ${jsonFile}\n`,
+);

@@ -6,20 +6,40 @@ export interface OperatorMetrics {
   reconciles: number;
   /** apicred_events_total by result: created, folded, failed, dropped. */
   events: Record<string, number>;
+  /** workqueue_depth, summed over the queues: items due and waiting for a worker. */
+  queueDepth: number;
+  /** Provider calls that waited for their host's bucket, and the seconds they waited, in all. */
+  rateLimitWaits: number;
+  rateLimitWaitSeconds: number;
 }
 
 export function parseOperatorMetrics(text: string): OperatorMetrics {
   let heapUsedBytes: number | undefined;
   let reconciles = 0;
   const events: Record<string, number> = {};
+  let queueDepth = 0;
+  let rateLimitWaits = 0;
+  let rateLimitWaitSeconds = 0;
+  const value = (line: string): number => Number(line.slice(line.lastIndexOf(' ') + 1));
   for (const line of text.split('\n')) {
+    if (line.startsWith('workqueue_depth{')) queueDepth += value(line);
+    else if (line.startsWith('apicred_provider_rate_limit_waits_total{')) rateLimitWaits += value(line);
+    else if (line.startsWith('apicred_provider_rate_limit_wait_seconds_total{'))
+      rateLimitWaitSeconds += value(line);
     const event = /^apicred_events_total\{result="(\w+)"\} (\d+)/.exec(line);
     if (event?.[1] && event[2]) events[event[1]] = Number(event[2]);
     if (line.startsWith('nodejs_heap_size_used_bytes ')) heapUsedBytes = Number(line.split(' ')[1]);
     else if (line.startsWith('controller_runtime_reconcile_total{') && line.includes('"apicredential"'))
       reconciles += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
-  return { reconciles, events, ...(heapUsedBytes === undefined ? {} : { heapUsedBytes }) };
+  return {
+    reconciles,
+    events,
+    queueDepth,
+    rateLimitWaits,
+    rateLimitWaitSeconds,
+    ...(heapUsedBytes === undefined ? {} : { heapUsedBytes }),
+  };
 }
 
 export async function readOperatorMetrics(url: string): Promise<OperatorMetrics | undefined> {
@@ -29,6 +49,29 @@ export async function readOperatorMetrics(url: string): Promise<OperatorMetrics 
   } catch {
     return undefined;
   }
+}
+
+/** Polls the work queue's depth every `intervalMs` until stopped; `peak()` is the deepest seen. */
+export function sampleQueueDepth(url: string, intervalMs: number): { peak(): number; stop(): void } {
+  let peak = 0;
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    void readOperatorMetrics(url)
+      .then((metrics) => {
+        peak = Math.max(peak, metrics?.queueDepth ?? 0);
+      })
+      .finally(() => {
+        busy = false;
+      });
+  }, intervalMs);
+  return {
+    peak: () => peak,
+    stop: () => {
+      clearInterval(timer);
+    },
+  };
 }
 
 /** Polls the heap every `intervalMs` until stopped; `peak()` is the highest value seen, bytes. */

@@ -4,9 +4,10 @@ import type { PerProvider, SizeResult } from './run-size.ts';
 import type { BenchProvider } from './providers.ts';
 import { requestsPerCredential } from './requests-by-kind.ts';
 
-const seconds = (ms: number): string => (ms / 1000).toFixed(1);
+// NaN: a figure not measured (the baselines under --skip-baseline).
 const fixed = (value: number | undefined, digits = 2): string =>
-  value === undefined ? '-' : value.toFixed(digits);
+  value === undefined || Number.isNaN(value) ? '-' : value.toFixed(digits);
+const seconds = (ms: number | undefined): string => fixed(ms === undefined ? undefined : ms / 1000, 1);
 
 function calls(byProvider: Record<BenchProvider, PerProvider>): string {
   return (['oauth2', 'tapdata', 'insightsHub'] as const)
@@ -58,6 +59,30 @@ const ROWS: [string, (r: SizeResult) => string][] = [
     renewal((r) => fixed(r.renewal.latenessMs && r.renewal.latenessMs.max / 1000)),
   ],
   ['CPU s per 1,000 renewals', renewal((r) => fixed(r.renewal.cpuSecondsPer1000Renewals))],
+  ['burst: credentials created during the round', (r) => (r.burst ? String(r.burst.credentials) : '-')],
+  ['burst: first create to all Ready (s)', (r) => seconds(r.burst?.allReadyMs)],
+  [
+    'burst: create to Ready p50 / p99 / max (s)',
+    (r) =>
+      r.burst
+        ? [r.burst.createToReadyMs?.p50, r.burst.createToReadyMs?.p99, r.burst.createToReadyMs?.max]
+            .map((ms) => fixed(ms === undefined ? undefined : ms / 1000))
+            .join(' / ')
+        : '-',
+  ],
+  [
+    'burst: renewals due meanwhile, late p50 / p99 / max (s) (goal p99 < 2)',
+    (r) =>
+      r.burst
+        ? `${String(r.burst.renewalsDuring)}: ${[
+            r.burst.latenessDuringMs?.p50,
+            r.burst.latenessDuringMs?.p99,
+            r.burst.latenessDuringMs?.max,
+          ]
+            .map((ms) => fixed(ms === undefined ? undefined : ms / 1000))
+            .join(' / ')}`
+        : '-',
+  ],
   ['restart: start to /readyz (s)', (r) => seconds(r.restart.readyzMs)],
   ['restart: every credential reconciled (s)', (r) => seconds(r.restart.settledMs)],
   [
@@ -95,11 +120,20 @@ export function goals(results: readonly SizeResult[]): GoalVerdict[] {
     const add = (goal: string, value: string, met: boolean): void => {
       verdicts.push({ goal, n: r.n, value, met });
     };
-    add(
-      'time to Ready within 1.3x the minimal baseline (Secret create + status patch)',
-      fixed(r.creation.ratioToMinimal),
-      r.creation.ratioToMinimal <= 1.3,
-    );
+    if (!Number.isNaN(r.creation.ratioToMinimal))
+      add(
+        'time to Ready within 1.3x the minimal baseline (Secret create + status patch)',
+        fixed(r.creation.ratioToMinimal),
+        r.creation.ratioToMinimal <= 1.3,
+      );
+    if (r.burst) {
+      const p99 = r.burst.latenessDuringMs?.p99;
+      add(
+        `p99 renewal lateness under 2 s while ${String(r.burst.credentials)} new credentials go in`,
+        p99 === undefined ? '-' : `${fixed(p99 / 1000)} s`,
+        r.burst.latenessGoalMet,
+      );
+    }
     if (r.n >= 10_000)
       add('under 200 MiB RSS at 10,000', `${fixed(r.memory.peakRssMiB, 0)} MiB`, r.memory.peakRssMiB < 200);
     add(
@@ -122,6 +156,26 @@ export function goals(results: readonly SizeResult[]): GoalVerdict[] {
     );
   }
   return verdicts;
+}
+
+/**
+ * One row per size in the form Flux publishes its scale results: objects, duration (start to all
+ * Ready), max memory (peak RSS), machine, commit.
+ */
+export function formatGrowth(
+  results: readonly { n: number; creation: { allReadyMs: number }; memory: { peakRssMiB: number } }[],
+  host: { cpus: number; memoryGiB: number },
+  commit: string,
+): string {
+  const where = `${String(host.cpus)} cores, ${String(host.memoryGiB)} GiB`;
+  return [
+    '| objects | duration | max memory | machine | commit |',
+    '|---:|---:|---:|---|---|',
+    ...results.map(
+      (r) =>
+        `| ${r.n.toLocaleString('en-US')} | ${(r.creation.allReadyMs / 1000).toFixed(1)} s | ${fixed(r.memory.peakRssMiB, 0)} MiB | ${where} | ${commit} |`,
+    ),
+  ].join('\n');
 }
 
 export function machine(): { cpus: number; model: string; memoryGiB: number; kernel: string; node: string } {

@@ -20,7 +20,7 @@ import { TestKube } from '../harness/kube.ts';
 import { prepareOperatorNamespace, startOperator, type RunningOperator } from '../harness/operator.ts';
 import { waitFor } from '../harness/wait.ts';
 import { auditFlags, countAudit, type AuditCounts, type AuditWindow } from './audit.ts';
-import { readOperatorMetrics, sampleHeap } from './operator-metrics.ts';
+import { readOperatorMetrics, sampleHeap, sampleQueueDepth } from './operator-metrics.ts';
 import { childPid, cpuSecondsOf, memoryOf } from './proc.ts';
 import {
   EXPECTED_CALLS,
@@ -29,6 +29,7 @@ import {
   type BenchProvider,
   type ProviderCounts,
 } from './providers.ts';
+import { summarizeBurst, type BurstResult } from './burst.ts';
 import { summarize, type Summary } from './stats.ts';
 import { BenchTracker } from './tracker.ts';
 
@@ -52,6 +53,13 @@ export interface SizeOptions {
   nodeOptions?: string;
   /** Directory for heap snapshots of the operator once every credential is Ready, or undefined. */
   heapSnapshotDir?: string;
+  /**
+   * Credentials to create once the renewal round has its first renewal due, while the N existing ones
+   * renew (issue #16 goal 4); 0 for none.
+   */
+  burst: number;
+  /** Skip the two baselines (growth runs that only need time to Ready, memory and CPU). */
+  skipBaseline: boolean;
   log: (line: string) => void;
 }
 
@@ -157,9 +165,12 @@ export interface SizeResult {
     cpuSecondsPer1000Renewals: number;
   };
   memory: { peakRssMiB: number; peakHeapUsedMiB: number; apiserverRssMiB?: number; etcdRssMiB?: number };
+  /** The creation burst during the renewal round, when --burst asked for one. */
+  burst?: BurstResult;
 }
 
 const NAMESPACE = 'bench';
+const seconds = (ms: number | undefined): string => (ms === undefined ? '-' : (ms / 1000).toFixed(2));
 /** Where the minimal baseline's ApiCredentials live: the operator watches only NAMESPACE. */
 const MINIMAL_NAMESPACE = 'baseline-minimal';
 const SERVICE_ACCOUNT = 'apicred-operator';
@@ -363,17 +374,22 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
     const kube = new TestKube(admin);
     const core = admin.makeApiClient(CoreV1Api);
 
-    await ensureNamespace(core, 'baseline');
-    const baselineStart = Date.now();
-    await pool(n, concurrency, async (index) => {
-      await core.createNamespacedSecret({ namespace: 'baseline', body: baselineSecret(index) });
-    });
-    const secretsWrittenMs = Date.now() - baselineStart;
-    log(`[n=${n}] baseline: ${n} Secrets written in ${(secretsWrittenMs / 1000).toFixed(1)} s`);
-    const minimalMs = await minimalBaseline(admin, kube, n, concurrency, (index) => providers.spec(index));
-    log(
-      `[n=${n}] minimal baseline: ${n} Secrets created and ApiCredential statuses patched in ${(minimalMs / 1000).toFixed(1)} s`,
-    );
+    // NaN when skipped: the table shows "-" and no ratio goal is judged.
+    let secretsWrittenMs = Number.NaN;
+    let minimalMs = Number.NaN;
+    if (!options.skipBaseline) {
+      await ensureNamespace(core, 'baseline');
+      const baselineStart = Date.now();
+      await pool(n, concurrency, async (index) => {
+        await core.createNamespacedSecret({ namespace: 'baseline', body: baselineSecret(index) });
+      });
+      secretsWrittenMs = Date.now() - baselineStart;
+      log(`[n=${n}] baseline: ${n} Secrets written in ${(secretsWrittenMs / 1000).toFixed(1)} s`);
+      minimalMs = await minimalBaseline(admin, kube, n, concurrency, (index) => providers.spec(index));
+      log(
+        `[n=${n}] minimal baseline: ${n} Secrets created and ApiCredential statuses patched in ${(minimalMs / 1000).toFixed(1)} s`,
+      );
+    }
 
     const { kubeconfig, logDir } = await prepareOperatorNamespace(plane, NAMESPACE, SERVICE_ACCOUNT);
     for (const [name, data] of Object.entries(providers.inputSecrets))
@@ -524,6 +540,68 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
         `(${restartRenewals.length} due renewals, ${prematureRenewals} premature); ${rss(second.pid)}`,
     );
 
+    /**
+     * Waits for the round's first renewal to be due, then creates the burst with `concurrency` creates
+     * in flight, and waits for every new credential to be Ready.
+     */
+    const runBurst = async (operator: RunningOperator): Promise<BurstResult> => {
+      const firstDueAt = activeTracker.nextPlannedRenewal() ?? Date.now();
+      if (firstDueAt > Date.now()) {
+        log(
+          `[n=${n}] burst: waiting ${((firstDueAt - Date.now()) / 1000).toFixed(1)} s for the first renewal to be due`,
+        );
+        await sleep(firstDueAt - Date.now());
+      }
+      const before = await readOperatorMetrics(operator.metricsUrl);
+      const depth = sampleQueueDepth(operator.metricsUrl, 1_000);
+      const createdAt = new Map<string, number>();
+      await pool(options.burst, concurrency, async (offset) => {
+        const name = credentialName(n + offset);
+        createdAt.set(name, Date.now());
+        await kube.createCredential(NAMESPACE, name, providers.spec(n + offset));
+      });
+      await waitFor(
+        `${String(options.burst)} new ApiCredentials to be Ready`,
+        () => ([...createdAt.keys()].every((name) => activeTracker.readyAt.has(name)) ? true : undefined),
+        {
+          timeoutMs: 120_000 + options.burst * 200,
+          intervalMs: 200,
+          abortIf: () => (operator.process.exited ? operator.process.logTail(40) : undefined),
+        },
+      );
+      depth.stop();
+      const after = await readOperatorMetrics(operator.metricsUrl);
+      // Renewals due before the last Ready may finish after it: wait until every token due by then
+      // has been renewed, or a late one would be missed and the lateness look better than it was.
+      const lastReady = Math.max(
+        ...[...createdAt.keys()].map((name) => activeTracker.readyAt.get(name) ?? 0),
+      );
+      try {
+        await waitFor(
+          'the renewals due during the burst',
+          () => ((activeTracker.nextPlannedRenewal() ?? Infinity) > lastReady ? true : undefined),
+          { timeoutMs: 300_000, intervalMs: 500 },
+        );
+      } catch (error) {
+        log(
+          `[n=${n}] burst: ${error instanceof Error ? error.message : String(error)}; judging what was renewed`,
+        );
+      }
+      return {
+        ...summarizeBurst({
+          createdAt,
+          readyAt: activeTracker.readyAt,
+          renewals: activeTracker.renewals,
+          firstDueAt,
+        }),
+        diagnosis: {
+          peakQueueDepth: depth.peak(),
+          rateLimitWaits: (after?.rateLimitWaits ?? 0) - (before?.rateLimitWaits ?? 0),
+          rateLimitWaitSeconds: (after?.rateLimitWaitSeconds ?? 0) - (before?.rateLimitWaitSeconds ?? 0),
+        },
+      };
+    };
+
     // 3. Renewal rounds.
     const roundsStart = Date.now();
     const beforeRounds = providers.counts();
@@ -531,6 +609,19 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
     const roundsTimeoutMs = (options.rounds + 1) * options.lifetimeSeconds * 1000 + 120_000;
     let completed = options.rounds > 0;
     let lastReport = Date.now();
+    let burst: BurstResult | undefined;
+    if (options.burst > 0) {
+      burst = await runBurst(second.operator);
+      log(
+        `[n=${n}] burst: ${String(burst.credentials)} created (first ${(burst.startedAfterFirstDueMs / 1000).toFixed(1)} s after the round's first renewal was due) ` +
+          `and all Ready in ${(burst.allReadyMs / 1000).toFixed(1)} s; create to Ready p50 ${seconds(burst.createToReadyMs?.p50)} ` +
+          `p99 ${seconds(burst.createToReadyMs?.p99)} max ${seconds(burst.createToReadyMs?.max)} s; ` +
+          `${String(burst.renewalsDuring)} renewals due meanwhile, late p50 ${seconds(burst.latenessDuringMs?.p50)} ` +
+          `p99 ${seconds(burst.latenessDuringMs?.p99)} max ${seconds(burst.latenessDuringMs?.max)} s (goal p99 < 2 s: ${burst.latenessGoalMet ? 'met' : 'MISSED'}); ` +
+          `work queue up to ${String(burst.diagnosis?.peakQueueDepth)} deep, ${String(burst.diagnosis?.rateLimitWaits)} provider calls waited ` +
+          `${(burst.diagnosis?.rateLimitWaitSeconds ?? 0).toFixed(1)} s in all for their host's bucket; ${rss(second.pid)}`,
+      );
+    }
     if (options.rounds > 0)
       try {
         await waitFor(
@@ -538,7 +629,8 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
           () => {
             const perCredential = activeTracker.renewalsSince(roundsStart);
             let done = 0;
-            for (const count of perCredential.values()) if (count >= options.rounds) done += 1;
+            for (const [name, count] of perCredential)
+              if (indexOf(name) < n && count >= options.rounds) done += 1;
             if (Date.now() - lastReport > 30_000) {
               lastReport = Date.now();
               log(`[n=${n}]   ${done}/${n} credentials renewed ${options.rounds} times; ${rss(second.pid)}`);
@@ -561,6 +653,8 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
     const roundRenewals = activeTracker.renewals.filter((r) => r.at >= roundsStart && r.at < roundsEnd);
     const renewalsByProvider: ProviderCounts = { oauth2: 0, tapdata: 0, insightsHub: 0 };
     for (const renewal of roundRenewals) renewalsByProvider[providerOf(indexOf(renewal.credential))] += 1;
+    // The burst's first tokens are issued in the round's window too: count them as tokens issued.
+    for (let index = n; index < n + options.burst; index += 1) renewalsByProvider[providerOf(index)] += 1;
     const peakRss2 = await stopOperator(second, 'restarted');
     const memoryOfPlane = plane.memoryMiB();
 
@@ -575,6 +669,7 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
     ];
     const audit: AuditCounts = await countAudit(auditLog, USERNAME, windows);
     const renewals = roundRenewals.length;
+    const tokensIssued = renewals + options.burst;
     const creationAudit = audit.creation ?? { total: 0, byKind: {} };
     const renewalAudit = audit.renewal ?? { total: 0, byKind: {} };
     return {
@@ -613,7 +708,7 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
         latenessMs: summarize(roundRenewals.map((r) => r.latenessMs)),
         providerCalls: perProvider(roundCalls, renewalsByProvider),
         apiserverRequests: renewalAudit.total,
-        apiserverPerRenewal: renewals > 0 ? renewalAudit.total / renewals : 0,
+        apiserverPerRenewal: tokensIssued > 0 ? renewalAudit.total / tokensIssued : 0,
         apiserverByKind: renewalAudit.byKind,
         cpuSeconds,
         cpuSecondsPer1000Renewals: renewals > 0 ? (cpuSeconds / renewals) * 1000 : 0,
@@ -624,6 +719,7 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
         apiserverRssMiB: memoryOfPlane['kube-apiserver'],
         etcdRssMiB: memoryOfPlane.etcd,
       },
+      ...(burst ? { burst } : {}),
     };
   } finally {
     await tracker?.stop();
