@@ -268,6 +268,81 @@ describe('WorkQueue: deduplication and one worker per key', () => {
   });
 });
 
+describe('WorkQueue: keys whose time came run before add()ed ones', () => {
+  it('a renewal timer that fires during a burst of creations runs next, not behind the burst', async () => {
+    const h = harness({}, 1);
+    h.queue.add('busy');
+    h.queue.addAfter('renewal', 10 * S);
+    await settle();
+    for (const key of ['new-1', 'new-2', 'new-3']) h.queue.add(key);
+    await h.advance(10 * S);
+    expect(h.queue.len()).toBe(4);
+    h.only('busy').finish();
+    await settle();
+    expect(h.keys()).toEqual(['busy', 'renewal']);
+    h.only('renewal').finish();
+    await settle();
+    h.only('new-1').finish();
+    await settle();
+    h.only('new-2').finish();
+    await settle();
+    expect(h.keys()).toEqual(['busy', 'renewal', 'new-1', 'new-2', 'new-3']);
+  });
+
+  it('add() of a key whose timer already fired keeps it first, as one item', async () => {
+    const h = harness({}, 1);
+    h.queue.add('busy');
+    await settle();
+    h.queue.add('a');
+    h.queue.add('b');
+    h.queue.addAfter('c', 5 * S);
+    await h.advance(5 * S);
+    h.queue.add('c');
+    expect(h.queue.len()).toBe(3);
+    h.only('busy').finish();
+    await settle();
+    h.only('c').finish();
+    await settle();
+    h.only('a').finish();
+    await settle();
+    h.only('b').finish();
+    await settle();
+    expect(h.keys()).toEqual(['busy', 'c', 'a', 'b']);
+  });
+
+  it('add() before the timer fires cancels it: the key keeps its place among add()ed keys', async () => {
+    const h = harness({}, 1);
+    h.queue.add('busy');
+    await settle();
+    h.queue.addAfter('b', 5 * S);
+    h.queue.add('a');
+    h.queue.add('b');
+    await h.advance(5 * S);
+    expect(h.queue.len()).toBe(2);
+    h.only('busy').finish();
+    await settle();
+    h.only('a').finish();
+    await settle();
+    expect(h.keys()).toEqual(['busy', 'a', 'b']);
+  });
+
+  it('timer-due keys keep FIFO order among themselves', async () => {
+    const h = harness({}, 1);
+    h.queue.add('busy');
+    h.queue.addAfter('late', 2 * S);
+    h.queue.addAfter('early', 1 * S);
+    h.queue.add('created');
+    await h.advance(2 * S);
+    h.only('busy').finish();
+    await settle();
+    h.only('early').finish();
+    await settle();
+    h.only('late').finish();
+    await settle();
+    expect(h.keys()).toEqual(['busy', 'early', 'late', 'created']);
+  });
+});
+
 describe('WorkQueue: addAfter keeps the earliest pending time', () => {
   type Step = ['add'] | ['after', number] | ['advance', number];
   it.each<[string, Step[], number[]]>([
