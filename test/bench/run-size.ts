@@ -511,7 +511,10 @@ export async function runSize(options: SizeOptions): Promise<SizeResult> {
     }
     log(
       `[n=${n}] all Ready ${(allReadyMs / 1000).toFixed(1)} s after the operator started ` +
-        `(${(allReadyMs / secretsWrittenMs).toFixed(2)}x the baseline, ${(allReadyMs / minimalMs).toFixed(2)}x the minimal one); ${total(creationCalls)} provider calls; ${rss(first.pid)}`,
+        (Number.isNaN(secretsWrittenMs)
+          ? '(baselines skipped)'
+          : `(${(allReadyMs / secretsWrittenMs).toFixed(2)}x the baseline, ${(allReadyMs / minimalMs).toFixed(2)}x the minimal one)`) +
+        `; ${total(creationCalls)} provider calls; ${rss(first.pid)}`,
     );
     // Let the last status writes and Events land before the window closes.
     await sleep(2_000);
