@@ -51,8 +51,12 @@ export async function readOperatorMetrics(url: string): Promise<OperatorMetrics 
   }
 }
 
-/** Polls the work queue's depth every `intervalMs` until stopped; `peak()` is the deepest seen. */
-export function sampleQueueDepth(url: string, intervalMs: number): { peak(): number; stop(): void } {
+/** Polls the operator's metrics every `intervalMs` until stopped; `peak()` is the highest `pick` seen. */
+function samplePeak(
+  url: string,
+  intervalMs: number,
+  pick: (metrics: OperatorMetrics) => number,
+): { peak(): number; stop(): void } {
   let peak = 0;
   let busy = false;
   const timer = setInterval(() => {
@@ -60,7 +64,7 @@ export function sampleQueueDepth(url: string, intervalMs: number): { peak(): num
     busy = true;
     void readOperatorMetrics(url)
       .then((metrics) => {
-        peak = Math.max(peak, metrics?.queueDepth ?? 0);
+        if (metrics) peak = Math.max(peak, pick(metrics));
       })
       .finally(() => {
         busy = false;
@@ -74,25 +78,12 @@ export function sampleQueueDepth(url: string, intervalMs: number): { peak(): num
   };
 }
 
-/** Polls the heap every `intervalMs` until stopped; `peak()` is the highest value seen, bytes. */
+/** The work queue's depth, polled every `intervalMs` until stopped; `peak()` is the deepest seen. */
+export function sampleQueueDepth(url: string, intervalMs: number): { peak(): number; stop(): void } {
+  return samplePeak(url, intervalMs, (metrics) => metrics.queueDepth);
+}
+
+/** The heap, polled every `intervalMs` until stopped; `peak()` is the highest value seen, bytes. */
 export function sampleHeap(url: string, intervalMs: number): { peak(): number; stop(): void } {
-  let peak = 0;
-  let busy = false;
-  const timer = setInterval(() => {
-    if (busy) return;
-    busy = true;
-    void readOperatorMetrics(url)
-      .then((metrics) => {
-        peak = Math.max(peak, metrics?.heapUsedBytes ?? 0);
-      })
-      .finally(() => {
-        busy = false;
-      });
-  }, intervalMs);
-  return {
-    peak: () => peak,
-    stop: () => {
-      clearInterval(timer);
-    },
-  };
+  return samplePeak(url, intervalMs, (metrics) => metrics.heapUsedBytes ?? 0);
 }

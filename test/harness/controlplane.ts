@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Agent, fetch } from 'undici';
 import { binaryPath, controlPlaneBinaries } from '../controlplane/paths.ts';
-import { ManagedProcess } from './process.ts';
+import { ManagedProcess, processAlive } from './process.ts';
 import { freePort } from './ports.ts';
 import { waitFor } from './wait.ts';
 
@@ -88,17 +88,8 @@ function sweepStaleDirs(): void {
     const dir = join(tmpdir(), entry);
     const ownerFile = join(dir, 'owner.pid');
     const owner = existsSync(ownerFile) ? Number(readFileSync(ownerFile, 'utf8')) : NaN;
-    if (Number.isInteger(owner) && isAlive(owner)) continue;
+    if (Number.isInteger(owner) && processAlive(owner)) continue;
     rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 

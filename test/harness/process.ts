@@ -118,3 +118,13 @@ export function tailOfFile(file: string, lines = 30): string {
   const text = readFileSync(file, 'utf8').trimEnd();
   return text === '' ? '(log is empty)' : text.split('\n').slice(-lines).join('\n');
 }
+
+/** Whether a process with this pid exists (EPERM: it exists, owned by someone else). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error instanceof Error && (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

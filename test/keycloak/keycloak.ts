@@ -29,6 +29,7 @@ import type { JWK } from 'jose';
 import { fetch } from 'undici';
 import { cacheRoot } from '../controlplane/paths.ts';
 import { freePort } from '../harness/ports.ts';
+import { processAlive } from '../harness/process.ts';
 import { waitFor } from '../harness/wait.ts';
 
 export const KEYCLOAK_VERSION = '26.7.3';
@@ -392,15 +393,6 @@ async function withInstallLock<T>(body: () => Promise<T>): Promise<T> {
     return await body();
   } finally {
     rmSync(lockDir, { recursive: true, force: true });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return isErrno(error, 'EPERM');
   }
 }
 

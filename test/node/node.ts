@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ManagedProcess } from '../harness/process.ts';
+import { ManagedProcess, processAlive } from '../harness/process.ts';
 import { freePort } from '../harness/ports.ts';
 import { waitFor } from '../harness/wait.ts';
 import { binaryPath } from '../controlplane/paths.ts';
@@ -67,15 +67,6 @@ export interface RunningNode {
   stop(): Promise<string[]>;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function openssl(args: string[], cwd: string): void {
   execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
 }
@@ -99,7 +90,7 @@ export async function prepareNode(): Promise<PreparedNode> {
   let restoredFromKilledRun: string[] = [];
   if (existsSync(hostStateMarker)) {
     const previous = JSON.parse(readFileSync(hostStateMarker, 'utf8')) as HostState;
-    if (isAlive(previous.ownerPid) && previous.ownerPid !== process.pid) {
+    if (processAlive(previous.ownerPid) && previous.ownerPid !== process.pid) {
       throw new Error(
         `a node of process ${String(previous.ownerPid)} is running (${hostStateMarker}); only one node fits on a machine`,
       );
