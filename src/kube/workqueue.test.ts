@@ -4,6 +4,7 @@ import { ManualClock } from '../policy/clock.ts';
 import { MAX_TIMER_DELAY_MS } from '../policy/renewal.ts';
 import {
   DEFAULT_ITEM_BACKOFF,
+  DUE_PER_ADDED,
   ManualScheduler,
   RealScheduler,
   WorkQueue,
@@ -324,6 +325,23 @@ describe('WorkQueue: keys whose time came run before add()ed ones', () => {
     h.only('a').finish();
     await settle();
     expect(h.keys()).toEqual(['busy', 'a', 'b']);
+  });
+
+  it('an add()ed key is not starved by a due lane that stays full: it runs after DUE_PER_ADDED due keys', async () => {
+    const h = harness({}, 1);
+    h.queue.add('busy');
+    for (let i = 0; i < 10; i++) h.queue.addAfter(`due-${String(i)}`, S);
+    await h.advance(S);
+    h.queue.add('created');
+    for (let i = 0; i < 11; i++) {
+      h.only(h.keys().at(-1) ?? '').finish();
+      await settle();
+    }
+    const order = h.keys();
+    expect(order.indexOf('created')).toBe(1 + DUE_PER_ADDED);
+    expect(order.filter((key) => key.startsWith('due-'))).toEqual(
+      Array.from({ length: 10 }, (_, i) => `due-${String(i)}`),
+    );
   });
 
   it('timer-due keys keep FIFO order among themselves', async () => {

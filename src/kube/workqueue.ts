@@ -5,9 +5,11 @@
 // - One pending time per key, and the earliest wins: add() now beats any addAfter(), a shorter
 //   addAfter() replaces a longer one, a longer one is ignored. The reconcile recomputes its next
 //   time from status on every run, so a dropped later time is never lost.
-// - Keys whose addAfter() timer fired run before keys add() made due: a renewal that is due does not
-//   wait behind a burst of new or changed objects (1,000 created during a renewal round of 10,000
-//   made the renewals due meanwhile late by p99 27.7 s behind a FIFO queue). Within each, FIFO.
+// - Keys whose addAfter() timer fired go first, DUE_PER_ADDED at a time, then one key add() made due:
+//   a renewal that is due does not wait behind a burst of new or changed objects (1,000 created
+//   during a renewal round of 10,000 made the renewals due meanwhile late by p99 27.7 s behind a FIFO
+//   queue), and new objects are not starved by a round that keeps the due lane full (with strict
+//   precedence, 1,000 new credentials were not Ready in 320 s). Within each lane, FIFO.
 // - addRateLimited(): per-key exponential backoff with jitter (5 ms → 1000 s like controller-runtime);
 //   forget() resets it.
 // - run(workers, handler): bounded concurrency. The handler's result may ask for { requeueAfterMs };
@@ -250,6 +252,9 @@ interface Delayed {
   timer: TimerHandle;
 }
 
+/** Timer-due keys served before one add()ed key, when both wait. */
+export const DUE_PER_ADDED = 4;
+
 export class WorkQueue<K extends string = string> {
   readonly name: string;
   readonly #scheduler: Scheduler;
@@ -273,6 +278,8 @@ export class WorkQueue<K extends string = string> {
   /** When each queued (or again-marked) key became due, for the queue-latency metric. */
   readonly #dueSince = new Map<K, number>();
 
+  /** Timer-due keys started since the last add()ed one, while add()ed ones waited. */
+  #dueStreak = 0;
   #handler: WorkHandler<K> | undefined;
   #workers = 0;
   #pumpScheduled = false;
@@ -420,19 +427,32 @@ export class WorkQueue<K extends string = string> {
     const handler = this.#handler;
     if (!handler || this.#shuttingDown) return;
     let started = false;
-    for (const lane of [this.#timerDue, this.#queued]) {
-      for (const key of lane) {
-        if (this.#processing.size >= this.#workers) break;
-        lane.delete(key);
-        this.#processing.set(key, this.#scheduler.now());
-        started = true;
-        void this.#process(key, handler);
-      }
+    while (this.#processing.size < this.#workers) {
+      const key = this.#nextKey();
+      if (key === undefined) break;
+      this.#processing.set(key, this.#scheduler.now());
+      started = true;
+      void this.#process(key, handler);
     }
     if (!started) return;
     this.#hook((m) => m.setDepth?.(this.len()));
     this.#hook((m) => m.setActiveWorkers?.(this.#processing.size));
     this.#armMetricsTimer();
+  }
+
+  /** Takes the next key to run: timer-due first, but one add()ed key after DUE_PER_ADDED of them. */
+  #nextKey(): K | undefined {
+    const due = this.#timerDue.values().next();
+    const added = this.#queued.values().next();
+    if (!due.done && (added.done || this.#dueStreak < DUE_PER_ADDED)) {
+      this.#dueStreak = added.done ? 0 : this.#dueStreak + 1;
+      this.#timerDue.delete(due.value);
+      return due.value;
+    }
+    this.#dueStreak = 0;
+    if (added.done) return undefined;
+    this.#queued.delete(added.value);
+    return added.value;
   }
 
   async #process(key: K, handler: WorkHandler<K>): Promise<void> {
