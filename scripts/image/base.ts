@@ -19,6 +19,7 @@ import {
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { repoRoot } from '../../test/harness/crds.ts';
+import { processAlive } from '../../test/harness/process.ts';
 import { runLogged } from './command.ts';
 import { buildah, buildahOutput, imageCacheDir, imageExists } from './store.ts';
 
@@ -106,15 +107,6 @@ function unmountUnder(dir: string): void {
 function removeWorkDir(dir: string): void {
   unmountUnder(dir);
   rmSync(dir, { recursive: true, force: true });
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Work dirs whose build is no longer running: a killed run, or a test that timed out. */

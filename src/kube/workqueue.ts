@@ -264,7 +264,8 @@ export class WorkQueue<K extends string = string> {
   readonly #metricsIntervalMs: number;
   readonly #onError: WorkQueueOptions<K>['onError'];
 
-  /** Ready to run because their time came (addAfter timers), in FIFO order; served first. */
+  /** Ready to run because their time came (addAfter timers), in FIFO order; served first, with one
+   * add()ed key after every DUE_PER_ADDED of them. */
   readonly #timerDue = new Set<K>();
   /** Ready to run because add() was called, in FIFO order. Neither set holds a processing key, and a
    * key is in at most one of them. */
